@@ -1,0 +1,114 @@
+# opswatch: one non-recursive Makefile. `make help` lists the targets.
+
+PKGS      := rdkafka jansson libuv yajl libxxhash
+TEST_PKGS := cmocka
+DEB_PKGS  := build-essential pkg-config librdkafka-dev libjansson-dev libuv1-dev libyajl-dev \
+             libxxhash-dev libcmocka-dev tzdata valgrind nodejs npm
+
+B       ?= build
+CC      ?= gcc
+OPT     ?= -O2
+CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -MMD -MP \
+           -Iprocessors/core -Iprocessors -Idaemon $(EXTRA_CFLAGS) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread $(EXTRA_LDFLAGS)
+TEST_LDLIBS := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+ENGINE_SRC := $(wildcard processors/core/*.c processors/*.c)
+EMBED_SRC  := $(B)/gen/embedded.c
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(B)/%.o) $(B)/gen/embedded.o
+CLI_SRC    := $(filter-out daemon/opswatchd.c,$(wildcard daemon/*.c))
+CLI_OBJ    := $(CLI_SRC:%.c=$(B)/%.o)
+CLI_LIB_OBJ := $(filter-out $(B)/daemon/opswatch.o,$(CLI_OBJ))
+SUPPORT_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard tests/support/*.c))
+TEST_SRC   := $(wildcard tests/unit/test_*.c tests/processors/test_*.c)
+TEST_BIN   := $(TEST_SRC:%.c=$(B)/%)
+EMBEDDED   := config/default.json config/workdays-ew.json
+
+.PHONY: all test test-unit test-schemas test-e2e test-asan valgrind run bench lint deps \
+        format format-check clean help
+all: deps-check $(B)/opswatch
+
+help:
+	@echo "make            build build/opswatch"
+	@echo "make test       install missing packages (as root), build, run every test"
+	@echo "make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make run        generate a quarter of traffic, replay it, print the Panel report"
+	@echo "make valgrind   replay a generated stream under valgrind's leak checker"
+	@echo "make bench      replay throughput against the jansson reference"
+	@echo "make deps       install the Debian packages (root) or print the command"
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	@printf '  CC      %s\n' $<
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/gen/embedded.c: $(EMBEDDED) tools/embed.sh
+	@mkdir -p $(@D)
+	@sh tools/embed.sh $(EMBEDDED) > $@
+
+$(B)/gen/embedded.o: $(B)/gen/embedded.c
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libopswatch.a: $(ENGINE_OBJ) $(CLI_LIB_OBJ)
+	@printf '  AR      %s\n' $@
+	@rm -f $@ && ar rcs $@ $^
+
+$(B)/opswatch: $(B)/daemon/opswatch.o $(B)/libopswatch.a
+	@printf '  LD      %s\n' $@
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/%.c $(SUPPORT_OBJ) $(B)/libopswatch.a
+	@mkdir -p $(@D)
+	@printf '  TEST-CC %s\n' $<
+	@$(CC) $(CFLAGS) -Itests/support -o $@ $< $(SUPPORT_OBJ) $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS)
+
+# The whole suite: unit and processor tests (cmocka), schema agreement (ajv), end to end.
+test: deps $(B)/opswatch $(TEST_BIN)
+	@sh tests/run_unit.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory test-schemas test-e2e
+
+test-unit: $(TEST_BIN)
+	@sh tests/run_unit.sh $(TEST_BIN)
+
+test-schemas: $(B)/opswatch
+	@sh tests/schema/run.sh $(B)/opswatch
+
+test-e2e: $(B)/opswatch
+	@sh tests/e2e/run.sh $(B)/opswatch
+
+test-asan:
+	@$(MAKE) --no-print-directory B=build/asan OPT=-O1 \
+	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' \
+	  EXTRA_LDFLAGS='-fsanitize=address,undefined' test
+
+valgrind: $(B)/opswatch
+	@sh tests/valgrind.sh $(B)/opswatch
+
+run: deps $(B)/opswatch
+	@sh tools/run-demo.sh $(B)/opswatch
+
+bench: deps $(B)/opswatch
+	@sh bench/run.sh $(B)/opswatch
+
+lint:
+	@! grep -rlE '#include <(uv|librdkafka/rdkafka)\.h>' processors/ || \
+	  { echo "lint: processors/ must not include uv.h or rdkafka.h"; exit 1; }
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+# Install what is missing: as root with apt-get, otherwise print the command.
+deps:
+	@sh tools/deps.sh $(DEB_PKGS)
+
+deps-check:
+	@pkg-config --exists $(PKGS) || { echo "missing libraries: run 'make deps'"; exit 1; }
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

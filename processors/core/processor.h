@@ -1,0 +1,61 @@
+/* processor.h: the contract between the engine and a report processor.
+ *
+ * A processor is one const, versioned vtable registered in processors/registry.c. It keeps
+ * its state behind a context pointer, sees time only as event time and through
+ * on_watermark, and writes only through the sink and the alert engine it is given: no I/O,
+ * no clock, so replay and live mode agree. */
+#ifndef OW_PROCESSOR_H
+#define OW_PROCESSOR_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "event.h"
+#include "sink.h"
+#include "window.h"
+
+#define OW_PROCESSOR_ABI 1
+
+struct ow_engine;
+struct ow_alerts;
+
+/* What a processor may read. Borrowed; lives as long as the engine. */
+struct ow_proc_env {
+    const struct ow_engine *eng;
+    const struct ow_tz *tz;
+    const struct ow_calendar *cal;
+    struct ow_alerts *alerts; /* may be NULL where alerts are not wired */
+};
+
+struct ow_processor {
+    int abi;                          /* OW_PROCESSOR_ABI */
+    const char *name;                 /* config key under "processors" and log prefix */
+    const char *report;               /* key in the snapshot's "reports": "csr_variance" */
+    enum ow_window_kind kind;         /* which windows its snapshot section belongs to */
+    const char *const *event_types;   /* NULL-terminated wire names: { "csr", "forecast", NULL } */
+    const struct ow_conf_field *conf; /* config map, { 0 }-terminated; may be NULL */
+    size_t conf_size;                 /* sizeof the struct the map fills */
+
+    /** Create the context from @conf (the filled struct, borrowed). */
+    int (*init)(void **ctx, const struct ow_proc_env *env, const void *conf, struct ow_err *err);
+    /** Apply one validated, de-duplicated event. OW_ESCHEMA (with @err) makes it a dead letter
+     * (e.g. a sum that would overflow); nothing may have changed then. */
+    int (*apply)(void *ctx, const struct ow_event *ev, struct ow_sink *out, struct ow_err *err);
+    /** The watermark moved to @watermark_us (time-based rules). May be NULL. */
+    void (*on_watermark)(void *ctx, int64_t watermark_us, struct ow_sink *out);
+    /** The report object of window @w (new reference), or NULL if it has none of this kind. */
+    json_t *(*snapshot)(void *ctx, struct ow_window_id w);
+    /** Forget the state of window @w (retention passed). May be NULL. */
+    void (*expire)(void *ctx, struct ow_window_id w);
+    void (*destroy)(void *ctx); /* ctx may be NULL */
+};
+
+/* The registry: NULL-terminated (processors/registry.c). */
+extern const struct ow_processor *const ow_processors[];
+
+/** True when window @w's state has been dropped (a count event for it is a dead letter). */
+bool ow_engine_window_expired(const struct ow_engine *eng, struct ow_window_id w);
+
+#endif

@@ -1,0 +1,50 @@
+/* tz.h: an IANA time zone as the engine needs it: local civil dates <-> instants.
+ *
+ * Built on the C library's zoneinfo (tzdata). Month starts are precomputed for years
+ * 1900..2200 so that mapping an instant to its month is a binary search, not a libc call:
+ * this runs once per event on the hot path. */
+#ifndef OW_TZ_H
+#define OW_TZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct ow_tz;
+
+/* A local civil time. */
+struct ow_civil {
+    int year;
+    int month; /* 1-12 */
+    int day;   /* 1-31 */
+    int hour, minute, second;
+    int usec;
+    int utc_offset_s; /* seconds east of UTC at that instant */
+};
+
+/** Load zone @name (e.g. "Europe/London", "UTC"). @returns NULL with @err set when the
+ * zone does not exist in the system's zoneinfo. */
+struct ow_tz *ow_tz_create(const char *name, struct ow_err *err);
+
+/** Free @tz; NULL is a no-op. */
+void ow_tz_destroy(struct ow_tz *tz);
+
+/** The zone's name, as given. Borrowed. */
+const char *ow_tz_name(const struct ow_tz *tz);
+
+/** The instant (us since epoch) of local midnight starting civil date @y-@m-@d; @m and @d
+ * may be out of range and are normalised (month 13 is January of the next year). */
+int64_t ow_tz_midnight(const struct ow_tz *tz, int y, int m, int d);
+
+/** The month of @us in the zone, as year * 12 + (month - 1). Fast (table lookup). */
+int ow_tz_month_of(const struct ow_tz *tz, int64_t us);
+
+/** Break @us into local civil time. */
+void ow_tz_civil(const struct ow_tz *tz, int64_t us, struct ow_civil *c);
+
+/** Format @us as local RFC 3339 with offset, "2021-04-01T00:00:00+01:00" ("Z" never used).
+ * @returns the length written (buffer of at least 40 bytes). */
+size_t ow_tz_format(const struct ow_tz *tz, int64_t us, char *buf, size_t len);
+
+#endif

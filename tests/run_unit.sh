@@ -1,0 +1,14 @@
+#!/bin/sh
+# run_unit.sh BIN...: run each cmocka test binary under a timeout; print a closing line.
+pass=0
+fail=0
+for t in "$@"; do
+    if timeout 120 "$t"; then
+        pass=$((pass + 1))
+    else
+        echo "FAILED: $t"
+        fail=$((fail + 1))
+    fi
+done
+echo "unit test binaries: $pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,9 +1,9 @@
 # opswatch: one non-recursive Makefile. `make help` lists the targets.
 
-PKGS      := rdkafka jansson libuv yajl libxxhash
+PKGS      := rdkafka jansson libuv yajl libxxhash libcrypto
 TEST_PKGS := cmocka
 DEB_PKGS  := build-essential pkg-config librdkafka-dev libjansson-dev libuv1-dev libyajl-dev \
-             libxxhash-dev libcmocka-dev tzdata valgrind nodejs npm
+             libxxhash-dev libssl-dev libcmocka-dev tzdata valgrind nodejs npm
 
 B       ?= build
 CC      ?= gcc

@@ -3,6 +3,7 @@
 #define OW_ERR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* Every action returns 0 or one of these negative codes. */
 enum ow_status {

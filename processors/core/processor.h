@@ -23,7 +23,7 @@ struct ow_alerts;
 
 /* What a processor may read. Borrowed; lives as long as the engine. */
 struct ow_proc_env {
-    const struct ow_engine *eng;
+    struct ow_engine *eng;
     const struct ow_tz *tz;
     const struct ow_calendar *cal;
     struct ow_alerts *alerts; /* may be NULL where alerts are not wired */
@@ -34,6 +34,8 @@ struct ow_processor {
     const char *name;                 /* config key under "processors" and log prefix */
     const char *report;               /* key in the snapshot's "reports": "csr_variance" */
     enum ow_window_kind kind;         /* which windows its snapshot section belongs to */
+    const char *sec_ref;              /* "L8.9": written as the report's "sec_ref" */
+    int due_working_days;             /* SEC deadline in Working Days after the window; 0: none */
     const char *const *event_types;   /* NULL-terminated wire names: { "csr", "forecast", NULL } */
     const struct ow_conf_field *conf; /* config map, { 0 }-terminated; may be NULL */
     size_t conf_size;                 /* sizeof the struct the map fills */
@@ -55,7 +57,12 @@ struct ow_processor {
 /* The registry: NULL-terminated (processors/registry.c). */
 extern const struct ow_processor *const ow_processors[];
 
-/** True when window @w's state has been dropped (a count event for it is a dead letter). */
+/** True when window @w's state has been dropped (a count event for it is a dead letter).
+ * A processor must not add counts to an expired window. */
 bool ow_engine_window_expired(const struct ow_engine *eng, struct ow_window_id w);
+
+/** Tell the engine that the current event changed window @w although it did not occur in it
+ * (a dispute resolved after its return's window ended): @w gets a new revision. */
+void ow_engine_window_touched(struct ow_engine *eng, struct ow_window_id w);
 
 #endif

@@ -1,0 +1,270 @@
+/* config.c: the top-level configuration map, file loading and per-processor sections. */
+#include "config.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "civil.h"
+#include "embedded.h"
+#include "processor.h"
+#include "sha256.h"
+
+/* "10wd" is ten Working Days (England and Wales); anything else is a duration ("36h"). */
+static void parse_grace(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
+{
+    struct ow_grace *g = dst;
+    const char *s = json_string_value(v);
+    char got[80];
+    char *end;
+    long n;
+
+    if (s != NULL) {
+        n = strtol(s, &end, 10);
+        if (end != s && strcmp(end, "wd") == 0 && n >= 0 && n <= 100 && s[0] != '-') {
+            g->working_days = true;
+            g->days = (int)n;
+            g->duration_us = 0;
+            return;
+        }
+        if (ow_conf_parse_duration(s, &g->duration_us) == 0 &&
+            g->duration_us <= 400 * OW_US_PER_DAY) {
+            g->working_days = false;
+            g->days = 0;
+            return;
+        }
+    }
+    ow_conf_error(errs, path,
+                  "expected Working Days such as \"10wd\" (0..100) or a duration such as "
+                  "\"36h\" (at most 400d), got %s",
+                  ow_conf_describe(v, got, sizeof(got)));
+}
+
+static const struct ow_conf_field windows_map[] = {
+    OW_CONF_DURATION("allowed_disorder", struct ow_config_windows, allowed_disorder_us, 0,
+                     30 * OW_US_PER_DAY, "\"1h\"",
+                     "the watermark trails the greatest occurred_at by this much"),
+    OW_CONF_CUSTOM("grace", struct ow_config_windows, grace, parse_grace, NULL,
+                   "\"<N>wd\" or a duration", "\"10wd\"",
+                   "how long a window stays open after its end: N Working Days in England and "
+                   "Wales (the whole Nth day included) or a duration"),
+    OW_CONF_INT("retention_windows", struct ow_config_windows, retention_windows, 0, 120, "2",
+                "a closed window's state is kept until this many windows of its kind past its "
+                "close; later count events for it are dead letters ('window expired')"),
+    OW_CONF_DURATION("future_limit", struct ow_config_windows, future_limit_us, 0,
+                     365 * OW_US_PER_DAY, "\"1d\"",
+                     "live mode: reject events whose occurred_at is this far ahead of the wall "
+                     "clock"),
+    {0},
+};
+
+static const struct ow_conf_field dedup_map[] = {
+    OW_CONF_DURATION("span", struct ow_config_dedup, span_us, 0, 366 * OW_US_PER_DAY, "\"7d\"",
+                     "remember event ids for this span of event time"),
+    OW_CONF_INT("max_bytes", struct ow_config_dedup, max_bytes, 1 << 20, INT64_C(1) << 40,
+                "1073741824", "memory bound of the remembered ids; past it the oldest are "
+                              "forgotten early (metric: dedup ids forgotten early)"),
+    {0},
+};
+
+static const struct ow_conf_field entities_map[] = {
+    OW_CONF_DURATION("hold", struct ow_config_entities, hold_us, 0, 366 * OW_US_PER_DAY, "\"7d\"",
+                     "an entity event that arrives before the event that starts the entity "
+                     "waits this long in event time"),
+    {0},
+};
+
+/* The processors' sections are filled from ow_processors[] separately. */
+static const struct ow_conf_field top_map[] = {
+    OW_CONF_STR("timezone", struct ow_config, timezone, "\"Europe/London\"",
+                "IANA zone in which months and quarters are read"),
+    OW_CONF_STR("calendar", struct ow_config, calendar, "\"\"",
+                "Working Day calendar in the gov.uk bank-holidays JSON format, relative to this "
+                "file; \"\" uses the built-in England and Wales calendar"),
+    OW_CONF_SUB("windows", struct ow_config, windows, windows_map, "{}",
+                "windows, watermark and retention"),
+    OW_CONF_SUB("dedup", struct ow_config, dedup, dedup_map, "{}", "duplicate event ids"),
+    OW_CONF_SUB("entities", struct ow_config, entities, entities_map, "{}",
+                "incidents, problems and hub returns"),
+    OW_CONF_INT("history_months", struct ow_config, history_months, 1, 240, "28",
+                "closed months of measure history kept (this month included)"),
+    {0},
+};
+
+static size_t processor_count(void)
+{
+    size_t n = 0;
+
+    while (ow_processors[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+static void fill_processors(struct ow_config *cfg, const json_t *section,
+                            struct ow_conf_errors *errs)
+{
+    size_t n = processor_count();
+    const char *key;
+    json_t *v;
+    char path[256];
+    char got[80];
+
+    cfg->proc_conf = ow_xcalloc(n + 1, sizeof(*cfg->proc_conf));
+    if (section != NULL && !json_is_object(section)) {
+        ow_conf_error(errs, "$.processors", "expected an object, got %s",
+                      ow_conf_describe(section, got, sizeof(got)));
+        section = NULL;
+    }
+    if (section != NULL) {
+        json_object_foreach((json_t *)section, key, v)
+        {
+            size_t i = 0;
+
+            if (strcmp(key, "$comment") == 0) {
+                continue;
+            }
+            while (i < n && strcmp(ow_processors[i]->name, key) != 0) {
+                i++;
+            }
+            if (i == n) {
+                snprintf(path, sizeof(path), "$.processors.%s", key);
+                ow_conf_error(errs, path, "unknown processor (known: see --explain)");
+            } else if (!json_is_object(v)) {
+                snprintf(path, sizeof(path), "$.processors.%s", key);
+                ow_conf_error(errs, path, "expected an object, got %s",
+                              ow_conf_describe(v, got, sizeof(got)));
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct ow_processor *p = ow_processors[i];
+        json_t *mine = section ? json_object_get(section, p->name) : NULL;
+
+        if (p->conf == NULL) {
+            continue;
+        }
+        cfg->proc_conf[i] = ow_xcalloc(1, p->conf_size);
+        snprintf(path, sizeof(path), "$.processors.%s", p->name);
+        ow_conf_fill(p->conf, json_is_object(mine) ? mine : NULL, cfg->proc_conf[i], path, errs);
+    }
+}
+
+struct ow_config *ow_config_from_json(const json_t *doc, const char *file, const char *dir,
+                                      const char *sha256, struct ow_conf_errors *errs)
+{
+    struct ow_config *cfg = ow_xcalloc(1, sizeof(*cfg));
+    size_t before = ow_conf_errors_count(errs);
+    json_t *copy;
+    char got[80];
+
+    cfg->file = ow_xstrdup(file);
+    cfg->dir = ow_xstrdup(dir ? dir : ".");
+    cfg->sha256 = ow_xstrdup(sha256 ? sha256 : "");
+    if (!json_is_object(doc)) {
+        ow_conf_error(errs, "$", "expected an object, got %s",
+                      ow_conf_describe(doc, got, sizeof(got)));
+        goto out_fail;
+    }
+    /* The processors' sections have maps of their own; the top map must not see them. */
+    copy = json_copy((json_t *)doc);
+    json_object_del(copy, "processors");
+    ow_conf_fill(top_map, copy, cfg, "$", errs);
+    json_decref(copy);
+    fill_processors(cfg, json_object_get(doc, "processors"), errs);
+    if (ow_conf_errors_count(errs) == before) {
+        return cfg;
+    }
+out_fail:
+    ow_config_destroy(cfg);
+    return NULL;
+}
+
+struct ow_config *ow_config_load(const char *path, struct ow_conf_errors **errs)
+{
+    struct ow_config *cfg = NULL;
+    char sha[65];
+    json_error_t jerr;
+    json_t *doc;
+    char *dircopy;
+    const char *text;
+    size_t len;
+
+    if (path == NULL || path[0] == '\0') {
+        text = ow_embedded_file("default.json", &len);
+        *errs = ow_conf_errors_create("default.json (built in)");
+        doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (doc == NULL) {
+            ow_conf_error(*errs, "$", "not valid JSON: %s (line %d)", jerr.text, jerr.line);
+            return NULL;
+        }
+        ow_sha256_hex(text, len, sha);
+        cfg = ow_config_from_json(doc, "default.json (built in)", ".", sha, *errs);
+        json_decref(doc);
+        return cfg;
+    }
+    *errs = ow_conf_errors_create(path);
+    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        ow_conf_error(*errs, "$", "cannot read: %s (line %d, column %d)", jerr.text, jerr.line,
+                      jerr.column);
+        return NULL;
+    }
+    {
+        char *bytes = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+
+        ow_sha256_hex(bytes, strlen(bytes), sha);
+        free(bytes);
+    }
+    dircopy = ow_xstrdup(path);
+    cfg = ow_config_from_json(doc, path, dirname(dircopy), sha, *errs);
+    free(dircopy);
+    json_decref(doc);
+    return cfg;
+}
+
+void ow_config_destroy(struct ow_config *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    if (cfg->proc_conf != NULL) {
+        for (size_t i = 0; ow_processors[i] != NULL; i++) {
+            if (cfg->proc_conf[i] != NULL) {
+                ow_conf_free(ow_processors[i]->conf, cfg->proc_conf[i]);
+                free(cfg->proc_conf[i]);
+            }
+        }
+        free(cfg->proc_conf);
+    }
+    ow_conf_free(top_map, cfg);
+    free(cfg->file);
+    free(cfg->dir);
+    free(cfg->sha256);
+    free(cfg);
+}
+
+const void *ow_config_proc(const struct ow_config *cfg, const struct ow_processor *p)
+{
+    for (size_t i = 0; ow_processors[i] != NULL; i++) {
+        if (ow_processors[i] == p) {
+            return cfg->proc_conf[i];
+        }
+    }
+    return NULL;
+}
+
+void ow_config_explain(FILE *out)
+{
+    char prefix[128];
+
+    ow_conf_explain(top_map, "$", out);
+    for (size_t i = 0; ow_processors[i] != NULL; i++) {
+        if (ow_processors[i]->conf != NULL) {
+            snprintf(prefix, sizeof(prefix), "$.processors.%s", ow_processors[i]->name);
+            fprintf(out, "%-48s object: report '%s'\n", prefix, ow_processors[i]->report);
+            ow_conf_explain(ow_processors[i]->conf, prefix, out);
+        }
+    }
+}

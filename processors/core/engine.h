@@ -1,0 +1,102 @@
+/* engine.h: the pure engine: event bytes in, effects out through a sink.
+ *
+ * No I/O and no clock of its own: time enters only as event time, as an explicit watermark
+ * advance (live mode's idle clock) and as an explicit wall clock for the future limit. That is
+ * what makes replay and live mode agree, and the engine testable without Kafka. Not thread
+ * safe: one engine belongs to one thread (the daemon's loop thread). */
+#ifndef OW_ENGINE_H
+#define OW_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "event.h"
+#include "sink.h"
+#include "window.h"
+
+struct ow_engine;
+
+/* Where an event came from, for dead letters and their keys. Borrowed. */
+struct ow_source {
+    const char *topic;  /* Kafka topic, or the input file in replay */
+    int32_t partition;  /* -1 in replay */
+    int64_t offset;     /* Kafka offset, or the line number (1-based) in replay */
+    int64_t received_us; /* wall clock at receipt (daemon/CLI side), for "received_at" */
+};
+
+/* Why windows closed, for logs and metrics. */
+enum ow_close_reason { OW_CLOSE_WATERMARK, OW_CLOSE_IDLE_CLOCK, OW_CLOSE_END_OF_INPUT };
+
+/* Dead-letter reasons, counted separately. */
+enum ow_dl_reason {
+    OW_DL_INVALID_JSON,
+    OW_DL_SCHEMA,
+    OW_DL_UNKNOWN_TYPE,
+    OW_DL_TOO_LARGE,
+    OW_DL_DUPLICATE_CONFLICT,
+    OW_DL_WINDOW_EXPIRED,
+    OW_DL_FUTURE,
+    OW_DL_OVERFLOW,
+    OW_DL__COUNT
+};
+
+struct ow_engine_stats {
+    uint64_t events;                 /* messages offered */
+    uint64_t applied;                /* valid, new, applied */
+    uint64_t by_type[OW_EV__COUNT];  /* applied, by type */
+    uint64_t duplicates;             /* same id and content: counted once */
+    uint64_t dead_letters;
+    uint64_t dead_by_reason[OW_DL__COUNT];
+    uint64_t late_events;            /* applied to a window after it closed */
+    uint64_t windows;                /* windows that exist (both kinds) */
+    uint64_t windows_closed;
+    uint64_t closed_by_reason[3];
+    int64_t watermark_us;            /* INT64_MIN before the first event */
+};
+
+/** An engine on @cfg (borrowed; must outlive the engine) writing to @sink (borrowed).
+ * @live enables the future limit (see ow_engine_set_wall_clock).
+ * @returns NULL with @err set when the zone or calendar cannot be loaded or a processor
+ * refuses its configuration, or when some event type has no consumer. */
+struct ow_engine *ow_engine_create(const struct ow_config *cfg, struct ow_sink *sink, bool live,
+                                   struct ow_err *err);
+
+/** Free; NULL is a no-op. */
+void ow_engine_destroy(struct ow_engine *eng);
+
+/**
+ * Decode, validate, de-duplicate and apply one event. Never fails on input: a rejected event
+ * becomes a dead letter (with its reason) on the sink.
+ * @returns OW_OK (applied), OW_EDUP (duplicate, counted once) or OW_ESCHEMA (dead letter).
+ */
+int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
+                    const struct ow_source *src);
+
+/** Live mode: the wall clock, for the future limit ("occurred_at in the future"). */
+void ow_engine_set_wall_clock(struct ow_engine *eng, int64_t now_us);
+
+/** Move the watermark to @us if that is later (live mode's idle clock); closes windows and
+ * fires time-based rules. */
+void ow_engine_advance_watermark(struct ow_engine *eng, int64_t us, enum ow_close_reason why);
+
+/** Publish what changed since the last flush: new revisions of closed windows that received
+ * late events, and aggregate updates of open windows. Live: once per aggregate interval. */
+void ow_engine_flush(struct ow_engine *eng);
+
+/** End of replay input: close every window if @close_all, then publish every window's
+ * snapshot and aggregates (open ones as revision 0, not final). */
+void ow_engine_finish(struct ow_engine *eng, bool close_all);
+
+/** Current counters. Borrowed. */
+const struct ow_engine_stats *ow_engine_stats(const struct ow_engine *eng);
+
+/** The name of a dead-letter reason ("invalid_json", "window_expired"...). */
+const char *ow_dl_reason_name(enum ow_dl_reason r);
+
+/** The name of a close reason ("watermark", "idle_clock", "end_of_input"). */
+const char *ow_close_reason_name(enum ow_close_reason r);
+
+#endif

@@ -1,0 +1,66 @@
+/* forecast_store.h: the most recent forecasts of one report (SR or CSR), per month.
+ *
+ * A forecast replaces an earlier one for the same (party, service_ref, period) when its
+ * occurred_at is later or equal (on a tie the later one read wins). A party's forecast for a
+ * month is its all-services forecast if it has one, otherwise the sum of its per-service
+ * forecasts. Totals are kept as forecasts arrive, so a sum that would overflow 64 bits is
+ * caught on the event that would overflow it. */
+#ifndef OW_FORECAST_STORE_H
+#define OW_FORECAST_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "event.h"
+#include "strmap.h"
+
+struct ow_forecasts;
+
+/* One party's forecasts for one month. */
+struct ow_party_forecast {
+    bool has_all;
+    int64_t all;        /* all-services forecast */
+    int64_t all_at;     /* its occurred_at */
+    int64_t by_services; /* sum of its per-service forecasts */
+    int64_t n_services;
+    struct ow_strmap *services; /* service_ref -> struct ow_service_forecast; NULL until used */
+};
+
+struct ow_service_forecast {
+    int64_t quantity;
+    int64_t at;
+};
+
+struct ow_forecasts *ow_forecasts_create(void);
+void ow_forecasts_destroy(struct ow_forecasts *fs);
+
+/** Apply forecast event @ev (its period, party, optional service_ref, quantity). @use_service
+ * false ignores service_ref (CSR forecasts have none). @returns OW_OK, or OW_ESCHEMA with @err
+ * when a total would overflow 64 bits (nothing changed then). */
+int ow_forecasts_apply(struct ow_forecasts *fs, const struct ow_event *ev, bool use_service,
+                       struct ow_err *err);
+
+/** The party's forecast for @month (all-services, else the per-service sum).
+ * @returns false when the party has none of either kind that month. */
+bool ow_forecasts_party(const struct ow_forecasts *fs, int month, const char *party, size_t len,
+                        int64_t *quantity);
+
+/** The parties with a forecast in @month: party -> struct ow_party_forecast (borrowed), or
+ * NULL when none. */
+const struct ow_strmap *ow_forecasts_parties(const struct ow_forecasts *fs, int month);
+
+/** Sum of the per-service forecasts for @service in @month (0 when none). */
+int64_t ow_forecasts_service(const struct ow_forecasts *fs, int month, const char *service,
+                             size_t len);
+
+/** The services with a per-service forecast in @month: service -> int64_t sum, or NULL. */
+const struct ow_strmap *ow_forecasts_services(const struct ow_forecasts *fs, int month);
+
+/** Grand total of the parties' forecasts for @month. */
+int64_t ow_forecasts_total(const struct ow_forecasts *fs, int month);
+
+/** Forget @month. */
+void ow_forecasts_drop(struct ow_forecasts *fs, int month);
+
+#endif

@@ -3,7 +3,20 @@
  * Each id is kept as a 128-bit fingerprint (XXH3-128) with a 128-bit fingerprint of its
  * content and its event time. Ids are remembered for a span of event time (default 7 days)
  * within a memory bound (default 1 GiB); when the bound is reached the oldest ids are
- * forgotten early, and counted. */
+ * forgotten early, and counted.
+ *
+ * The span edge is inclusive: with M the greatest occurred_us ever passed to ow_dedup_insert,
+ * an id with occurred_us >= M - span_us is remembered, one with occurred_us < M - span_us is
+ * forgotten. Event times are kept in units of u = 2^s microseconds, s being the smallest shift
+ * with span_us / u < 2^30: u is 1 us for spans up to 17.9 minutes and 1.024 ms for the default
+ * 7 days. The edge is compared in whole units (floor(occurred / u) >= floor((M - span) / u)),
+ * so an id is never forgotten before the span and at most u - 1 us after it.
+ *
+ * Expiry is exact as seen by lookups (an id past the edge reads as OW_DEDUP_NEW at once); the
+ * memory of expired ids is reclaimed in amortised sweeps (before the table grows, and once per
+ * capacity's worth of inserts), or at once by ow_dedup_sweep.
+ *
+ * Not thread-safe: one table belongs to one thread (the engine's). */
 #ifndef OW_DEDUP_H
 #define OW_DEDUP_H
 
@@ -13,8 +26,8 @@
 struct ow_dedup;
 
 struct ow_dedup_conf {
-    int64_t span_us;  /* remember ids this long in event time */
-    size_t max_bytes; /* memory bound of the table */
+    int64_t span_us;  /* remember ids this long in event time (clamped to 0..2^61) */
+    size_t max_bytes; /* memory bound of the slot array (raised to 64 slots, 2304 bytes) */
 };
 
 struct ow_dedup_key {
@@ -28,19 +41,22 @@ enum ow_dedup_verdict {
 };
 
 struct ow_dedup_stats {
-    uint64_t ids;             /* remembered now */
-    uint64_t bytes;           /* table memory */
+    uint64_t ids;             /* remembered now (includes ids past the span not yet swept) */
+    uint64_t bytes;           /* table memory: the slot array, never above max_bytes */
     uint64_t expired;         /* forgotten because older than the span */
     uint64_t forgotten_early; /* forgotten because of the memory bound */
+    uint64_t capacity;        /* slots in the table now */
+    uint64_t sweeps;          /* passes over the table that reclaimed or forgot ids */
 };
 
-/** A table within @conf's bound. Never NULL (aborts on OOM). */
+/** A table within @conf's bound (@conf is borrowed). Never NULL (aborts on OOM). While the
+ * table grows, the old and the new slot arrays exist together for the time of one rehash. */
 struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf);
 
 /** Free; NULL is a no-op. */
 void ow_dedup_destroy(struct ow_dedup *d);
 
-/** The fingerprint of an event id. */
+/** The fingerprint of an event id (@len bytes at @id, no terminator needed). */
 struct ow_dedup_key ow_dedup_key_of(const char *id, size_t len);
 
 /** Has @key been seen, and with what content? Does not insert. */
@@ -49,9 +65,26 @@ enum ow_dedup_verdict ow_dedup_lookup(const struct ow_dedup *d, struct ow_dedup_
 
 /** Remember @key with @content at event time @occurred_us (call after the event was applied).
  * Forgets ids older than (greatest occurred_us seen - span) as it goes, and the oldest ids
- * when the memory bound is reached. */
+ * when the memory bound is reached. If @key is already remembered nothing changes (the first
+ * copy wins). An id already past the span edge when inserted is not stored and counts as
+ * expired. @occurred_us is clamped to +-2^61 (about 73,000 years). */
 void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t content[2],
                      int64_t occurred_us);
+
+/** Reclaim the memory of ids past the span now (one pass over the table).
+ * @returns the number of ids removed, also added to the expired counter. */
+uint64_t ow_dedup_sweep(struct ow_dedup *d);
+
+/** Call @fn for every remembered id (ids past the span are skipped), in table order, for a
+ * state save. @occurred_us is the stored time, rounded down to the time unit (exact when the
+ * unit is 1 us); inserting these into a new table with the same conf gives the same verdicts
+ * (its greatest time is rounded down too, so ids at the edge may be kept one unit longer).
+ * @fn must not modify @d. @returns 0, or the first non-zero value @fn returned (which stops
+ * the walk). */
+int ow_dedup_foreach(const struct ow_dedup *d,
+                     int (*fn)(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                               int64_t occurred_us),
+                     void *arg);
 
 /** Current counters. */
 void ow_dedup_stats(const struct ow_dedup *d, struct ow_dedup_stats *st);

@@ -1,0 +1,518 @@
+/* test_dedup.c: remembered event ids: verdicts, growth, expiry edge, memory bound, a model. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dedup.h"
+
+#define SLOT_BYTES 36
+#define DAY_US (86400LL * 1000000LL)
+
+static struct ow_dedup_key key_n(uint64_t n)
+{
+    char id[32];
+    int len = snprintf(id, sizeof(id), "evt-%llu", (unsigned long long)n);
+
+    return ow_dedup_key_of(id, (size_t)len);
+}
+
+static void content_n(uint64_t n, uint64_t c[2])
+{
+    c[0] = n * 0x9e3779b97f4a7c15ULL + 1;
+    c[1] = n ^ 0x5555aaaa5555aaaaULL;
+}
+
+static enum ow_dedup_verdict lookup_n(const struct ow_dedup *d, uint64_t n)
+{
+    uint64_t c[2];
+
+    content_n(n, c);
+    return ow_dedup_lookup(d, key_n(n), c);
+}
+
+static void insert_n(struct ow_dedup *d, uint64_t n, int64_t occurred_us)
+{
+    uint64_t c[2];
+
+    content_n(n, c);
+    ow_dedup_insert(d, key_n(n), c, occurred_us);
+}
+
+static struct ow_dedup_stats stats_of(const struct ow_dedup *d)
+{
+    struct ow_dedup_stats st;
+
+    ow_dedup_stats(d, &st);
+    return st;
+}
+
+static void dedup__new_same_conflict(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 7 * DAY_US, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    struct ow_dedup_key k = ow_dedup_key_of("a-1", 3);
+    uint64_t c1[2] = {1, 2};
+    uint64_t c2[2] = {1, 3};
+
+    (void)state;
+    assert_int_equal(ow_dedup_lookup(d, k, c1), OW_DEDUP_NEW);
+    ow_dedup_insert(d, k, c1, 1000);
+    assert_int_equal(ow_dedup_lookup(d, k, c1), OW_DEDUP_SAME);
+    assert_int_equal(ow_dedup_lookup(d, k, c2), OW_DEDUP_CONFLICT);
+    /* The first copy wins: inserting other content changes nothing. */
+    ow_dedup_insert(d, k, c2, 2000);
+    assert_int_equal(ow_dedup_lookup(d, k, c1), OW_DEDUP_SAME);
+    assert_int_equal(ow_dedup_lookup(d, k, c2), OW_DEDUP_CONFLICT);
+    assert_int_equal(stats_of(d).ids, 1);
+    ow_dedup_destroy(d);
+}
+
+static void dedup__ids_one_byte_apart_are_distinct(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = DAY_US, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    char id[] = "incident-000000000000-0042";
+    uint64_t c[2] = {7, 7};
+    size_t len = strlen(id);
+
+    (void)state;
+    ow_dedup_insert(d, ow_dedup_key_of(id, len), c, 0);
+    for (size_t i = 0; i < len; i++) {
+        char save = id[i];
+
+        id[i] ^= 1;
+        assert_int_equal(ow_dedup_lookup(d, ow_dedup_key_of(id, len), c), OW_DEDUP_NEW);
+        id[i] = save;
+    }
+    assert_int_equal(ow_dedup_lookup(d, ow_dedup_key_of(id, len - 1), c), OW_DEDUP_NEW);
+    assert_int_equal(ow_dedup_lookup(d, ow_dedup_key_of(id, len), c), OW_DEDUP_SAME);
+    ow_dedup_destroy(d);
+}
+
+static void dedup__growth_keeps_all_ids(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = DAY_US, .max_bytes = 64u << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    uint64_t cap0 = stats_of(d).capacity;
+    const uint64_t n = 200000;
+    struct ow_dedup_stats st;
+
+    (void)state;
+    for (uint64_t i = 0; i < n; i++) {
+        assert_int_equal(lookup_n(d, i), OW_DEDUP_NEW);
+        insert_n(d, i, (int64_t)i);
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        assert_int_equal(lookup_n(d, i), OW_DEDUP_SAME);
+    }
+    st = stats_of(d);
+    assert_true(st.capacity > cap0);
+    assert_int_equal(st.ids, n);
+    assert_int_equal(st.expired, 0);
+    assert_int_equal(st.forgotten_early, 0);
+    assert_int_equal(st.bytes, st.capacity * SLOT_BYTES);
+    ow_dedup_destroy(d);
+}
+
+/* The edge is inclusive: an id exactly span_us older than the greatest time is remembered,
+ * one microsecond more and it is forgotten (the unit is 1 us for this span). */
+static void dedup__expiry_edge_is_inclusive(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 1000, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+
+    (void)state;
+    insert_n(d, 1, 5000);
+    insert_n(d, 2, 6000); /* greatest - span == 5000: id 1 sits on the edge */
+    assert_int_equal(lookup_n(d, 1), OW_DEDUP_SAME);
+    assert_int_equal(ow_dedup_sweep(d), 0);
+    assert_int_equal(lookup_n(d, 1), OW_DEDUP_SAME);
+    insert_n(d, 3, 6001);
+    assert_int_equal(lookup_n(d, 1), OW_DEDUP_NEW); /* at once, before any sweep */
+    assert_int_equal(lookup_n(d, 2), OW_DEDUP_SAME);
+    assert_int_equal(stats_of(d).ids, 3);
+    assert_int_equal(ow_dedup_sweep(d), 1);
+    assert_int_equal(stats_of(d).ids, 2);
+    assert_int_equal(stats_of(d).expired, 1);
+    ow_dedup_destroy(d);
+}
+
+/* With the default 7 days the unit is 1.024 ms: never forgotten before the span, and
+ * forgotten once the span is passed by a unit. */
+static void dedup__expiry_never_early_with_coarse_unit(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 7 * DAY_US, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    const int64_t t0 = 1617235200123456LL; /* 2021-04-01T00:00:00.123456Z */
+
+    (void)state;
+    for (int64_t k = 0; k < 2000; k++) {
+        insert_n(d, (uint64_t)k, t0 + k); /* 2000 ids across one or two units */
+    }
+    insert_n(d, 100000, t0 + 7 * DAY_US); /* id 0 on the edge */
+    for (uint64_t k = 0; k < 2000; k++) {
+        assert_int_equal(lookup_n(d, k), OW_DEDUP_SAME);
+    }
+    insert_n(d, 100001, t0 + 7 * DAY_US + 2048 + 2000);
+    for (uint64_t k = 0; k < 2000; k++) {
+        assert_int_equal(lookup_n(d, k), OW_DEDUP_NEW);
+    }
+    assert_int_equal(ow_dedup_sweep(d), 2000);
+    assert_int_equal(stats_of(d).expired, 2000);
+    ow_dedup_destroy(d);
+}
+
+static void dedup__too_old_insert_is_not_remembered(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 1000, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+
+    (void)state;
+    insert_n(d, 1, 10000);
+    insert_n(d, 2, 8999); /* greatest - span == 9000 */
+    assert_int_equal(lookup_n(d, 2), OW_DEDUP_NEW);
+    insert_n(d, 3, 9000);
+    assert_int_equal(lookup_n(d, 3), OW_DEDUP_SAME);
+    assert_int_equal(stats_of(d).ids, 2);
+    assert_int_equal(stats_of(d).expired, 1);
+    ow_dedup_destroy(d);
+}
+
+/* Streaming with a span: the table stays near the live set, through the amortised sweeps. */
+static void dedup__sweeps_keep_the_table_to_the_span(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 10000, .max_bytes = 64u << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    const uint64_t n = 500000;
+    struct ow_dedup_stats st;
+
+    (void)state;
+    for (uint64_t i = 0; i < n; i++) {
+        insert_n(d, i, (int64_t)i); /* one id per us: 10001 live at any time */
+    }
+    st = stats_of(d);
+    assert_true(st.capacity <= 32768);
+    assert_true(st.ids <= st.capacity);
+    assert_true(st.sweeps > 0);
+    assert_int_equal(st.forgotten_early, 0);
+    assert_int_equal(st.ids + st.expired, n);
+    ow_dedup_sweep(d);
+    st = stats_of(d);
+    assert_int_equal(st.ids, 10001);
+    assert_int_equal(st.ids + st.expired, n);
+    assert_int_equal(lookup_n(d, n - 10002), OW_DEDUP_NEW);
+    assert_int_equal(lookup_n(d, n - 10001), OW_DEDUP_SAME);
+    ow_dedup_destroy(d);
+}
+
+/* A long jump in time rebases the 32-bit times; ids within the span survive it. */
+static void dedup__time_jumps_keep_live_ids(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 1000, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    int64_t t = 0;
+
+    (void)state;
+    for (uint64_t round = 0; round < 6; round++) {
+        t += (int64_t)3000000000LL; /* about 0.7 of the 32-bit range, in 1 us units */
+        insert_n(d, round * 10, t - 1000);
+        insert_n(d, round * 10 + 1, t - 999);
+        insert_n(d, round * 10 + 2, t);
+        assert_int_equal(lookup_n(d, round * 10), OW_DEDUP_SAME);
+        assert_int_equal(lookup_n(d, round * 10 + 1), OW_DEDUP_SAME);
+        assert_int_equal(lookup_n(d, round * 10 + 2), OW_DEDUP_SAME);
+        if (round > 0) {
+            assert_int_equal(lookup_n(d, round * 10 - 8), OW_DEDUP_NEW);
+        }
+    }
+    insert_n(d, 999, INT64_MAX);
+    assert_int_equal(lookup_n(d, 999), OW_DEDUP_SAME);
+    assert_int_equal(lookup_n(d, 52), OW_DEDUP_NEW);
+    ow_dedup_sweep(d);
+    assert_int_equal(stats_of(d).ids, 1);
+    assert_int_equal(stats_of(d).expired, 18);
+    ow_dedup_destroy(d);
+}
+
+/* At the bound the OLDEST ids go first, about an eighth at a time, and are counted. */
+static void dedup__bound_forgets_oldest_first(void **state)
+{
+    const size_t max_bytes = 4096 * SLOT_BYTES + 100;
+    struct ow_dedup_conf conf = {.span_us = 100 * DAY_US, .max_bytes = max_bytes};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    const uint64_t n = 50000;
+    uint64_t first_kept = 0;
+    struct ow_dedup_stats st;
+
+    (void)state;
+    for (uint64_t i = 0; i < n; i++) {
+        /* Arrival order is scrambled a little within blocks of 16 ids. */
+        uint64_t j = (i & ~15ULL) | ((i * 7) & 15);
+
+        insert_n(d, j, (int64_t)j * 1000000);
+        st = stats_of(d);
+        assert_true(st.bytes <= max_bytes);
+        assert_int_equal(st.ids + st.forgotten_early, i + 1);
+    }
+    st = stats_of(d);
+    assert_int_equal(st.capacity, 4096);
+    assert_true(st.forgotten_early > 0);
+    assert_int_equal(st.expired, 0);
+    assert_true(st.ids >= 4096 * 3 / 4 - 64);
+    assert_true(st.ids <= 4096 * 7 / 8);
+    /* What is remembered is exactly the newest ids. */
+    while (lookup_n(d, first_kept) == OW_DEDUP_NEW) {
+        first_kept++;
+    }
+    for (uint64_t i = first_kept; i < n; i++) {
+        assert_int_equal(lookup_n(d, i), OW_DEDUP_SAME);
+    }
+    assert_int_equal(n - first_kept, st.ids);
+    ow_dedup_destroy(d);
+}
+
+/* Ids that all share one time are forgotten a share at a time, never all at once. */
+static void dedup__bound_with_one_time_forgets_a_share(void **state)
+{
+    const size_t max_bytes = 2048 * SLOT_BYTES;
+    struct ow_dedup_conf conf = {.span_us = DAY_US, .max_bytes = max_bytes};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    struct ow_dedup_stats st;
+    uint64_t kept = 0;
+
+    (void)state;
+    for (uint64_t i = 0; i < 1792; i++) { /* exactly 7/8 of 2048 */
+        insert_n(d, i, 42);
+    }
+    assert_int_equal(stats_of(d).forgotten_early, 0);
+    insert_n(d, 1792, 42);
+    st = stats_of(d);
+    assert_true(st.forgotten_early >= 256);
+    assert_true(st.forgotten_early <= 256 + 64);
+    for (uint64_t i = 0; i <= 1792; i++) {
+        kept += lookup_n(d, i) == OW_DEDUP_SAME;
+    }
+    assert_int_equal(kept, st.ids);
+    assert_int_equal(st.ids + st.forgotten_early, 1793);
+    ow_dedup_destroy(d);
+}
+
+static void dedup__tiny_bound_is_raised_to_64_slots(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = DAY_US, .max_bytes = 10};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+
+    (void)state;
+    for (uint64_t i = 0; i < 1000; i++) {
+        insert_n(d, i, (int64_t)i);
+    }
+    assert_int_equal(stats_of(d).capacity, 64);
+    assert_int_equal(lookup_n(d, 999), OW_DEDUP_SAME);
+    ow_dedup_destroy(d);
+}
+
+struct walk {
+    uint64_t count;
+    int64_t min_us;
+    int64_t max_us;
+};
+
+static int walk_cb(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                   int64_t occurred_us)
+{
+    struct walk *w = arg;
+
+    (void)key;
+    (void)content;
+    w->count++;
+    if (occurred_us < w->min_us) {
+        w->min_us = occurred_us;
+    }
+    if (occurred_us > w->max_us) {
+        w->max_us = occurred_us;
+    }
+    return w->count == 1000000 ? 7 : 0;
+}
+
+struct copy {
+    struct ow_dedup *to;
+};
+
+static int copy_cb(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                   int64_t occurred_us)
+{
+    struct copy *c = arg;
+
+    ow_dedup_insert(c->to, key, content, occurred_us);
+    return 0;
+}
+
+static void dedup__foreach_walks_live_ids_for_a_save(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 500, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    struct ow_dedup *e = ow_dedup_create(&conf);
+    struct walk w = {0, INT64_MAX, INT64_MIN};
+    struct copy c = {e};
+
+    (void)state;
+    for (uint64_t i = 0; i < 2000; i++) {
+        insert_n(d, i, (int64_t)i);
+    }
+    assert_int_equal(ow_dedup_foreach(d, walk_cb, &w), 0);
+    assert_int_equal(w.count, 501);
+    assert_int_equal(w.min_us, 1499);
+    assert_int_equal(w.max_us, 1999);
+    assert_int_equal(ow_dedup_foreach(d, copy_cb, &c), 0);
+    for (uint64_t i = 0; i < 2000; i++) {
+        assert_int_equal(lookup_n(e, i), lookup_n(d, i));
+    }
+    ow_dedup_destroy(e);
+    ow_dedup_destroy(d);
+}
+
+static void dedup__destroy_null_is_a_no_op(void **state)
+{
+    (void)state;
+    ow_dedup_destroy(NULL);
+}
+
+/* A model: one entry per id of a small universe (the id number is the index). */
+struct model_entry {
+    bool present;
+    uint64_t content[2];
+    int64_t occurred_us;
+};
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static void run_model(size_t max_bytes, bool bounded)
+{
+    const uint64_t universe = 60000;
+    const int64_t span = 200000;
+    struct ow_dedup_conf conf = {.span_us = span, .max_bytes = max_bytes};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    struct model_entry *m = calloc(universe, sizeof(*m));
+    uint64_t rng = 0x1234567887654321ULL;
+    int64_t now = 1000000;
+    int64_t max_us = INT64_MIN;
+    uint64_t accepted = 0;
+    struct ow_dedup_stats st;
+
+    assert_non_null(m);
+    for (int op = 0; op < 300000; op++) {
+        uint64_t r = rng_next(&rng);
+        uint64_t id = (r >> 8) % universe;
+        struct model_entry *me = &m[id];
+        bool live = me->present && me->occurred_us >= max_us - span;
+        uint64_t c[2];
+        enum ow_dedup_verdict v;
+        int64_t occurred_us;
+
+        now += (int64_t)(r & 63);
+        occurred_us = now - ((r >> 40) % 16 == 0 ? (int64_t)((r >> 20) % (span * 5 / 4)) : 0);
+        content_n(id, c);
+        if ((r >> 60) == 0) {
+            c[1]++; /* the same id with other content */
+        }
+        v = ow_dedup_lookup(d, key_n(id), c);
+        if (!live) {
+            assert_int_equal(v, OW_DEDUP_NEW);
+        } else if (me->content[0] == c[0] && me->content[1] == c[1]) {
+            assert_true(v == OW_DEDUP_SAME || (bounded && v == OW_DEDUP_NEW));
+        } else {
+            assert_true(v == OW_DEDUP_CONFLICT || (bounded && v == OW_DEDUP_NEW));
+        }
+        if (v != OW_DEDUP_NEW && (r >> 56) % 4 != 0) {
+            continue; /* the engine inserts new ids only; now and then insert anyway */
+        }
+        ow_dedup_insert(d, key_n(id), c, occurred_us);
+        if (occurred_us > max_us) {
+            max_us = occurred_us;
+        }
+        /* Does the table hold a live copy now? Then the insert changes nothing. If it did not
+         * say NEW, its copy is the model's (both keep the first copy). */
+        live = v != OW_DEDUP_NEW && me->present && me->occurred_us >= max_us - span;
+        if (!live) {
+            accepted++; /* stored, or counted as expired at once when too old */
+            me->present = occurred_us >= max_us - span;
+            me->content[0] = c[0];
+            me->content[1] = c[1];
+            me->occurred_us = occurred_us;
+        }
+        if (op % 50000 == 0) {
+            uint64_t model_live = 0;
+
+            ow_dedup_sweep(d);
+            st = stats_of(d);
+            for (uint64_t i = 0; i < universe; i++) {
+                model_live += m[i].present && m[i].occurred_us >= max_us - span;
+            }
+            if (bounded) {
+                assert_true(st.ids <= model_live);
+            } else {
+                assert_int_equal(st.ids, model_live);
+            }
+        }
+        st = stats_of(d);
+        assert_true(st.bytes <= (max_bytes > 64 * SLOT_BYTES ? max_bytes : 64 * SLOT_BYTES));
+        assert_int_equal(st.ids + st.expired + st.forgotten_early, accepted);
+    }
+    st = stats_of(d);
+    assert_true(st.expired > 0);
+    if (bounded) {
+        assert_true(st.forgotten_early > 0);
+    } else {
+        assert_int_equal(st.forgotten_early, 0);
+    }
+    free(m);
+    ow_dedup_destroy(d);
+}
+
+static void dedup__matches_a_model(void **state)
+{
+    (void)state;
+    run_model(64u << 20, false);
+}
+
+static void dedup__bounded_never_invents_a_duplicate(void **state)
+{
+    (void)state;
+    run_model(1024 * SLOT_BYTES, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dedup__new_same_conflict),
+        cmocka_unit_test(dedup__ids_one_byte_apart_are_distinct),
+        cmocka_unit_test(dedup__growth_keeps_all_ids),
+        cmocka_unit_test(dedup__expiry_edge_is_inclusive),
+        cmocka_unit_test(dedup__expiry_never_early_with_coarse_unit),
+        cmocka_unit_test(dedup__too_old_insert_is_not_remembered),
+        cmocka_unit_test(dedup__sweeps_keep_the_table_to_the_span),
+        cmocka_unit_test(dedup__time_jumps_keep_live_ids),
+        cmocka_unit_test(dedup__bound_forgets_oldest_first),
+        cmocka_unit_test(dedup__bound_with_one_time_forgets_a_share),
+        cmocka_unit_test(dedup__tiny_bound_is_raised_to_64_slots),
+        cmocka_unit_test(dedup__foreach_walks_live_ids_for_a_save),
+        cmocka_unit_test(dedup__destroy_null_is_a_no_op),
+        cmocka_unit_test(dedup__matches_a_model),
+        cmocka_unit_test(dedup__bounded_never_invents_a_duplicate),
+    };
+
+    return cmocka_run_group_tests_name("dedup", tests, NULL, NULL);
+}

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "config.h"
 #include "event.h"
 #include "sink.h"
 #include "window.h"
@@ -26,7 +27,8 @@ struct ow_proc_env {
     struct ow_engine *eng;
     const struct ow_tz *tz;
     const struct ow_calendar *cal;
-    struct ow_alerts *alerts; /* may be NULL where alerts are not wired */
+    struct ow_alerts *alerts;     /* never NULL */
+    const struct ow_config *cfg;  /* the whole configuration (grace, hold, history...) */
 };
 
 struct ow_processor {

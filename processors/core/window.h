@@ -40,7 +40,9 @@ int64_t ow_window_start(const struct ow_tz *tz, struct ow_window_id w);
 /** First instant after @w (the start of the next window). */
 int64_t ow_window_end(const struct ow_tz *tz, struct ow_window_id w);
 
-/** The instant at which @w closes: its end plus @grace. With 10 Working Days, April 2021
+/** The instant at which @w closes: its end plus @grace. With N Working Days, the local
+ * midnight that starts the day after the Nth Working Day after the window's last day (N <= 0:
+ * the end itself); with a duration, the end plus it. With 10 Working Days, April 2021
  * closes at 2021-05-18T00:00:00+01:00. */
 int64_t ow_window_close_at(const struct ow_tz *tz, const struct ow_calendar *cal,
                            const struct ow_grace *grace, struct ow_window_id w);
@@ -54,10 +56,13 @@ struct ow_window_id ow_window_add(struct ow_window_id w, int n);
 /** Format as "2021-04" or "2021-Q1". @returns length (buffer of at least 16 bytes). */
 size_t ow_window_name(struct ow_window_id w, char *buf, size_t len);
 
-/** Parse "YYYY-MM" or "YYYY-Qn". @returns 0, or -1 when malformed (month 13, Q5...). */
+/** Parse exactly "YYYY-MM" or "YYYY-Qn" (@len bytes, no NUL needed): four digits, month 01-12
+ * or quarter Q1-Q4, nothing after. @returns 0, or -1 when malformed ("2021-13", "2021-Q5",
+ * "21-04", "2021-4", "2021-q1", "2021-04x"). */
 int ow_window_parse(const char *s, size_t len, struct ow_window_id *w);
 
-/** Compare two ids of the same kind by time: <0, 0, >0. */
+/** Compare two ids of the same kind by time: <0, 0, >0. Ids of different kinds order by
+ * their first month, then a month before the quarter that starts with it. */
 int ow_window_cmp(struct ow_window_id a, struct ow_window_id b);
 
 #endif

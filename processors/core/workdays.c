@@ -16,7 +16,7 @@
 struct ow_calendar {
     int64_t first_day; /* days since the epoch of OW_CALENDAR_FIRST_YEAR-01-01 */
     int64_t n_days;
-    uint8_t *holiday;                  /* one bit per day from first_day */
+    uint8_t *holiday;                     /* one bit per day from first_day */
     enum ow_calendar_source src[N_YEARS]; /* per year */
 };
 
@@ -335,7 +335,8 @@ struct ow_calendar *ow_calendar_from_json(const json_t *doc, const char *source,
         goto out_free_cal;
     }
     v = json_object_get(div, "division");
-    if (v != NULL && !(json_is_string(v) && strcmp(json_string_value(v), "england-and-wales") == 0)) {
+    if (v != NULL &&
+        !(json_is_string(v) && strcmp(json_string_value(v), "england-and-wales") == 0)) {
         fail(err, source, EW ".division", v, "\"england-and-wales\"");
         goto out_free_cal;
     }

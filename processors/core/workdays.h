@@ -51,7 +51,8 @@ struct ow_holiday {
  * @returns a new calendar, or NULL with @err set when malformed, naming the file and the JSON
  * path: where = "workdays-ew.json: $[\"england-and-wales\"].events[3].date",
  * text = "expected a date YYYY-MM-DD, got \"2021-02-30\"". */
-struct ow_calendar *ow_calendar_from_json(const json_t *doc, const char *source, struct ow_err *err);
+struct ow_calendar *ow_calendar_from_json(const json_t *doc, const char *source,
+                                          struct ow_err *err);
 
 /** Load from a file (named in errors as given). @returns NULL with @err set. */
 struct ow_calendar *ow_calendar_load(const char *path, struct ow_err *err);

@@ -2,8 +2,10 @@
 #include "processor.h"
 
 extern const struct ow_processor ow_csr_variance_processor;
+extern const struct ow_processor ow_sr_variance_processor;
 
 const struct ow_processor *const ow_processors[] = {
     &ow_csr_variance_processor,
+    &ow_sr_variance_processor,
     NULL,
 };

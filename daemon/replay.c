@@ -178,6 +178,7 @@ int ow_replay_main(int argc, char **argv)
             continue;
         }
         src.received_us = wall_clock_us();
+        ow_engine_set_wall_clock(eng, src.received_us);
         ow_engine_apply(eng, line, (size_t)len, &src);
     }
     if (ferror(in)) {

@@ -271,7 +271,19 @@ bool ow_conf_fill(const struct ow_conf_field *map, const json_t *obj, void *dst,
         json_t *given = obj ? json_object_get(obj, f->name) : NULL;
 
         child_path(sub, sizeof(sub), path, f->name);
-        if (given != NULL) {
+        if (given != NULL && f->type == OW_CONF_T_SUB && f->def != NULL && json_is_object(given)) {
+            /* A sub-object's default can carry its own values (a rule's threshold): the given
+             * keys are laid over it, so a partial object keeps the other defaults. */
+            json_t *merged = json_loads(f->def, 0, NULL);
+
+            if (merged == NULL) {
+                ow_conf_error(errs, sub, "built-in default is not JSON");
+                continue;
+            }
+            json_object_update(merged, (json_t *)given);
+            fill_field(f, merged, dst, sub, errs);
+            json_decref(merged);
+        } else if (given != NULL) {
             fill_field(f, given, dst, sub, errs);
         } else if (f->def == NULL) {
             ow_conf_error(errs, sub, "required key is missing (%s)", f->help);

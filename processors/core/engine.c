@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "alert.h"
 #include "alloc.h"
 #include "version.h"
 #include "civil.h"
@@ -48,6 +49,7 @@ struct ow_engine {
     struct ow_calendar *cal;
     struct ow_decoder *dec;
     struct ow_dedup *dedup;
+    struct ow_alerts *alerts;
     struct ow_proc_env env;
     size_t nproc;
     void **ctx;                                   /* per processor */
@@ -237,12 +239,13 @@ static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct w
             json_object_set_new(reports, p->report, rep);
         }
     }
-    rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:o}",
+    rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:o, s:o}",
                     "schema_version", 1, "window", name, "kind",
                     w.kind == OW_WIN_MONTH ? "month" : "quarter", "timezone",
                     ow_tz_name(eng->tz), "start", start, "end", end, "revision", x->revision,
                     "final", x->closed, "late_events", (json_int_t)x->late_events, "producer",
-                    "version", OW_VERSION, "config_sha256", eng->cfg->sha256, "reports", reports);
+                    "version", OW_VERSION, "config_sha256", eng->cfg->sha256, "reports", reports,
+                    "alerts", ow_alerts_of_window(eng->alerts, w));
     ow_sink_emit_new(eng->sink, OW_STREAM_SNAPSHOTS, name, rec);
     emit_aggregates(eng, w, x);
     x->dirty = false;
@@ -304,6 +307,7 @@ void ow_engine_advance_watermark(struct ow_engine *eng, int64_t us, enum ow_clos
             ow_processors[i]->on_watermark(eng->ctx[i], us, eng->sink);
         }
     }
+    ow_alerts_on_watermark(eng->alerts, us);
     sweep_windows(eng, why);
 }
 
@@ -487,6 +491,7 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
 void ow_engine_set_wall_clock(struct ow_engine *eng, int64_t now_us)
 {
     eng->wall_clock_us = now_us;
+    ow_alerts_set_wall_clock(eng->alerts, now_us);
 }
 
 void ow_engine_flush(struct ow_engine *eng)
@@ -631,6 +636,9 @@ struct ow_engine *ow_engine_create(const struct ow_config *cfg, struct ow_sink *
     eng->env.eng = eng;
     eng->env.tz = eng->tz;
     eng->env.cal = eng->cal;
+    eng->env.cfg = cfg;
+    eng->alerts = ow_alerts_create(sink);
+    eng->env.alerts = eng->alerts;
     if (wire_processors(eng, err) != OW_OK) {
         goto out_fail;
     }
@@ -658,6 +666,7 @@ void ow_engine_destroy(struct ow_engine *eng)
     }
     free(eng->ctx);
     ow_dedup_destroy(eng->dedup);
+    ow_alerts_destroy(eng->alerts);
     ow_decoder_destroy(eng->dec);
     ow_calendar_destroy(eng->cal);
     ow_tz_destroy(eng->tz);

@@ -75,7 +75,8 @@ void ow_engine_destroy(struct ow_engine *eng);
 int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
                     const struct ow_source *src);
 
-/** Live mode: the wall clock, for the future limit ("occurred_at in the future"). */
+/** The wall clock, for alerts' "raised_at" and (live mode only) the future limit
+ * ("occurred_at in the future"). Replay sets it too; it never moves event time. */
 void ow_engine_set_wall_clock(struct ow_engine *eng, int64_t now_us);
 
 /** Move the watermark to @us if that is later (live mode's idle clock); closes windows and

@@ -162,7 +162,9 @@ size_t ow_alert_id(const char *rule, struct ow_window_id w, const struct ow_aler
     if (ndims > 16) {
         ndims = 16;
     }
-    memcpy(sorted, dims, ndims * sizeof(*dims));
+    if (ndims > 0) {
+        memcpy(sorted, dims, ndims * sizeof(*dims));
+    }
     qsort(sorted, ndims, sizeof(*sorted), dim_cmp);
     ow_window_name(w, name, sizeof(name));
     k = (size_t)snprintf(buf, len, "%s/%s/", rule, name);

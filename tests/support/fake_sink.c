@@ -1,6 +1,7 @@
 /* fake_sink.c: in-memory sink for tests. */
 #include "fake_sink.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -63,6 +63,11 @@ struct ow_dedup_key ow_dedup_key_of(const char *id, size_t len);
 enum ow_dedup_verdict ow_dedup_lookup(const struct ow_dedup *d, struct ow_dedup_key key,
                                       const uint64_t content[2]);
 
+/** Start loading @key's slot into the cache. A lookup costs about one cache miss at a random
+ * place (~100 ns from DRAM); a caller holding a batch of events can hide most of it by calling
+ * this for event i + 8 while it handles event i. No effect on the table. */
+void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key);
+
 /** Remember @key with @content at event time @occurred_us (call after the event was applied).
  * Forgets ids older than (greatest occurred_us seen - span) as it goes, and the oldest ids
  * when the memory bound is reached. If @key is already remembered nothing changes (the first

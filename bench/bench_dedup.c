@@ -1,0 +1,265 @@
+/* bench_dedup.c: ids per GiB, ns per lookup+insert at several sizes, and peak RSS of dedup.c.
+ *
+ * usage: bench_dedup [--no-fill] [--bound-mib N] [size ...]   (sizes default to 1e6 1e7) */
+#include "dedup.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define MIB (1024.0 * 1024.0)
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
+}
+
+/* An event id like the engine sees: "evt-" and 16 hex digits, made cheaply. */
+static struct ow_dedup_key key_n(uint64_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char id[20] = "evt-";
+
+    for (int i = 0; i < 16; i++) {
+        id[4 + i] = hex[(n >> (60 - 4 * i)) & 15];
+    }
+    return ow_dedup_key_of(id, sizeof(id));
+}
+
+static void content_n(uint64_t n, uint64_t c[2])
+{
+    c[0] = n * 0x9e3779b97f4a7c15ULL;
+    c[1] = ~n;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dULL;
+}
+
+/* The engine's path for a new event: look up, apply, insert. @returns ns per event. */
+static double new_ids(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t us_per_id)
+{
+    double t0 = now_s();
+    uint64_t dups = 0;
+
+    for (uint64_t i = from; i < from + n; i++) {
+        struct ow_dedup_key k = key_n(i);
+        uint64_t c[2];
+
+        content_n(i, c);
+        dups += ow_dedup_lookup(d, k, c) != OW_DEDUP_NEW;
+        ow_dedup_insert(d, k, c, (int64_t)i * us_per_id);
+    }
+    if (dups != 0) {
+        fprintf(stderr, "bench_dedup: %llu new ids looked like duplicates\n",
+                (unsigned long long)dups);
+        exit(1);
+    }
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+/* The same with ow_dedup_prefetch run 8 events ahead, as the engine can over a Kafka batch. */
+static double new_ids_prefetched(struct ow_dedup *d, uint64_t from, uint64_t n,
+                                 int64_t us_per_id)
+{
+    struct ow_dedup_key ring[8];
+    double t0 = now_s();
+    uint64_t dups = 0;
+
+    for (uint64_t i = from; i < from + 8; i++) {
+        ring[i & 7] = key_n(i);
+        ow_dedup_prefetch(d, ring[i & 7]);
+    }
+    for (uint64_t i = from; i < from + n; i++) {
+        struct ow_dedup_key k = ring[i & 7];
+        uint64_t c[2];
+
+        ring[i & 7] = key_n(i + 8);
+        ow_dedup_prefetch(d, ring[i & 7]);
+        content_n(i, c);
+        dups += ow_dedup_lookup(d, k, c) != OW_DEDUP_NEW;
+        ow_dedup_insert(d, k, c, (int64_t)i * us_per_id);
+    }
+    if (dups != 0) {
+        fprintf(stderr, "bench_dedup: %llu new ids looked like duplicates\n",
+                (unsigned long long)dups);
+        exit(1);
+    }
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+/* Lookups only: of ids in [lo, hi) (hits), or of ids never inserted (misses). */
+static double lookups(const struct ow_dedup *d, uint64_t lo, uint64_t hi, uint64_t n, bool hit)
+{
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    uint64_t found = 0;
+    double t0 = now_s();
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id = hit ? lo + rng_next(&rng) % (hi - lo) : (1ULL << 62) + i;
+        uint64_t c[2];
+
+        content_n(id, c);
+        found += ow_dedup_lookup(d, key_n(id), c) == OW_DEDUP_SAME;
+    }
+    if (found != (hit ? n : 0)) {
+        fprintf(stderr, "bench_dedup: %llu of %llu lookups found\n", (unsigned long long)found,
+                (unsigned long long)n);
+        exit(1);
+    }
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+static double key_cost(uint64_t n)
+{
+    uint64_t x = 0;
+    double t0 = now_s();
+
+    for (uint64_t i = 0; i < n; i++) {
+        x += key_n(i).h[0];
+    }
+    if (x == 42) {
+        printf(" ");
+    }
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+/* (a) Fill a bounded table with a span long enough that nothing expires. */
+static void fill_bound(size_t bound)
+{
+    struct ow_dedup_conf conf = {.span_us = 1000LL * 86400 * 1000000, .max_bytes = bound};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    struct ow_dedup_stats st;
+    uint64_t i = 0;
+    uint64_t at_first = 0;
+    uint64_t lo = UINT64_MAX;
+    uint64_t hi = 0;
+    double sum = 0;
+    uint64_t samples = 0;
+    uint64_t steady_end;
+    double t0 = now_s();
+
+    for (;; i++) {
+        uint64_t c[2];
+
+        content_n(i, c);
+        ow_dedup_insert(d, key_n(i), c, (int64_t)i * 1000);
+        ow_dedup_stats(d, &st);
+        if (st.forgotten_early > 0) {
+            at_first = st.ids + st.forgotten_early - 1;
+            break;
+        }
+    }
+    /* Steady state: the ids remembered over two more tables' worth of inserts. */
+    steady_end = i + 2 * st.capacity;
+    for (i++; i < steady_end; i++) {
+        uint64_t c[2];
+
+        content_n(i, c);
+        ow_dedup_insert(d, key_n(i), c, (int64_t)i * 1000);
+        ow_dedup_stats(d, &st);
+        lo = st.ids < lo ? st.ids : lo;
+        hi = st.ids > hi ? st.ids : hi;
+        sum += (double)st.ids;
+        samples++;
+    }
+    printf("(a) fill with max_bytes = %.0f MiB, nothing expiring (%.1f s, %llu inserts)\n",
+           (double)bound / MIB, now_s() - t0, (unsigned long long)i);
+    printf("    slots %llu x 36 B = %.1f MiB\n", (unsigned long long)st.capacity,
+           (double)st.bytes / MIB);
+    printf("    ids at first early forgetting  %12llu   %6.1f bytes of bound per id\n",
+           (unsigned long long)at_first, (double)bound / (double)at_first);
+    printf("    steady state: min %llu, mean %.0f, max %llu   %6.1f bytes of bound per id\n",
+           (unsigned long long)lo, sum / (double)samples, (unsigned long long)hi,
+           (double)bound / (sum / (double)samples));
+    printf("    forgotten early %llu in %llu sweeps; peak RSS %.0f MiB\n\n",
+           (unsigned long long)st.forgotten_early, (unsigned long long)st.sweeps,
+           peak_rss_mib());
+    ow_dedup_destroy(d);
+}
+
+/* (b) ns per operation at one size: filling from empty, then steady at that size. */
+static void at_size(uint64_t n)
+{
+    struct ow_dedup_conf big = {.span_us = INT64_MAX / 4, .max_bytes = (size_t)16 << 30};
+    struct ow_dedup_conf span = {.span_us = (int64_t)n, .max_bytes = (size_t)16 << 30};
+    struct ow_dedup *d = ow_dedup_create(&big);
+    struct ow_dedup_stats st;
+    uint64_t ops = n < 2000000 ? n : 2000000;
+    double fill;
+    double hit;
+    double miss;
+    double steady;
+    double steady_pf;
+
+    fill = new_ids(d, 0, n, 1);
+    hit = lookups(d, 0, n, ops, true);
+    miss = lookups(d, 0, n, ops, false);
+    ow_dedup_stats(d, &st);
+    ow_dedup_destroy(d);
+
+    /* Steady: a span of n ids, one id per us, so each insert expires one id. */
+    d = ow_dedup_create(&span);
+    new_ids(d, 0, 2 * n, 1);
+    steady = new_ids(d, 2 * n, ops, 1);
+    steady_pf = new_ids_prefetched(d, 2 * n + ops, ops, 1);
+    printf("%11llu %9.1f %9.1f %11.1f %9.1f %9.1f %9.2f %9.0f\n", (unsigned long long)n, fill,
+           steady, steady_pf, hit, miss, (double)st.ids / (double)st.capacity, peak_rss_mib());
+    ow_dedup_destroy(d);
+}
+
+int main(int argc, char **argv)
+{
+    bool fill = true;
+    size_t bound = (size_t)1 << 30;
+    uint64_t sizes[16];
+    int nsizes = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-fill") == 0) {
+            fill = false;
+        } else if (strcmp(argv[i], "--bound-mib") == 0 && i + 1 < argc) {
+            bound = (size_t)strtoull(argv[++i], NULL, 10) << 20;
+        } else if (nsizes < 16) {
+            sizes[nsizes++] = (uint64_t)strtod(argv[i], NULL);
+        }
+    }
+    if (nsizes == 0) {
+        sizes[nsizes++] = 1000000;
+        sizes[nsizes++] = 10000000;
+    }
+    if (fill) {
+        fill_bound(bound);
+    }
+    printf("(b) ns per event; key_of alone (20-byte id, XXH3-128): %.1f ns\n", key_cost(10000000));
+    printf("    fill: key_of + lookup + insert of new ids from empty (growth included)\n");
+    printf("    steady: the same at a constant size (span of n ids; each insert expires one)\n");
+    printf("    steady+pf: steady with ow_dedup_prefetch 8 events ahead\n");
+    printf("    hit/miss: key_of + lookup of a present (random) / absent id\n");
+    printf("    load: ids / slots after the fill\n");
+    printf("%11s %9s %9s %11s %9s %9s %9s %9s\n", "ids", "fill", "steady", "steady+pf", "hit",
+           "miss", "load", "RSS MiB");
+    for (int i = 0; i < nsizes; i++) {
+        at_size(sizes[i]);
+    }
+    printf("(c) peak RSS %.0f MiB\n", peak_rss_mib());
+    return 0;
+}

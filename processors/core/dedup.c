@@ -42,6 +42,7 @@ struct ow_dedup {
     int64_t base_units;   /* stored t = floor(occurred / u) - base_units + 1 */
     uint32_t cut_t;       /* stored ids with t < cut_t are past the span */
     uint32_t top_t;       /* t of max_us */
+    uint32_t low_t;       /* no stored id has a smaller t (a lower bound) */
     uint64_t expired;
     uint64_t forgotten_early;
     uint64_t sweeps;
@@ -153,6 +154,7 @@ static uint64_t compact(struct ow_dedup *d, uint64_t drop_lt, uint32_t tie_t, ui
     size_t start = 0;
     size_t w = 0;
     uint64_t dropped = 0;
+    uint32_t low = T_MAX;
 
     while (d->slots[start].t != 0) {
         start++;
@@ -173,6 +175,7 @@ static uint64_t compact(struct ow_dedup *d, uint64_t drop_lt, uint32_t tie_t, ui
             continue;
         }
         s->t -= delta;
+        low = s->t < low ? s->t : low;
         if (w == r) {
             w++;
             continue;
@@ -189,6 +192,7 @@ static uint64_t compact(struct ow_dedup *d, uint64_t drop_lt, uint32_t tie_t, ui
         w = to + 1;
     }
     d->n -= dropped;
+    d->low_t = low;
     d->since_sweep = 0;
     d->sweeps++;
     return dropped;
@@ -233,7 +237,13 @@ static void advance(struct ow_dedup *d, int64_t occurred_us)
 
 static uint64_t sweep_expired(struct ow_dedup *d)
 {
-    uint64_t n = compact(d, d->cut_t, 0, 0, 0);
+    uint64_t n;
+
+    if (d->low_t >= d->cut_t) {
+        d->since_sweep = 0;
+        return 0; /* nothing is past the span: skip the pass */
+    }
+    n = compact(d, d->cut_t, 0, 0, 0);
 
     d->expired += n;
     return n;
@@ -376,6 +386,7 @@ struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf)
     d->cap = d->cap_max < START_SLOTS ? d->cap_max : START_SLOTS;
     d->grow_at = grow_at_of(d->cap);
     d->slots = slots_new(d->cap);
+    d->low_t = T_MAX;
     return d;
 }
 
@@ -454,6 +465,7 @@ void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t
     if (found) {
         /* Past the span but not swept yet: the new copy takes its place. */
         d->slots[pos] = cur;
+        d->low_t = cur.t < d->low_t ? cur.t : d->low_t;
         d->expired++;
         return;
     }
@@ -467,6 +479,7 @@ void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t
     }
     place(d->slots, d->cap, cur, pos, dist);
     d->n++;
+    d->low_t = cur.t < d->low_t ? cur.t : d->low_t;
 }
 
 void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key)

@@ -74,8 +74,12 @@ test-unit: $(TEST_BIN)
 test-schemas: $(B)/opswatch
 	@sh tests/schema/run.sh $(B)/opswatch
 
-test-e2e: $(B)/opswatch
-	@sh tests/e2e/run.sh $(B)/opswatch
+$(B)/tests/e2e/compare: tests/e2e/compare.c
+	@mkdir -p $(@D)
+	@$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+test-e2e: $(B)/opswatch $(B)/tests/e2e/compare
+	@sh tests/e2e/run.sh $(B)/opswatch $(B)/tests/e2e/compare
 
 test-asan:
 	@$(MAKE) --no-print-directory B=build/asan OPT=-O1 \

@@ -92,7 +92,12 @@ valgrind: $(B)/opswatch
 run: deps $(B)/opswatch
 	@sh tools/run-demo.sh $(B)/opswatch
 
-bench: deps $(B)/opswatch
+$(B)/bench/%: bench/%.c $(B)/libopswatch.a
+	@mkdir -p $(@D)
+	@printf '  BENCH   %s\n' $<
+	@$(CC) $(CFLAGS) -o $@ $< $(B)/libopswatch.a $(LDLIBS)
+
+bench: deps $(B)/opswatch $(B)/bench/jansson_ref
 	@sh bench/run.sh $(B)/opswatch
 
 lint:

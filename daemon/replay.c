@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "civil.h"
@@ -100,6 +101,8 @@ static bool blank(const char *s, size_t len)
 
 static void print_summary(const struct ow_engine_stats *st, double secs)
 {
+    struct rusage ru;
+
     fprintf(stderr,
             "replay: %" PRIu64 " events, %" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
             " dead letters",
@@ -115,10 +118,11 @@ static void print_summary(const struct ow_engine_stats *st, double secs)
         }
         fprintf(stderr, ")");
     }
+    getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
-            ", %" PRIu64 " late events, %" PRIu64 " windows (%" PRIu64 " closed), %.2f s, %.0f "
-            "events/s\n",
-            st->late_events, st->windows, st->windows_closed, secs,
+            ", %" PRIu64 " late events, %" PRIu64 " windows (%" PRIu64 " closed), peak RSS %ld "
+            "MiB, %.2f s, %.0f events/s\n",
+            st->late_events, st->windows, st->windows_closed, ru.ru_maxrss / 1024, secs,
             secs > 0 ? (double)st->events / secs : 0.0);
 }
 

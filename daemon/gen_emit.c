@@ -31,36 +31,76 @@ static const char *const stage_names[] = {"pre_installation", "post_installation
 
 struct kv {
     const char *k;
-    char v[96];
+    uint16_t off;
+    uint16_t len;
 };
 
+/* One line's keys and rendered values: hand-rolled, since snprintf costs most of the time at
+ * millions of lines. */
 struct line {
     struct kv kv[20];
     int n;
+    size_t pos;
+    char val[1024];
 };
+
+static void put(struct line *l, const char *s, size_t len)
+{
+    if (l->pos + len < sizeof(l->val)) {
+        memcpy(l->val + l->pos, s, len);
+        l->pos += len;
+    }
+}
+
+static void put_int(struct line *l, int64_t v)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        tmp[--i] = '-';
+    }
+    put(l, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+static void begin(struct line *l, const char *k)
+{
+    l->kv[l->n].k = k;
+    l->kv[l->n].off = (uint16_t)l->pos;
+}
+
+static void end(struct line *l)
+{
+    l->kv[l->n].len = (uint16_t)(l->pos - l->kv[l->n].off);
+    l->n++;
+}
 
 static void add_raw(struct line *l, const char *k, const char *v)
 {
-    struct kv *p = &l->kv[l->n++];
-
-    p->k = k;
-    snprintf(p->v, sizeof(p->v), "%s", v);
+    begin(l, k);
+    put(l, v, strlen(v));
+    end(l);
 }
 
 static void add_str(struct line *l, const char *k, const char *v)
 {
-    struct kv *p = &l->kv[l->n++];
-
-    p->k = k;
-    snprintf(p->v, sizeof(p->v), "\"%s\"", v);
+    begin(l, k);
+    put(l, "\"", 1);
+    put(l, v, strlen(v));
+    put(l, "\"", 1);
+    end(l);
 }
 
 static void add_int(struct line *l, const char *k, int64_t v)
 {
-    struct kv *p = &l->kv[l->n++];
-
-    p->k = k;
-    snprintf(p->v, sizeof(p->v), "%" PRId64, v);
+    begin(l, k);
+    put_int(l, v);
+    end(l);
 }
 
 static void add_count(struct line *l, const struct ow_gen_event *ev, const char *k, int64_t v)
@@ -90,12 +130,30 @@ static void add_region(struct line *l, const struct ow_gen_event *ev)
     }
 }
 
+/* @prefix then @v zero-padded to @width digits (more if needed): "SUP-0042". */
+static void prefixed(char *buf, size_t len, const char *prefix, uint64_t v, int width)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    size_t plen = strlen(prefix);
+
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || (int)sizeof(tmp) - i < width);
+    if (plen + sizeof(tmp) - (size_t)i < len) {
+        memcpy(buf, prefix, plen);
+        memcpy(buf + plen, tmp + i, sizeof(tmp) - (size_t)i);
+        buf[plen + sizeof(tmp) - (size_t)i] = '\0';
+    }
+}
+
 static void party_name(int report, int party, char *buf, size_t len)
 {
     if (report == 0) {
-        snprintf(buf, len, "SUP-%04d", party + 1);
+        prefixed(buf, len, "SUP-", (uint64_t)party + 1, 4);
     } else {
-        snprintf(buf, len, "SUB-%02d", party + 1);
+        prefixed(buf, len, "SUB-", (uint64_t)party + 1, 2);
     }
 }
 
@@ -213,10 +271,11 @@ static void build(const struct ow_gen_event *ev, struct line *l)
     char buf[48];
 
     l->n = 0;
+    l->pos = 0;
     if (ev->bad == OW_GEN_BAD_EMPTY_ID) {
         add_str(l, "event_id", "");
     } else {
-        snprintf(buf, sizeof(buf), "ev-%08" PRIu64, ev->id);
+        prefixed(buf, sizeof(buf), "ev-", ev->id, 8);
         add_str(l, "event_id", buf);
     }
     add_str(l, "type", ev->bad == OW_GEN_BAD_UNKNOWN_TYPE ? "meter_reading" : type_names[kind]);
@@ -253,6 +312,15 @@ static void build(const struct ow_gen_event *ev, struct line *l)
     }
 }
 
+static size_t append(char *buf, size_t pos, size_t len, const char *s, size_t n)
+{
+    if (pos + n < len) {
+        memcpy(buf + pos, s, n);
+        return pos + n;
+    }
+    return pos;
+}
+
 size_t ow__gen_render(const struct ow_gen_event *ev, char *buf, size_t len)
 {
     struct line l;
@@ -263,20 +331,21 @@ size_t ow__gen_render(const struct ow_gen_event *ev, char *buf, size_t len)
         return (size_t)snprintf(buf, len, "[\"ev-%08" PRIu64 "\",\"csr\",1]", ev->id);
     }
     build(ev, &l);
-    pos += (size_t)snprintf(buf + pos, len - pos, spaced ? "{ " : "{");
-    for (int i = 0; i < l.n && pos < len; i++) {
+    pos = append(buf, pos, len, spaced ? "{ " : "{", spaced ? 2 : 1);
+    for (int i = 0; i < l.n; i++) {
         /* An exact duplicate lists the keys in reverse, with white space: same JSON value. */
         const struct kv *p = &l.kv[spaced ? l.n - 1 - i : i];
 
-        pos += (size_t)snprintf(buf + pos, len - pos, "%s\"%s\"%s%s", i ? (spaced ? ", " : ",") : "",
-                                p->k, spaced ? " : " : ":", p->v);
+        if (i > 0) {
+            pos = append(buf, pos, len, spaced ? ", " : ",", spaced ? 2 : 1);
+        }
+        pos = append(buf, pos, len, "\"", 1);
+        pos = append(buf, pos, len, p->k, strlen(p->k));
+        pos = append(buf, pos, len, spaced ? "\" : " : "\":", spaced ? 4 : 2);
+        pos = append(buf, pos, len, l.val + p->off, p->len);
     }
-    if (pos < len) {
-        pos += (size_t)snprintf(buf + pos, len - pos, spaced ? " }" : "}");
-    }
-    if (pos >= len) {
-        pos = len - 1;
-    }
+    pos = append(buf, pos, len, spaced ? " }" : "}", spaced ? 2 : 1);
+    buf[pos] = '\0';
     if (ev->bad == OW_GEN_BAD_NOT_JSON) {
         pos /= 2; /* a cut-off object is never JSON */
         buf[pos] = '\0';

@@ -147,7 +147,7 @@ static json_t *incidents(const struct ow_gen_month *m)
         const struct ow_gen_dvec *v = &m->ages[s];
         double *sorted = NULL;
         json_t *ages;
-        char key[4];
+        char key[16];
 
         if (v->n == 0) {
             ages = json_pack("{sn sn sn}", "min", "median", "max");

@@ -258,6 +258,11 @@ static void close_window(struct ow_engine *eng, struct ow_window_id w, struct wi
     x->revision = 1;
     eng->stats.windows_closed++;
     eng->stats.closed_by_reason[why]++;
+    for (size_t i = 0; i < eng->nproc; i++) {
+        if (ow_processors[i]->kind == w.kind && ow_processors[i]->on_close != NULL) {
+            ow_processors[i]->on_close(eng->ctx[i], w, eng->sink);
+        }
+    }
     emit_snapshot(eng, w, x);
 }
 

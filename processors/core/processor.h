@@ -49,6 +49,10 @@ struct ow_processor {
     int (*apply)(void *ctx, const struct ow_event *ev, struct ow_sink *out, struct ow_err *err);
     /** The watermark moved to @watermark_us (time-based rules). May be NULL. */
     void (*on_watermark)(void *ctx, int64_t watermark_us, struct ow_sink *out);
+    /** Window @w (of this processor's kind) is closing, because the watermark passed its close
+     * instant or the end of input closes everything: raise what is judged at close, before
+     * its final snapshot is written. May be NULL. */
+    void (*on_close)(void *ctx, struct ow_window_id w, struct ow_sink *out);
     /** The report object of window @w (new reference), or NULL if it has none of this kind. */
     json_t *(*snapshot)(void *ctx, struct ow_window_id w);
     /** Forget the state of window @w (retention passed). May be NULL. */

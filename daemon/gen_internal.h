@@ -279,7 +279,8 @@ void ow__gen_plan_quarterly(struct ow_gen *g);
 void ow__gen_plan_measures(struct ow_gen *g);
 /** Plan the invalid lines (gen_invalid.c). */
 void ow__gen_plan_invalid(struct ow_gen *g);
-/** Draw month @mi's volume events in time order, merging sparse events from @next (gen_stream.c). */
+/** Draw month @mi's volume events in time order, merging in sparse events from index @next
+ * on (gen_stream.c). */
 void ow__gen_stream_month(struct ow_gen *g, int mi, size_t *next);
 
 /* ---- Emitter (gen_emit.c) ---- */

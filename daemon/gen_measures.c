@@ -41,7 +41,9 @@ static void plan_measure(struct ow_gen *g, struct ow_gen_rng *r, int mi, int k)
     g->month[mi].met[k] = met;
     g->month[mi].total[k] = total;
     for (int i = 0; i < PARTS; i++) {
-        tot[i] = i == PARTS - 1 ? left_t : total / PARTS + ow__gen_rng_range(r, -total / 10, total / 10);
+        int64_t jitter = ow__gen_rng_range(r, -total / 10, total / 10);
+
+        tot[i] = i == PARTS - 1 ? left_t : total / PARTS + jitter;
         mt[i] = i == PARTS - 1 ? left_m : met * tot[i] / total;
         left_t -= tot[i];
         left_m -= mt[i];

@@ -64,8 +64,8 @@ void ow__gen_time_format(int64_t t, int ms, enum ow_gen_tstyle style, char *buf,
         localtime_r(&tt, &tm);
         off = tm.tm_gmtoff;
         shown = t + off;
-        snprintf(zone, sizeof(zone), "%c%02d:%02d", off < 0 ? '-' : '+', (int)(labs(off) / 3600 % 24),
-                 (int)(labs(off) % 3600 / 60));
+        snprintf(zone, sizeof(zone), "%c%02d:%02d", off < 0 ? '-' : '+',
+                 (int)(labs(off) / 3600 % 24), (int)(labs(off) % 3600 / 60));
     } else if (style == OW_GEN_TS_LOWER) {
         zone[0] = 'z';
     } else if (style == OW_GEN_TS_NONE) {

@@ -143,7 +143,7 @@ static void month_key(int64_t t, char *buf, size_t len)
     struct tm tm;
 
     localtime_r(&tt, &tm); /* TZ=Europe/London, as ow_gen_main leaves it */
-    snprintf(buf, len, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+    snprintf(buf, len, "%04d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100);
 }
 
 static bool is_int(const json_t *v, json_int_t lo)
@@ -404,6 +404,7 @@ static void gen__expected_totals_match_events(void **state)
             const char *rep = type[0] == 'c' ? "csr_variance" : "sr_variance";
             const char *party = json_string_value(json_object_get(ev, "party_id"));
             const char *keys[3] = {"actual", NULL, NULL};
+            json_int_t n0;
             char k2[160];
 
             if (type[0] == 'c') {
@@ -418,8 +419,8 @@ static void gen__expected_totals_match_events(void **state)
                     continue;
                 }
                 snprintf(key, sizeof(key), "%s/reports/%s/%s", m, rep, keys[k]);
-                json_object_set_new(sums, key,
-                                    json_integer(json_integer_value(json_object_get(sums, key)) + n));
+                n0 = json_integer_value(json_object_get(sums, key));
+                json_object_set_new(sums, key, json_integer(n0 + n));
             }
         } else if (strcmp(type, "forecast") == 0) {
             json_t *svc = json_object_get(ev, "service_ref");
@@ -432,7 +433,8 @@ static void gen__expected_totals_match_events(void **state)
                      json_string_value(json_object_get(ev, "period")));
             prev = json_object_get(fcs, key);
             if (prev == NULL || json_integer_value(json_array_get(prev, 0)) < t) {
-                json_object_set_new(fcs, key, json_pack("[I O]", t, json_object_get(ev, "quantity")));
+                json_object_set_new(fcs, key,
+                                    json_pack("[I O]", t, json_object_get(ev, "quantity")));
             }
         } else if (strcmp(type, "measurement") == 0) {
             snprintf(key, sizeof(key), "%s|%s|%s", m,
@@ -450,9 +452,8 @@ static void gen__expected_totals_match_events(void **state)
 
         if (strchr(month, '|') != NULL) {
             snprintf(m, sizeof(m), "%.7s", month);
-            json_t *arr = json_object_get(
-                json_object_get(json_object_get(json_object_get(snaps, m), "reports"), "performance"),
-                "measures");
+            json_t *rep = json_object_get(json_object_get(snaps, m), "reports");
+            json_t *arr = json_object_get(json_object_get(rep, "performance"), "measures");
             size_t k;
             json_t *me;
             bool found = false;

@@ -15,10 +15,12 @@ fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAILED: $*"; fail=$((fail + 1)); }
 
-for seed in 1 2 3 17 2021; do
+for run in 1:2021-01 2:2021-03 3:2021-09 17:2022-02 2021:2021-05; do
+    seed=${run%%:*}
+    start=${run#*:}
     g=$tmp/gen$seed
     r=$tmp/replay$seed
-    if ! "$bin" gen --seed "$seed" --out "$g" >/dev/null 2>"$tmp/gen.log"; then
+    if ! "$bin" gen --seed "$seed" --start "$start" --out "$g" >/dev/null 2>"$tmp/gen.log"; then
         bad "gen --seed $seed: $(cat "$tmp/gen.log")"
         continue
     fi

@@ -13,6 +13,7 @@
  * late_events) and the alert records (their event times follow arrival). */
 #include <dirent.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,29 @@ static void fail(const char *path, const char *what, const json_t *want, const j
     free(g);
     failures++;
 }
+
+static bool keyed_by_measure(const json_t *arr)
+{
+    json_t *first = json_array_get(arr, 0);
+
+    return json_is_object(first) && json_object_get(first, "measure") != NULL &&
+           json_object_get(first, "provider") != NULL;
+}
+
+static json_t *find_measure(const json_t *arr, const json_t *w)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *g = json_array_get(arr, i);
+
+        if (json_equal(json_object_get(g, "measure"), json_object_get(w, "measure")) &&
+            json_equal(json_object_get(g, "provider"), json_object_get(w, "provider"))) {
+            return g;
+        }
+    }
+    return NULL;
+}
+
+static void compare(const char *path, const json_t *want, const json_t *got);
 
 static void compare(const char *path, const json_t *want, const json_t *got)
 {
@@ -55,6 +79,21 @@ static void compare(const char *path, const json_t *want, const json_t *got)
         {
             snprintf(sub, sizeof(sub), "%s/%s", path, key);
             compare(sub, v, json_object_get(got, key));
+        }
+    } else if (json_is_array(want) && keyed_by_measure(want)) {
+        /* Performance measures: matched by (measure, provider); the snapshot may also list
+         * other configured measures, zero-filled. */
+        if (!json_is_array(got)) {
+            fail(path, "not an array", want, got);
+            return;
+        }
+        for (size_t i = 0; i < json_array_size(want); i++) {
+            json_t *w = json_array_get(want, i);
+
+            snprintf(sub, sizeof(sub), "%s[%s/%s]", path,
+                     json_string_value(json_object_get(w, "measure")),
+                     json_string_value(json_object_get(w, "provider")));
+            compare(sub, w, find_measure(got, w));
         }
     } else if (json_is_array(want)) {
         if (!json_is_array(got) || json_array_size(got) != json_array_size(want)) {

@@ -10,10 +10,12 @@
 
 #include "alloc.h"
 #include "snapshot_md.h"
+#include "strmap.h"
 
 struct ow_file_sink {
     struct ow_sink sink;
     char *dir;
+    struct ow_strmap *written; /* windows whose snapshot this run wrote */
     FILE *files[OW_STREAM__COUNT]; /* snapshots have no stream file */
     bool write_failed;
     char failed_path[4200];
@@ -56,9 +58,17 @@ static void write_snapshot(struct ow_file_sink *fs, const char *key, json_t *rec
 {
     char path[4096];
     char *text = json_dumps(rec, JSON_INDENT(2));
-    char *md = ow_snapshot_markdown(rec);
+    json_t *prev;
+    char *md;
 
+    /* The previous revision, if this replay wrote one, for the Markdown's list of changes. */
     snprintf(path, sizeof(path), "%s/snapshots/%s.json", fs->dir, key);
+    prev = fs->written && ow_strmap_get(fs->written, key, strlen(key))
+               ? json_load_file(path, 0, NULL)
+               : NULL;
+    md = ow_snapshot_markdown(rec, prev);
+    json_decref(prev);
+    ow_strmap_upsert(fs->written, key, strlen(key), NULL);
     write_file(fs, path, text);
     snprintf(path, sizeof(path), "%s/snapshots/%s.md", fs->dir, key);
     write_file(fs, path, md);
@@ -95,6 +105,7 @@ struct ow_file_sink *ow_file_sink_create(const char *dir, struct ow_err *err)
     char path[4096];
 
     fs->dir = ow_xstrdup(dir);
+    fs->written = ow_strmap_create(1);
     fs->sink.emit = file_emit;
     fs->sink.ctx = fs;
     snprintf(path, sizeof(path), "%s/snapshots", dir);
@@ -144,5 +155,6 @@ void ow_file_sink_destroy(struct ow_file_sink *fs)
     }
     ow_file_sink_close(fs, NULL);
     free(fs->dir);
+    ow_strmap_destroy(fs->written, NULL);
     free(fs);
 }

@@ -4,7 +4,9 @@
 
 #include <jansson.h>
 
-/** Render snapshot @snap (borrowed) as Markdown. @returns a new string the caller frees. */
-char *ow_snapshot_markdown(const json_t *snap);
+/** Render snapshot @snap (borrowed) as Markdown; @prev (borrowed, may be NULL) is the previous
+ * revision of the same window, whose differences are listed. @returns a new string the caller
+ * frees. */
+char *ow_snapshot_markdown(const json_t *snap, const json_t *prev);
 
 #endif

@@ -220,13 +220,12 @@ static json_t *report_with_refs(struct ow_engine *eng, const struct ow_processor
     return rep;
 }
 
-static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct win *x)
+static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, const struct win *x)
 {
     char name[16];
     char start[48];
     char end[48];
     json_t *reports = json_object();
-    json_t *rec;
 
     ow_window_name(w, name, sizeof(name));
     ow_tz_format(eng->tz, ow_window_start(eng->tz, w), start, sizeof(start));
@@ -239,14 +238,21 @@ static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct w
             json_object_set_new(reports, p->report, rep);
         }
     }
-    rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:o, s:o}",
-                    "schema_version", 1, "window", name, "kind",
-                    w.kind == OW_WIN_MONTH ? "month" : "quarter", "timezone",
-                    ow_tz_name(eng->tz), "start", start, "end", end, "revision", x->revision,
-                    "final", x->closed, "late_events", (json_int_t)x->late_events, "producer",
-                    "version", OW_VERSION, "config_sha256", eng->cfg->sha256, "reports", reports,
-                    "alerts", ow_alerts_of_window(eng->alerts, w));
-    ow_sink_emit_new(eng->sink, OW_STREAM_SNAPSHOTS, name, rec);
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:o, s:o}",
+                     "schema_version", 1, "window", name, "kind",
+                     w.kind == OW_WIN_MONTH ? "month" : "quarter", "timezone",
+                     ow_tz_name(eng->tz), "start", start, "end", end, "revision", x->revision,
+                     "final", x->closed, "late_events", (json_int_t)x->late_events, "producer",
+                     "version", OW_VERSION, "config_sha256", eng->cfg->sha256, "reports",
+                     reports, "alerts", ow_alerts_of_window(eng->alerts, w));
+}
+
+static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct win *x)
+{
+    char name[16];
+
+    ow_window_name(w, name, sizeof(name));
+    ow_sink_emit_new(eng->sink, OW_STREAM_SNAPSHOTS, name, build_snapshot(eng, w, x));
     emit_aggregates(eng, w, x);
     x->dirty = false;
 }
@@ -547,6 +553,49 @@ void ow_engine_finish(struct ow_engine *eng, bool close_all)
             r->next_open = r->count;
         }
     }
+}
+
+json_t *ow_engine_windows(const struct ow_engine *eng)
+{
+    json_t *out = json_array();
+    char name[16];
+    char close_at[48];
+
+    for (int kind = 0; kind < 2; kind++) {
+        const struct win_range *r = &eng->ranges[kind];
+
+        for (int i = 0; i < r->count; i++) {
+            const struct win *x = &r->items[i];
+            struct ow_window_id w = {kind, r->first + i};
+
+            ow_window_name(w, name, sizeof(name));
+            ow_tz_format(eng->tz, x->close_at, close_at, sizeof(close_at));
+            json_array_append_new(
+                out, json_pack("{s:s, s:s, s:s, s:i, s:I, s:s}", "window", name, "kind",
+                               kind == OW_WIN_MONTH ? "month" : "quarter", "state",
+                               x->expired ? "expired" : x->closed ? "closed" : "open",
+                               "revision", x->revision, "late_events",
+                               (json_int_t)x->late_events, "close_at", close_at));
+        }
+    }
+    return out;
+}
+
+json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name)
+{
+    struct ow_window_id w;
+    struct win *x;
+
+    if (ow_window_parse(name, strlen(name), &w) != 0 || (x = win_get(eng, w)) == NULL ||
+        x->expired) {
+        return NULL;
+    }
+    return build_snapshot(eng, w, x);
+}
+
+struct ow_alerts *ow_engine_alerts(struct ow_engine *eng)
+{
+    return eng->alerts;
 }
 
 const struct ow_engine_stats *ow_engine_stats(const struct ow_engine *eng)

@@ -91,6 +91,17 @@ void ow_engine_flush(struct ow_engine *eng);
  * snapshot and aggregates (open ones as revision 0, not final). */
 void ow_engine_finish(struct ow_engine *eng, bool close_all);
 
+/** The windows that exist, oldest first, as a new JSON array of {window, kind, state ("open",
+ * "closed", "expired"), revision, late_events, close_at}. */
+json_t *ow_engine_windows(const struct ow_engine *eng);
+
+/** The current snapshot of window @name ("2021-04", "2021-Q2") as a new reference, built now,
+ * or NULL when that window does not exist or has expired. */
+json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name);
+
+/** The alert engine (for rules outside the processors, such as input_stale). Borrowed. */
+struct ow_alerts *ow_engine_alerts(struct ow_engine *eng);
+
 /** Current counters. Borrowed. */
 const struct ow_engine_stats *ow_engine_stats(const struct ow_engine *eng);
 

@@ -350,6 +350,22 @@ json_t *ow_alerts_of_window(const struct ow_alerts *a, struct ow_window_id w)
     return out;
 }
 
+json_t *ow_alerts_list(const struct ow_alerts *a, const char *state)
+{
+    struct ow_strmap_entry *e = ow_strmap_sorted(a->by_id);
+    json_t *out = json_array();
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(a->by_id); i++) {
+        const struct alert *x = e[i].value;
+
+        if (x->last != NULL && (state == NULL || strcmp(state_names[x->state], state) == 0)) {
+            json_array_append(out, x->last);
+        }
+    }
+    free(e);
+    return out;
+}
+
 json_t *ow_alerts_save(const struct ow_alerts *a)
 {
     struct ow_strmap_entry *e = ow_strmap_sorted(a->by_id);

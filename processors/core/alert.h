@@ -89,6 +89,10 @@ size_t ow_alert_id(const char *rule, struct ow_window_id w, const struct ow_aler
  * latest records, sorted by alert_id. */
 json_t *ow_alerts_of_window(const struct ow_alerts *a, struct ow_window_id w);
 
+/** The latest record of every alert whose current state is @state ("pending", "firing",
+ * "resolved"; NULL: all), as a new JSON array sorted by alert_id. */
+json_t *ow_alerts_list(const struct ow_alerts *a, const char *state);
+
 /** Every alert's current state as JSON (new reference), and back: a save and restore of the
  * engine keeps alert state. */
 json_t *ow_alerts_save(const struct ow_alerts *a);

@@ -182,6 +182,12 @@ static void alert__window_lists_fired_alerts(void **state)
     list = ow_alerts_of_window(t->a, (struct ow_window_id){OW_WIN_MONTH, 2021 * 12 + 4});
     assert_int_equal(json_array_size(list), 0);
     json_decref(list);
+    list = ow_alerts_list(t->a, "firing");
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    list = ow_alerts_list(t->a, "resolved");
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
 }
 
 int main(void)

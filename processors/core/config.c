@@ -89,6 +89,14 @@ static const struct ow_conf_field top_map[] = {
                 "incidents, problems and hub returns"),
     OW_CONF_INT("history_months", struct ow_config, history_months, 1, 240, "28",
                 "closed months of measure history kept (this month included)"),
+    OW_CONF_SUB("kafka", struct ow_config, kafka, ow_config_kafka_map, "{}",
+                "live mode: brokers, consumer group, input topics, librdkafka properties"),
+    OW_CONF_SUB("outputs", struct ow_config, outputs, ow_config_outputs_map, "{}",
+                "live mode: output topic names"),
+    OW_CONF_SUB("live", struct ow_config, live, ow_config_live_map, "{}",
+                "live mode: intervals, idle clock, stale input, state"),
+    OW_CONF_SUB("http", struct ow_config, http, ow_config_http_map, "{}",
+                "live mode: the HTTP endpoint"),
     {0},
 };
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "civil.h"
@@ -150,6 +151,54 @@ static void config__durations_parse(void **state)
     assert_int_equal(ow_conf_parse_duration("99999999999999999d", &us), -1);
 }
 
+static void config__strings_expand_env_and_files(void **state)
+{
+    char why[300];
+    char *s;
+    FILE *f;
+
+    (void)state;
+    setenv("OW_TEST_SECRET", "hunter2", 1);
+    s = ow_config_expand("user:${OW_TEST_SECRET}@x", why, sizeof(why));
+    assert_string_equal(s, "user:hunter2@x");
+    free(s);
+    assert_null(ow_config_expand("${OW_TEST_UNSET_VAR}", why, sizeof(why)));
+    assert_string_equal(why, "environment variable OW_TEST_UNSET_VAR is not set");
+    f = fopen("/tmp/ow_test_secret.txt", "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    s = ow_config_expand("file:/tmp/ow_test_secret.txt", why, sizeof(why));
+    assert_string_equal(s, "s3cret");
+    free(s);
+    remove("/tmp/ow_test_secret.txt");
+    assert_null(ow_config_expand("file:/nonexistent/secret", why, sizeof(why)));
+}
+
+static void config__kafka_properties_never_echo_secrets(void **state)
+{
+    struct ow_conf_errors *errs;
+    struct ow_config *cfg =
+        load_text("{\"kafka\": {\"properties\": {\"sasl.password\": \"${OW_TEST_UNSET_VAR}\"},"
+                  " \"input_topics\": []}}",
+                  &errs);
+
+    (void)state;
+    assert_null(cfg);
+    assert_true(has_error(errs, "site.json: $.kafka.properties[\"sasl.password\"]: environment "
+                                "variable OW_TEST_UNSET_VAR is not set"));
+    assert_true(has_error(errs, "site.json: $.kafka.input_topics: expected a non-empty array"));
+    ow_conf_errors_destroy(errs);
+    setenv("OW_TEST_SECRET", "hunter2", 1);
+    cfg = load_text("{\"kafka\": {\"properties\": {\"sasl.password\": \"${OW_TEST_SECRET}\"}}}",
+                    &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->kafka.properties.count, 1);
+    assert_string_equal(cfg->kafka.properties.values[0], "hunter2");
+    assert_int_equal(cfg->kafka.input_topics.count, 7);
+    ow_config_destroy(cfg);
+    ow_conf_errors_destroy(errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +209,8 @@ int main(void)
         cmocka_unit_test(config__comments_are_allowed_anywhere),
         cmocka_unit_test(config__unreadable_file_is_reported),
         cmocka_unit_test(config__durations_parse),
+        cmocka_unit_test(config__strings_expand_env_and_files),
+        cmocka_unit_test(config__kafka_properties_never_echo_secrets),
     };
 
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -593,6 +593,11 @@ json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name)
     return build_snapshot(eng, w, x);
 }
 
+void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *st)
+{
+    ow_dedup_stats(eng->dedup, st);
+}
+
 struct ow_alerts *ow_engine_alerts(struct ow_engine *eng)
 {
     return eng->alerts;

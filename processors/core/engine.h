@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "dedup.h"
 #include "err.h"
 #include "event.h"
 #include "sink.h"
@@ -98,6 +99,9 @@ json_t *ow_engine_windows(const struct ow_engine *eng);
 /** The current snapshot of window @name ("2021-04", "2021-Q2") as a new reference, built now,
  * or NULL when that window does not exist or has expired. */
 json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name);
+
+/** The counters of the remembered event ids. */
+void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *st);
 
 /** The alert engine (for rules outside the processors, such as input_stale). Borrowed. */
 struct ow_alerts *ow_engine_alerts(struct ow_engine *eng);

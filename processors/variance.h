@@ -83,41 +83,44 @@ struct ow_variance_conf {
  *   static const struct ow_conf_field sr_conf_map[] = {OW_VARIANCE_CONF_MAP(sr_rules_map), {0}};
  * A rule's "threshold" is not used (the bands set the lines) and must stay 0; "resolve" null
  * means a tenth of the band back inside it (109%, 91%). */
-#define OW_VARIANCE_RULE_ENTRY(n, idx, d, h)                                                  \
-    {.name = (n), .type = OW_CONF_T_SUB,                                                        \
-     .offset = (idx) * sizeof(struct ow_rule_conf), /* within the "rules" array */              \
+#define OW_VARIANCE_RULE_ENTRY(n, idx, d, h)                                                       \
+    {.name = (n), .type = OW_CONF_T_SUB,                                                           \
+     .offset = (idx) * sizeof(struct ow_rule_conf), /* within the "rules" array */                 \
      .sub = ow_rule_conf_map, .def = (d), .help = (h)}
 #define OW_VARIANCE_RULES_MAP(prefix)                                                              \
     OW_VARIANCE_RULE_ENTRY(prefix "_forecast_exceeded", OW_VR_EXCEEDED,                            \
                            "{\"severity\": \"warning\"}",                                          \
                            "a party's month-to-date actual reaches forecast + upper band; "        \
-                           "resolve is a percent of forecast (null: 100 + band - band/10)"),       \
+                           "resolve: a percent of forecast (null: 100 + band - band/10); "         \
+                           "threshold: not used (the bands set the lines)"),                       \
         OW_VARIANCE_RULE_ENTRY(prefix "_forecast_shortfall", OW_VR_SHORTFALL,                      \
                                "{\"severity\": \"warning\"}",                                      \
                                "at window close, a party's actual is at or under forecast - "      \
                                "lower band (forecast > 0); resolve: percent of forecast (null: "   \
-                               "100 - band + band/10)"),                                           \
+                               "100 - band + band/10); threshold: not used"),                      \
         OW_VARIANCE_RULE_ENTRY(prefix "_projected_variance", OW_VR_PROJECTED,                      \
                                "{\"severity\": \"info\"}",                                         \
                                "after projected_after_percent of the month, the run-rate "         \
-                               "projection to month end is outside the bands; resolve must be "    \
-                               "null (a tenth of each band back inside it)"),                      \
+                               "projection to month end is outside the bands; severity "           \
+                               "default info; resolve must be null (a tenth of each band back "    \
+                               "inside it); threshold: not used"),                                 \
         OW_VARIANCE_RULE_ENTRY(prefix "_no_forecast", OW_VR_NO_FORECAST,                           \
                                "{\"severity\": \"warning\"}",                                      \
                                "a party sends its first request of a month with no forecast for "  \
-                               "it; resolves when a forecast arrives; resolve must be null")
+                               "it; resolves when a forecast arrives; resolve must be null, "      \
+                               "threshold: not used")
 #define OW_VARIANCE_CONF_MAP(rules_map)                                                            \
-    OW_CONF_DOUBLE("upper_band_percent", struct ow_variance_conf, bands.upper_percent, 0, 1000,   \
-                   "10", "a party at or above forecast + this percent is an exception (110%)"),   \
+    OW_CONF_DOUBLE("upper_band_percent", struct ow_variance_conf, bands.upper_percent, 0, 1000,    \
+                   "10", "a party at or above forecast + this percent is an exception (110%)"),    \
         OW_CONF_DOUBLE("lower_band_percent", struct ow_variance_conf, bands.lower_percent, 0,      \
                        100, "10",                                                                  \
                        "a party at or below forecast - this percent is an exception (90%)"),       \
         OW_CONF_DOUBLE("projected_after_percent", struct ow_variance_conf,                         \
                        projected_after_percent, 1, 100, "50",                                      \
-                       "share of the month (event time) after which run-rate projections are "    \
+                       "share of the month (event time) after which run-rate projections are "     \
                        "judged"),                                                                  \
-        {.name = "rules", .type = OW_CONF_T_SUB, .offset = offsetof(struct ow_variance_conf, rules), \
-         .sub = (rules_map), .def = "{}", .help = "the variance alert rules"}
+        OW_CONF_SUB("rules", struct ow_variance_conf, rules, (rules_map), "{}",                    \
+                    "the variance alert rules")
 
 /* ---- months, actuals, forecasts and alerts ---- */
 
@@ -151,15 +154,16 @@ struct ow_variance_month {
 
 /* What differs between the SR and the CSR report. */
 struct ow_variance_spec {
-    const char *name;                 /* the processor's name, for config errors: "sr_variance" */
-    const char *type;                 /* the counted event type, for errors: "service_request" */
-    const char *rule[OW_VR__COUNT];   /* alert rule names: "sr_forecast_exceeded", ... */
-    const char *noun;                 /* "service request": "131.5% of its April 2021 <noun> forecast" */
-    const char *nouns;                /* "service requests" */
-    bool per_service;                 /* forecasts may carry service_ref */
-    size_t month_size;                /* the processor's month struct (struct ow_variance_month first) */
-    void (*month_init)(void *month);  /* its own members; may be NULL */
-    void (*month_free)(void *month);  /* may be NULL */
+    const char *name;               /* the processor's name, for config errors: "sr_variance" */
+    const char *type;               /* the counted event type, for errors: "service_request" */
+    const char *rule[OW_VR__COUNT]; /* alert rule names: "sr_forecast_exceeded", ... */
+    const char *noun;  /* "service request": "131.5% of its April 2021 <noun> forecast" */
+    const char *nouns; /* "service requests" */
+    bool per_service;  /* forecasts may carry service_ref */
+    size_t month_size; /* the processor's month struct, which starts with a
+                          struct ow_variance_month */
+    void (*month_init)(void *month); /* its own members; may be NULL */
+    void (*month_free)(void *month); /* may be NULL */
 };
 
 struct ow_variance;

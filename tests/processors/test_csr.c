@@ -168,6 +168,24 @@ static void csr_variance__overflow_rejects_the_event(void **state)
                            "csr: field 'count'"));
 }
 
+/* A rejected event leaves no trace: a new party whose first CSR would overflow the month's
+ * total does not appear (no line, no parties_without_forecast, no csr_no_forecast alert). */
+static void csr_variance__overflow_leaves_no_new_party(void **state)
+{
+    struct fixture *f = *state;
+    json_t *r;
+
+    assert_int_equal(csr(f, "c1", "2021-04-02T10:00:00Z", "A", 0, INT64_MAX, "north"), 0);
+    assert_int_equal(csr(f, "c2", "2021-04-02T10:00:01Z", "B", 1, 1, "south"), OW_ESCHEMA);
+    ow_engine_finish(f->eng, true);
+    r = csr_report(f, "2021-04");
+    assert_null(jget(r, "by_party/B"));
+    assert_int_equal(jint(r, "parties_without_forecast"), 1);
+    assert_int_equal(jint(r, "batched"), 0);
+    assert_int_equal(jint(r, "by_region/south"), 0);
+    assert_int_equal(fake_sink_alerts(f->sink, "csr_no_forecast", "firing"), 1); /* A only */
+}
+
 static void csr_variance__late_event_makes_a_new_revision(void **state)
 {
     struct fixture *f = *state;
@@ -237,6 +255,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(csr_variance__bst_boundary_event_counts_in_april, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(csr_variance__overflow_rejects_the_event, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(csr_variance__overflow_leaves_no_new_party, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(csr_variance__late_event_makes_a_new_revision, setup,
                                         teardown),

@@ -1,9 +1,10 @@
 # opswatch: one non-recursive Makefile. `make help` lists the targets.
 
-PKGS      := rdkafka jansson libuv yajl libxxhash libcrypto
+PKGS      := rdkafka jansson libuv yajl libxxhash libcrypto libwebsockets
 TEST_PKGS := cmocka
 DEB_PKGS  := build-essential pkg-config librdkafka-dev libjansson-dev libuv1-dev libyajl-dev \
-             libxxhash-dev libssl-dev libcmocka-dev tzdata valgrind nodejs npm
+             libxxhash-dev libssl-dev libcmocka-dev tzdata valgrind nodejs npm \
+             libwebsockets-dev libwebsockets-evlib-uv
 
 B       ?= build
 CC      ?= gcc

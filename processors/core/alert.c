@@ -91,6 +91,7 @@ struct ow_alerts {
     size_t cap_pending;
     int64_t wall_clock_us;
     uint64_t counts[4];
+    struct ow_strmap *by_rule; /* rule -> uint64_t[4]: records published per state (metrics) */
 };
 
 static const char *const state_names[] = {"inactive", "pending", "firing", "resolved"};
@@ -101,6 +102,7 @@ struct ow_alerts *ow_alerts_create(struct ow_sink *sink)
 
     a->sink = sink;
     a->by_id = ow_strmap_create(sizeof(struct alert));
+    a->by_rule = ow_strmap_create(sizeof(uint64_t[4]));
     return a;
 }
 
@@ -123,6 +125,7 @@ void ow_alerts_destroy(struct ow_alerts *a)
         return;
     }
     ow_strmap_destroy(a->by_id, free_alert);
+    ow_strmap_destroy(a->by_rule, NULL);
     free(a->pending);
     free(a);
 }
@@ -201,6 +204,7 @@ static void publish(struct ow_alerts *a, struct alert *x, int64_t event_us)
     json_decref(x->last);
     x->last = json_incref(rec);
     a->counts[x->state]++;
+    ((uint64_t *)ow_strmap_upsert(a->by_rule, x->rule, strlen(x->rule), NULL))[x->state]++;
     ow_sink_emit_new(a->sink, OW_STREAM_ALERTS, x->id, rec);
 }
 
@@ -440,4 +444,17 @@ int ow_alerts_restore(struct ow_alerts *a, const json_t *saved)
 void ow_alerts_counts(const struct ow_alerts *a, uint64_t out[4])
 {
     memcpy(out, a->counts, sizeof(a->counts));
+}
+
+void ow_alerts_rule_counts(const struct ow_alerts *a,
+                           void (*fn)(const char *rule, const uint64_t counts[4], void *arg),
+                           void *arg)
+{
+    struct ow_strmap_entry *all = ow_strmap_sorted(a->by_rule);
+    size_t n = ow_strmap_count(a->by_rule);
+
+    for (size_t i = 0; i < n; i++) {
+        fn(all[i].key, all[i].value, arg);
+    }
+    free(all);
 }

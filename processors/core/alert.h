@@ -101,4 +101,10 @@ int ow_alerts_restore(struct ow_alerts *a, const json_t *saved);
 /** Counters: records published per state. */
 void ow_alerts_counts(const struct ow_alerts *a, uint64_t out[4]);
 
+/** The same per rule, for the rules that published at least once, sorted by rule; counts are
+ * indexed by enum ow_alert_state. (Counters of this process: not saved.) */
+void ow_alerts_rule_counts(const struct ow_alerts *a,
+                           void (*fn)(const char *rule, const uint64_t counts[4], void *arg),
+                           void *arg);
+
 #endif

@@ -2,30 +2,23 @@
  * per calendar month, open at the month's end, resolutions by severity with their age in days,
  * per RDP and per region; alerts incident_overdue and incident_backlog.
  *
- * Each incident keeps its events sorted by occurred_at (ties: opened, updated, reopened,
- * resolved, then event id), and every figure is derived from that sorted history alone, so
- * arrival order never changes a figure. A window's report is computed when it is asked for,
- * by walking each kept incident's history (tens of incidents a month). An event recomputes
- * the facts its incident contributes to each month before and after it is inserted, and
- * touches the windows whose facts changed, other than its own (which the engine marks).
+ * Every figure comes from each incident's sorted history (incident_history.h states the rules
+ * as they are read), so arrival order never changes a figure. A window's report is computed
+ * when it is asked for, by walking each kept incident's history (tens of incidents a month).
+ * An event recomputes the facts its incident adds to each month before and after it is
+ * inserted, and touches the windows whose facts changed, other than its own (which the engine
+ * marks): a closed month gets a new revision only when its figures moved.
  *
- * Settled readings of the spec (also in config/default.json and the report below):
- * - Events that occur before an incident's first `opened` only lend it their region.
- * - An incident with no `opened` waits ("held") until the watermark reaches its earliest
- *   event + entities.hold; until then it counts nowhere. After that it is taken as opened
- *   before the data began: its resolutions count in `resolved` (their own month) and in
- *   `unmatched` (same month), never in resolved_by_severity (no age, no known severity), so
- *   resolved = sum of resolved_by_severity counts + unmatched, in every window. It is open
- *   from its first event on when that is `updated` or `reopened`. It has no RDP (by_rdp
- *   leaves it out). An `opened` that arrives later still matches it: the figures become
- *   those of the sorted events, and the windows that changed get new revisions.
- * - A duplicate `opened` (another event id) counts nothing and changes no state, but its
- *   severity is a severity statement like an `updated`'s. Every `resolved` counts, even a
- *   second one without a `reopened` between (the spec: "every resolved counts").
- * - by_region: opened, resolved and open_at_end per region, where an incident's region at an
- *   instant is the latest region given by its events at or before that instant, else the
- *   first region it was ever given, else "unknown". by_rdp lists an RDP in a month when one of
- *   its three figures there is not zero. An incident's RDP is that of its first `opened`.
+ * Settled readings of the spec (also in config/default.json):
+ * - A held incident (no `opened`) counts nowhere until the watermark reaches its earliest event
+ *   + entities.hold. It is then taken as opened before the data began: its resolutions count in
+ *   `resolved` and in `unmatched` (their own month), never in resolved_by_severity (no age, no
+ *   known severity), so resolved = sum of resolved_by_severity counts + unmatched, in every
+ *   window. It has no RDP (by_rdp leaves it out). An `opened` that arrives later still matches
+ *   it: the figures become those of the sorted events, and the windows that changed get new
+ *   revisions.
+ * - by_region holds opened, resolved and open_at_end per region (the same three counts as
+ *   by_rdp); by_rdp lists an RDP in a month when one of its three figures there is not zero.
  * - A resolved incident is forgotten when the window of its last event expires; a later event
  *   for it then starts a new, held history. */
 #include <inttypes.h>
@@ -38,19 +31,16 @@
 #include "alert.h"
 #include "alloc.h"
 #include "civil.h"
+#include "incident_history.h"
 #include "processor.h"
 #include "rfc3339.h"
 #include "strmap.h"
 #include "tz.h"
 
-#define NSEV 5
-#define NREG (OW_REGION__COUNT + 1) /* the last: events without a region ("unknown") */
-#define REG_UNKNOWN OW_REGION__COUNT
-
 /* ---- configuration ---- */
 
 struct incidents_conf {
-    int64_t trt_hours[NSEV];
+    int64_t trt_hours[OW_INC_NSEV];
     int64_t backlog_max;
     struct ow_rule_conf overdue;
     struct ow_rule_conf backlog;
@@ -117,7 +107,7 @@ static const struct ow_conf_field backlog_map[] = {
 };
 
 static const struct ow_conf_field incidents_conf_map[] = {
-    OW_CONF_INTV("trt_hours", struct incidents_conf, trt_hours, NSEV, 1, 8760,
+    OW_CONF_INTV("trt_hours", struct incidents_conf, trt_hours, OW_INC_NSEV, 1, 8760,
                  "[4, 8, 24, 72, 120]",
                  "Target Resolution Time in calendar hours from the first opened, for severities "
                  "1..5 (EXAMPLE values: the SEC publishes none; set your own)"),
@@ -132,67 +122,19 @@ static const struct ow_conf_field incidents_conf_map[] = {
 
 /* ---- state ---- */
 
-enum { ST_NONE, ST_OPEN, ST_RESOLVED };
-enum { OVERDUE_NONE, OVERDUE_ACTIVE, OVERDUE_DONE };
-enum fact_kind { F_OPENED, F_RESOLVED, F_REOPENED, F_OPEN_AT_END };
-
-struct inc_ev {
-    int64_t us;
-    char *event_id;
-    char *rdp_id; /* `opened` only */
-    int8_t action;
-    int8_t severity; /* 0: not given */
-    int8_t region;   /* enum ow_region */
-};
-
-struct incident {
-    char *id;
-    struct inc_ev *evs; /* sorted by ev_cmp() */
-    size_t n;
-    size_t cap;
-    bool hold_expired; /* no `opened` by its earliest event + hold: unmatched */
-    bool open_now;     /* counted in open_count */
-    int8_t overdue;    /* OVERDUE_*: what incident_overdue has said */
-    int overdue_window;
-    int64_t deadline; /* first opened + TRT of the latest severity; INT64_MAX: none */
-};
-
-/* What an incident adds to one month's report. */
-struct fact {
-    int month;
-    int8_t kind;     /* enum fact_kind */
-    int8_t region;   /* 0..REG_UNKNOWN */
-    int8_t severity; /* F_RESOLVED: 1..5, or 0 when the incident is unmatched */
-    int64_t age_us;  /* F_RESOLVED of a matched incident */
-};
-
-struct facts {
-    struct fact *v;
-    size_t n;
-    size_t cap;
-};
-
 struct incidents_ctx {
     struct ow_proc_env env;
     struct incidents_conf conf;
     double backlog_resolve;
-    struct ow_strmap *incidents; /* incident_id -> struct incident */
+    struct ow_strmap *incidents; /* incident_id -> struct ow_incident */
     int64_t wm;                  /* INT64_MIN before the first watermark */
     int64_t max_us;              /* greatest occurred_at of an incident event */
     int64_t next_check;          /* the watermark at which on_watermark has work again */
     int64_t open_count;
     bool backlog_active; /* incident_backlog is pending or firing */
     int backlog_window;
-    struct facts before; /* scratch */
-    struct facts after;
-};
-
-/* The incremental walk over one sorted history. */
-struct walk {
-    long fo;       /* index of the first `opened`, -1: none */
-    int st;        /* ST_* */
-    int sev;       /* latest severity given, 0: none */
-    int8_t region; /* latest region given, OW_REGION_NONE: none yet */
+    struct ow_inc_facts before; /* scratch */
+    struct ow_inc_facts after;
 };
 
 static const char *const incidents_types[] = {"incident", NULL};
@@ -202,210 +144,10 @@ static int month_of(const struct incidents_ctx *c, int64_t us)
     return ow_tz_month_of(c->env.tz, us);
 }
 
-static int64_t month_end(const struct incidents_ctx *c, int m)
-{
-    return ow_window_end(c->env.tz, (struct ow_window_id){OW_WIN_MONTH, m});
-}
-
-static int action_rank(int action)
-{
-    switch (action) {
-    case OW_ACT_OPENED:
-        return 0;
-    case OW_ACT_UPDATED:
-        return 1;
-    case OW_ACT_REOPENED:
-        return 2;
-    default:
-        return 3;
-    }
-}
-
-/* The order of a history: time, then the lifecycle order of the actions, then the event id, so
- * that events of one instant sort the same whatever their arrival. */
-static int ev_cmp(const struct inc_ev *a, const struct inc_ev *b)
-{
-    if (a->us != b->us) {
-        return a->us < b->us ? -1 : 1;
-    }
-    if (action_rank(a->action) != action_rank(b->action)) {
-        return action_rank(a->action) - action_rank(b->action);
-    }
-    return strcmp(a->event_id, b->event_id);
-}
-
-static long first_opened(const struct incident *inc)
-{
-    for (size_t i = 0; i < inc->n; i++) {
-        if (inc->evs[i].action == OW_ACT_OPENED) {
-            return (long)i;
-        }
-    }
-    return -1;
-}
-
-static bool waiting(const struct incident *inc)
-{
-    return inc->n == 0 || (first_opened(inc) < 0 && !inc->hold_expired);
-}
-
 /* Has the watermark @wm reached the end of the hold of @inc's earliest event? */
-static bool hold_over(const struct incidents_ctx *c, const struct incident *inc, int64_t wm)
+static bool hold_over(const struct incidents_ctx *c, const struct ow_incident *inc, int64_t wm)
 {
     return wm != INT64_MIN && inc->n > 0 && wm - c->env.cfg->entities.hold_us >= inc->evs[0].us;
-}
-
-static const char *rdp_of(const struct incident *inc)
-{
-    long fo = first_opened(inc);
-
-    return fo < 0 ? NULL : inc->evs[fo].rdp_id;
-}
-
-static int8_t first_region(const struct incident *inc)
-{
-    for (size_t i = 0; i < inc->n; i++) {
-        if (inc->evs[i].region != OW_REGION_NONE) {
-            return inc->evs[i].region;
-        }
-    }
-    return OW_REGION_NONE;
-}
-
-static void walk_init(struct walk *k, const struct incident *inc)
-{
-    k->fo = first_opened(inc);
-    k->st = ST_NONE;
-    k->sev = 0;
-    k->region = OW_REGION_NONE;
-}
-
-/* Apply event @i to the walk. @returns the fact kind it makes, or -1. */
-static int walk_step(struct walk *k, const struct inc_ev *e, size_t i)
-{
-    if (e->region != OW_REGION_NONE) {
-        k->region = e->region;
-    }
-    if (k->fo >= 0 && (long)i < k->fo) {
-        return -1; /* before its first `opened`: lends its region only */
-    }
-    switch (e->action) {
-    case OW_ACT_OPENED:
-        if (e->severity > 0) {
-            k->sev = e->severity;
-        }
-        if ((long)i == k->fo) {
-            k->st = ST_OPEN;
-            return F_OPENED;
-        }
-        return -1;
-    case OW_ACT_UPDATED:
-        if (e->severity > 0) {
-            k->sev = e->severity;
-        }
-        if (k->st == ST_NONE) {
-            k->st = ST_OPEN; /* unmatched: open since before the data began */
-        }
-        return -1;
-    case OW_ACT_RESOLVED:
-        k->st = ST_RESOLVED;
-        return F_RESOLVED;
-    case OW_ACT_REOPENED:
-        k->st = ST_OPEN;
-        return F_REOPENED;
-    default:
-        return -1;
-    }
-}
-
-/* The walk after every event at or before @until. A held incident stays ST_NONE. */
-static void walk_until(const struct incident *inc, int64_t until, struct walk *k)
-{
-    walk_init(k, inc);
-    if (waiting(inc)) {
-        return;
-    }
-    for (size_t i = 0; i < inc->n && inc->evs[i].us <= until; i++) {
-        walk_step(k, &inc->evs[i], i);
-    }
-}
-
-static int region_index(const struct walk *k, int8_t first)
-{
-    int8_t r = k->region != OW_REGION_NONE ? k->region : first;
-
-    return r == OW_REGION_NONE ? REG_UNKNOWN : r;
-}
-
-static struct fact *fact_push(struct facts *fs, int month, int kind, int region)
-{
-    struct fact *f;
-
-    if (fs->n == fs->cap) {
-        fs->cap = fs->cap ? 2 * fs->cap : 32;
-        fs->v = ow_xrealloc(fs->v, fs->cap * sizeof(*fs->v));
-    }
-    f = &fs->v[fs->n++];
-    memset(f, 0, sizeof(*f));
-    f->month = month;
-    f->kind = (int8_t)kind;
-    f->region = (int8_t)region;
-    return f;
-}
-
-/* The facts @inc contributes to months @lo..@hi, in month order. "Open at the end" of a month
- * is the state after the events that occurred before the month's end instant. */
-static void collect(const struct incidents_ctx *c, const struct incident *inc, int lo, int hi,
-                    struct facts *out)
-{
-    struct walk k;
-    int8_t first = first_region(inc);
-    int64_t m_end;
-    int m;
-
-    out->n = 0;
-    if (waiting(inc) || lo > hi) {
-        return;
-    }
-    walk_init(&k, inc);
-    m = month_of(c, inc->evs[0].us);
-    m = m < lo ? lo : m;
-    m_end = month_end(c, m);
-    for (size_t i = 0; i < inc->n; i++) {
-        const struct inc_ev *e = &inc->evs[i];
-        struct fact *f;
-        int kind;
-        int em = month_of(c, e->us);
-
-        if (k.st != ST_OPEN && m < em) {
-            m = em; /* nothing open to report in the months skipped */
-            m_end = month_end(c, m);
-        }
-        while (m <= hi && m_end <= e->us) {
-            if (k.st == ST_OPEN) {
-                fact_push(out, m, F_OPEN_AT_END, region_index(&k, first));
-            }
-            m_end = month_end(c, ++m);
-        }
-        kind = walk_step(&k, e, i);
-        if (kind < 0 || em < lo || em > hi) {
-            continue;
-        }
-        f = fact_push(out, em, kind, region_index(&k, first));
-        if (kind == F_RESOLVED && k.fo >= 0) {
-            f->severity = (int8_t)k.sev;
-            f->age_us = e->us - inc->evs[k.fo].us;
-        }
-    }
-    for (; k.st == ST_OPEN && m <= hi; m++) {
-        fact_push(out, m, F_OPEN_AT_END, region_index(&k, first));
-    }
-}
-
-static bool fact_eq(const struct fact *a, const struct fact *b)
-{
-    return a->month == b->month && a->kind == b->kind && a->region == b->region &&
-           a->severity == b->severity && a->age_us == b->age_us;
 }
 
 static bool same_str(const char *a, const char *b)
@@ -415,8 +157,9 @@ static bool same_str(const char *a, const char *b)
 
 /* Touch the months of @lo..@hi whose facts differ between @a and @b, except @skip (the
  * event's own month, which the engine marks itself). */
-static void touch_changes(struct incidents_ctx *c, const struct facts *a, const char *rdp_a,
-                          const struct facts *b, const char *rdp_b, int lo, int hi, int skip)
+static void touch_changes(struct incidents_ctx *c, const struct ow_inc_facts *a,
+                          const char *rdp_a, const struct ow_inc_facts *b, const char *rdp_b,
+                          int lo, int hi, int skip)
 {
     bool rdp_changed = !same_str(rdp_a, rdp_b);
     size_t i = 0;
@@ -435,7 +178,7 @@ static void touch_changes(struct incidents_ctx *c, const struct facts *a, const 
         }
         differ = i - i0 != j - j0 || (rdp_changed && (i > i0 || j > j0));
         for (size_t x = 0; !differ && x < i - i0; x++) {
-            differ = !fact_eq(&a->v[i0 + x], &b->v[j0 + x]);
+            differ = !ow__inc_fact_eq(&a->v[i0 + x], &b->v[j0 + x]);
         }
         if (differ && m != skip) {
             ow_engine_window_touched(c->env.eng, (struct ow_window_id){OW_WIN_MONTH, m});
@@ -456,13 +199,8 @@ static int horizon(const struct incidents_ctx *c)
 
 /* ---- alerts ---- */
 
-static void format_utc(int64_t us, char *buf, size_t len)
-{
-    ow_rfc3339_format_utc(us, buf, len);
-}
-
-static enum ow_alert_state observe_overdue(struct incidents_ctx *c, const struct incident *inc,
-                                           int window, bool breach, int sev, int64_t event_us)
+static void observe_overdue(struct incidents_ctx *c, const struct ow_incident *inc, int window,
+                            bool breach, int sev, int64_t event_us)
 {
     struct ow_alert_dim dim = {"incident_id", inc->id};
     struct ow_alert_obs obs;
@@ -470,7 +208,8 @@ static enum ow_alert_state observe_overdue(struct incidents_ctx *c, const struct
     char when[40];
     char msg[512];
 
-    format_utc(inc->deadline == INT64_MAX ? event_us : inc->deadline, when, sizeof(when));
+    ow_rfc3339_format_utc(inc->deadline == INT64_MAX ? event_us : inc->deadline, when,
+                          sizeof(when));
     if (breach) {
         snprintf(msg, sizeof(msg),
                  "RDP incident %.200s (severity %d) passed its target resolution time of %.0f h "
@@ -493,11 +232,11 @@ static enum ow_alert_state observe_overdue(struct incidents_ctx *c, const struct
     obs.unit = "hours";
     obs.message = msg;
     obs.event_us = event_us;
-    return ow_alerts_observe(c->env.alerts, &obs);
+    ow_alerts_observe(c->env.alerts, &obs);
 }
 
 /* The latest `resolved` or `reopened` of @inc (event time), for the alert records. */
-static int64_t last_of(const struct incident *inc, int action, int64_t fallback)
+static int64_t last_of(const struct ow_incident *inc, int action, int64_t fallback)
 {
     for (size_t i = inc->n; i-- > 0;) {
         if (inc->evs[i].action == action) {
@@ -511,16 +250,16 @@ static int64_t last_of(const struct incident *inc, int action, int64_t fallback)
  * opened + TRT of the latest severity) if the incident was open at the deadline or is open now,
  * under the id of the deadline's month; it resolves when the incident is resolved, or when a
  * new severity moves the deadline (then the new deadline is judged afresh). */
-static void eval_overdue(struct incidents_ctx *c, struct incident *inc, int64_t now_us)
+static void eval_overdue(struct incidents_ctx *c, struct ow_incident *inc, int64_t now_us)
 {
-    struct walk k;
-    struct walk at;
+    struct ow_inc_walk k;
+    struct ow_inc_walk at;
     bool breach;
     int window;
 
-    walk_until(inc, INT64_MAX, &k);
+    ow__inc_walk_until(inc, INT64_MAX, &k);
     inc->deadline = INT64_MAX;
-    if (k.fo >= 0 && k.sev >= 1 && k.sev <= NSEV) {
+    if (k.fo >= 0 && k.sev >= 1 && k.sev <= OW_INC_NSEV) {
         inc->deadline = inc->evs[k.fo].us + c->conf.trt_hours[k.sev - 1] * OW_US_PER_HOUR;
     }
     if (!c->conf.overdue.enabled) {
@@ -529,36 +268,36 @@ static void eval_overdue(struct incidents_ctx *c, struct incident *inc, int64_t 
     breach = false;
     window = 0;
     if (inc->deadline != INT64_MAX) {
-        walk_until(inc, inc->deadline, &at);
+        ow__inc_walk_until(inc, inc->deadline, &at);
         window = month_of(c, inc->deadline);
         breach = c->wm != INT64_MIN && c->wm >= inc->deadline &&
-                 (at.st == ST_OPEN || inc->open_now);
+                 (at.st == OW_INC_OPEN || inc->open_now);
     }
-    if (inc->overdue != OVERDUE_NONE && (!breach || inc->overdue_window != window)) {
-        if (inc->overdue == OVERDUE_ACTIVE) {
+    if (inc->overdue != OW_INC_OVERDUE_NONE && (!breach || inc->overdue_window != window)) {
+        if (inc->overdue == OW_INC_OVERDUE_ACTIVE) {
             observe_overdue(c, inc, inc->overdue_window, false, k.sev, now_us);
         }
-        inc->overdue = OVERDUE_NONE;
+        inc->overdue = OW_INC_OVERDUE_NONE;
     }
     if (!breach) {
         return;
     }
-    if (inc->overdue == OVERDUE_NONE ||
-        (inc->overdue == OVERDUE_DONE && inc->open_now)) {
+    if (inc->overdue == OW_INC_OVERDUE_NONE ||
+        (inc->overdue == OW_INC_OVERDUE_DONE && inc->open_now)) {
         int64_t at_us = inc->deadline;
 
-        if (inc->overdue == OVERDUE_DONE) {
+        if (inc->overdue == OW_INC_OVERDUE_DONE) {
             int64_t re = last_of(inc, OW_ACT_REOPENED, at_us);
 
             at_us = re > at_us ? re : at_us;
         }
         observe_overdue(c, inc, window, true, k.sev, at_us);
-        inc->overdue = OVERDUE_ACTIVE;
+        inc->overdue = OW_INC_OVERDUE_ACTIVE;
         inc->overdue_window = window;
     }
-    if (inc->overdue == OVERDUE_ACTIVE && !inc->open_now) {
+    if (inc->overdue == OW_INC_OVERDUE_ACTIVE && !inc->open_now) {
         observe_overdue(c, inc, window, false, k.sev, last_of(inc, OW_ACT_RESOLVED, now_us));
-        inc->overdue = OVERDUE_DONE;
+        inc->overdue = OW_INC_OVERDUE_DONE;
     }
 }
 
@@ -597,13 +336,13 @@ static void eval_backlog(struct incidents_ctx *c, int64_t now_us)
 }
 
 /* After @inc changed: its open state, its overdue alert and the backlog. */
-static void refresh(struct incidents_ctx *c, struct incident *inc, int64_t now_us)
+static void refresh(struct incidents_ctx *c, struct ow_incident *inc, int64_t now_us)
 {
-    struct walk k;
+    struct ow_inc_walk k;
     bool open;
 
-    walk_until(inc, INT64_MAX, &k);
-    open = k.st == ST_OPEN;
+    ow__inc_walk_until(inc, INT64_MAX, &k);
+    open = k.st == OW_INC_OPEN;
     if (open != inc->open_now) {
         c->open_count += open ? 1 : -1;
         inc->open_now = open;
@@ -615,12 +354,12 @@ static void refresh(struct incidents_ctx *c, struct incident *inc, int64_t now_u
 static void plan_one(const struct ow_strmap_entry *e, void *arg)
 {
     struct incidents_ctx *c = arg;
-    const struct incident *inc = e->value;
+    const struct ow_incident *inc = e->value;
     int64_t t = INT64_MAX;
 
-    if (inc->n > 0 && waiting(inc)) {
+    if (inc->n > 0 && ow__inc_held(inc)) {
         t = inc->evs[0].us + c->env.cfg->entities.hold_us;
-    } else if (inc->overdue == OVERDUE_NONE && inc->deadline > c->wm) {
+    } else if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline > c->wm) {
         t = inc->deadline;
     }
     if (t < c->next_check) {
@@ -654,24 +393,12 @@ static int incidents_init(void **ctx, const struct ow_proc_env *env, const void 
     c->conf = *cf;
     c->backlog_resolve =
         isnan(resolve) ? (double)(cf->backlog_max - cf->backlog_max / 10) : resolve;
-    c->incidents = ow_strmap_create(sizeof(struct incident));
+    c->incidents = ow_strmap_create(sizeof(struct ow_incident));
     c->wm = INT64_MIN;
     c->max_us = INT64_MIN;
     c->next_check = INT64_MAX;
     *ctx = c;
     return OW_OK;
-}
-
-static void free_incident(void *v)
-{
-    struct incident *inc = v;
-
-    for (size_t i = 0; i < inc->n; i++) {
-        free(inc->evs[i].event_id);
-        free(inc->evs[i].rdp_id);
-    }
-    free(inc->evs);
-    free(inc->id);
 }
 
 static void incidents_destroy(void *ctx)
@@ -681,7 +408,7 @@ static void incidents_destroy(void *ctx)
     if (c == NULL) {
         return;
     }
-    ow_strmap_destroy(c->incidents, free_incident);
+    ow_strmap_destroy(c->incidents, ow__inc_free);
     free(c->before.v);
     free(c->after.v);
     free(c);
@@ -689,54 +416,11 @@ static void incidents_destroy(void *ctx)
 
 /* ---- events ---- */
 
-static bool has_event(const struct incident *inc, const struct ow_str *id)
-{
-    for (size_t i = 0; i < inc->n; i++) {
-        if (strlen(inc->evs[i].event_id) == id->len &&
-            memcmp(inc->evs[i].event_id, id->p, id->len) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void insert_event(struct incident *inc, const struct ow_event *ev)
-{
-    struct inc_ev e;
-    size_t lo = 0;
-    size_t hi = inc->n;
-
-    e.us = ev->occurred_us;
-    e.event_id = ow_xstrndup(ev->event_id.p, ev->event_id.len);
-    e.rdp_id = ev->action == OW_ACT_OPENED && ev->rdp_id.p != NULL
-                   ? ow_xstrndup(ev->rdp_id.p, ev->rdp_id.len)
-                   : NULL;
-    e.action = (int8_t)ev->action;
-    e.severity = (int8_t)ev->severity;
-    e.region = (int8_t)ev->region;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (ev_cmp(&inc->evs[mid], &e) <= 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    if (inc->n == inc->cap) {
-        inc->cap = inc->cap ? 2 * inc->cap : 4;
-        inc->evs = ow_xrealloc(inc->evs, inc->cap * sizeof(*inc->evs));
-    }
-    memmove(&inc->evs[lo + 1], &inc->evs[lo], (inc->n - lo) * sizeof(*inc->evs));
-    inc->evs[lo] = e;
-    inc->n++;
-}
-
 static int incidents_apply(void *ctx, const struct ow_event *ev, struct ow_sink *out,
                            struct ow_err *err)
 {
     struct incidents_ctx *c = ctx;
-    struct incident *inc;
+    struct ow_incident *inc;
     const char *rdp_before;
     bool created;
     int64_t t = ev->occurred_us;
@@ -753,7 +437,7 @@ static int incidents_apply(void *ctx, const struct ow_event *ev, struct ow_sink 
         inc->id = ow_xstrndup(ev->entity_id.p, ev->entity_id.len);
         inc->deadline = INT64_MAX;
     }
-    if (has_event(inc, &ev->event_id)) {
+    if (ow__inc_has_event(inc, ev->event_id.p, ev->event_id.len)) {
         return OW_OK; /* redelivered after the engine forgot its id: the same event */
     }
     if (t > c->max_us) {
@@ -761,14 +445,14 @@ static int incidents_apply(void *ctx, const struct ow_event *ev, struct ow_sink 
     }
     lo = month_of(c, inc->n > 0 && inc->evs[0].us < t ? inc->evs[0].us : t);
     hi = horizon(c);
-    collect(c, inc, lo, hi, &c->before);
-    rdp_before = rdp_of(inc);
-    insert_event(inc, ev);
-    if (waiting(inc) && hold_over(c, inc, c->wm)) {
+    ow__inc_collect(c->env.tz, inc, lo, hi, &c->before);
+    rdp_before = ow__inc_rdp(inc);
+    ow__inc_insert(inc, ev);
+    if (ow__inc_held(inc) && hold_over(c, inc, c->wm)) {
         inc->hold_expired = true; /* it arrived after its hold had run out */
     }
-    collect(c, inc, lo, hi, &c->after);
-    touch_changes(c, &c->before, rdp_before, &c->after, rdp_of(inc), lo, hi, month_of(c, t));
+    ow__inc_collect(c->env.tz, inc, lo, hi, &c->after);
+    touch_changes(c, &c->before, rdp_before, &c->after, ow__inc_rdp(inc), lo, hi, month_of(c, t));
     refresh(c, inc, c->wm > t ? c->wm : t);
     plan_next_check(c);
     return OW_OK;
@@ -783,18 +467,18 @@ static void watermark_one(const struct ow_strmap_entry *e, void *arg)
 {
     struct wm_pass *p = arg;
     struct incidents_ctx *c = p->c;
-    struct incident *inc = e->value;
+    struct ow_incident *inc = e->value;
 
-    if (inc->n > 0 && waiting(inc) && hold_over(c, inc, p->wm)) {
+    if (inc->n > 0 && ow__inc_held(inc) && hold_over(c, inc, p->wm)) {
         int lo = month_of(c, inc->evs[0].us);
         int hi = horizon(c);
 
         inc->hold_expired = true; /* before: nothing (held); after: its unmatched facts */
-        collect(c, inc, lo, hi, &c->after);
+        ow__inc_collect(c->env.tz, inc, lo, hi, &c->after);
         c->before.n = 0;
         touch_changes(c, &c->before, NULL, &c->after, NULL, lo, hi, INT_MIN);
         refresh(c, inc, p->wm);
-    } else if (inc->overdue == OVERDUE_NONE && inc->deadline <= p->wm) {
+    } else if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline <= p->wm) {
         eval_overdue(c, inc, p->wm);
     }
 }
@@ -825,8 +509,8 @@ struct ages {
 
 struct month_sum {
     int64_t opened, resolved, reopened, open_at_end, unmatched;
-    int64_t region[NREG][3]; /* opened, resolved, open_at_end */
-    struct ages ages[NSEV];
+    int64_t region[OW_INC_NREG][3]; /* opened, resolved, open_at_end */
+    struct ages ages[OW_INC_NSEV];
     struct ow_strmap *rdp; /* rdp_id -> int64_t[3] */
 };
 
@@ -839,21 +523,21 @@ struct sum_pass {
 static void add_facts(const struct ow_strmap_entry *e, void *arg)
 {
     struct sum_pass *p = arg;
-    const struct incident *inc = e->value;
-    const char *rdp = rdp_of(inc);
+    const struct ow_incident *inc = e->value;
+    const char *rdp = ow__inc_rdp(inc);
     struct month_sum *s = p->s;
 
-    collect(p->c, inc, p->month, p->month, &p->c->after);
+    ow__inc_collect(p->c->env.tz, inc, p->month, p->month, &p->c->after);
     for (size_t i = 0; i < p->c->after.n; i++) {
-        const struct fact *f = &p->c->after.v[i];
-        int col = f->kind == F_OPENED ? 0 : f->kind == F_RESOLVED ? 1 : 2;
+        const struct ow_inc_fact *f = &p->c->after.v[i];
+        int col = f->kind == OW_INC_F_OPENED ? 0 : f->kind == OW_INC_F_RESOLVED ? 1 : 2;
         int64_t *r = NULL;
 
         switch (f->kind) {
-        case F_OPENED:
+        case OW_INC_F_OPENED:
             s->opened++;
             break;
-        case F_RESOLVED:
+        case OW_INC_F_RESOLVED:
             s->resolved++;
             if (f->severity == 0) {
                 s->unmatched++;
@@ -867,7 +551,7 @@ static void add_facts(const struct ow_strmap_entry *e, void *arg)
                 a->v[a->n++] = f->age_us;
             }
             break;
-        case F_REOPENED:
+        case OW_INC_F_REOPENED:
             s->reopened++;
             continue; /* by_region and by_rdp carry the three counts only */
         default:
@@ -935,7 +619,7 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
     memset(&s, 0, sizeof(s));
     s.rdp = ow_strmap_create(3 * sizeof(int64_t));
     ow_strmap_foreach(c->incidents, add_facts, &p);
-    for (int i = 0; i < NSEV; i++) {
+    for (int i = 0; i < OW_INC_NSEV; i++) {
         char key[4] = {(char)('1' + i), '\0'};
 
         json_object_set_new(sev, key, json_pack("{s:I, s:o}", "count", (json_int_t)s.ages[i].n,
@@ -948,8 +632,8 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
     }
     free(e);
     ow_strmap_destroy(s.rdp, NULL);
-    for (int r = 0; r < NREG; r++) {
-        json_object_set_new(reg, ow_region_name(r == REG_UNKNOWN ? OW_REGION_NONE : r),
+    for (int r = 0; r < OW_INC_NREG; r++) {
+        json_object_set_new(reg, ow_region_name(r == OW_INC_REG_UNKNOWN ? OW_REGION_NONE : r),
                             counts3(s.region[r]));
     }
     out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "opened", (json_int_t)s.opened,
@@ -971,9 +655,9 @@ struct expire_pass {
 static void expire_one(const struct ow_strmap_entry *e, void *arg)
 {
     struct expire_pass *p = arg;
-    const struct incident *inc = e->value;
+    const struct ow_incident *inc = e->value;
 
-    if (inc->n == 0 || waiting(inc) || inc->open_now || inc->overdue == OVERDUE_ACTIVE ||
+    if (ow__inc_held(inc) || inc->open_now || inc->overdue == OW_INC_OVERDUE_ACTIVE ||
         month_of(p->c, inc->evs[inc->n - 1].us) > p->month) {
         return;
     }
@@ -997,7 +681,7 @@ static void incidents_expire(void *ctx, struct ow_window_id w)
     for (size_t i = 0; i < p.n; i++) {
         char *id = p.ids[i];
 
-        ow_strmap_remove(c->incidents, id, strlen(id), free_incident);
+        ow_strmap_remove(c->incidents, id, strlen(id), ow__inc_free);
         free(id);
     }
     free(p.ids);

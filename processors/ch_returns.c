@@ -229,6 +229,17 @@ static bool ev_before(const struct chr_ev *a, const struct chr_ev *b)
     return strcmp(a->event_id, b->event_id) < 0;
 }
 
+static bool hub_has(const struct chr_hub *h, const struct ow_str *event_id)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (strlen(h->evs[i].event_id) == event_id->len &&
+            memcmp(h->evs[i].event_id, event_id->p, event_id->len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void hub_insert(struct chr_hub *h, const struct chr_ev *e)
 {
     size_t i = h->n;
@@ -456,6 +467,11 @@ static int chr_apply(void *ctx, const struct ow_event *ev, struct ow_sink *out, 
         return OW_OK; /* informational; the engine has counted its window */
     }
     h = ow_strmap_upsert(c->hubs, ev->entity_id.p, ev->entity_id.len, NULL);
+    if (hub_has(h, &ev->event_id)) {
+        /* A redelivery the engine's bounded id memory no longer knew (an old event arriving
+         * after the watermark moved on): the hub's own history still knows it. */
+        return OW_OK;
+    }
     memset(&e, 0, sizeof(e));
     e.us = ev->occurred_us;
     e.event_id = ow_xstrndup(ev->event_id.p, ev->event_id.len);

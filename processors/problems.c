@@ -173,6 +173,17 @@ static bool ev_before(const struct prb_ev *a, const struct prb_ev *b)
     return strcmp(a->event_id, b->event_id) < 0;
 }
 
+static bool problem_has(const struct prb *p, const struct ow_str *event_id)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (strlen(p->evs[i].event_id) == event_id->len &&
+            memcmp(p->evs[i].event_id, event_id->p, event_id->len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void problem_insert(struct prb *p, const struct prb_ev *e)
 {
     size_t i = p->n;
@@ -508,7 +519,8 @@ static int64_t wake_of(const struct prb_ctx *c, const struct prb *p)
         struct prb_state st = fold(p, INT64_MAX, true);
         int64_t target = target_of(c, p, &st);
 
-        if (target != NO_TIME && target != p->fired_target && (c->wm == NO_TIME || target >= c->wm)) {
+        if (target != NO_TIME && target != p->fired_target &&
+            (c->wm == NO_TIME || target >= c->wm)) {
             wake = target;
         }
     }
@@ -546,6 +558,11 @@ static int prb_apply(void *ctx, const struct ow_event *ev, struct ow_sink *out, 
     if (created) {
         p->id = ow_xstrndup(ev->entity_id.p, ev->entity_id.len);
         p->fired_target = NO_TIME;
+    }
+    if (problem_has(p, &ev->event_id)) {
+        /* A redelivery the engine's bounded id memory no longer knew (an old event arriving
+         * after the watermark moved on): the problem's own history still knows it. */
+        return OW_OK;
     }
     if (own > c->max_quarter) {
         c->max_quarter = own;

@@ -481,7 +481,8 @@ static void ch_returns__fault_share_threshold_is_configurable(void **state)
     closed_su(f, "e2", "2021-01-10T11:00:00Z", "CH-2", "central");
     /* 1/2 = 50%: at the threshold fires. */
     assert_int_equal(fake_sink_alerts(f->sink, "ch_fault_share", "firing"), 1);
-    assert_non_null(fake_sink_latest(f->sink, OW_STREAM_ALERTS, "ch_fault_share/2021-Q1/csp=csp_cs"));
+    assert_non_null(
+        fake_sink_latest(f->sink, OW_STREAM_ALERTS, "ch_fault_share/2021-Q1/csp=csp_cs"));
     /* A dispute takes the DCC return out: 0/1 resolves it. */
     ret(f, "e3", "2021-01-11T10:00:00Z", "CH-1", "disputed", NULL, NULL, "south");
     assert_int_equal(fake_sink_alerts(f->sink, "ch_fault_share", "resolved"), 1);
@@ -507,6 +508,22 @@ static void ch_returns__expired_window_counts_nowhere_and_is_no_dead_letter(void
     assert_int_equal(jint(report(f, "2021-Q4"), "dcc"), 0);
 }
 
+static void ch_returns__redelivery_past_the_dedup_span_counts_once(void **state)
+{
+    struct fixture *f = *state;
+    json_t *r;
+
+    closed_dcc(f, "e1", "2021-01-05T10:00:00Z", "CH-1", "aerial", "north");
+    closed_su(f, "e2", "2021-03-01T10:00:00Z", "CH-2", "north");
+    /* e1 again, weeks of event time later: beyond the engine's id memory (7 days), but the
+     * hub's history knows it. */
+    assert_int_equal(closed_dcc(f, "e1", "2021-01-05T10:00:00Z", "CH-1", "aerial", "north"), 0);
+    ow_engine_finish(f->eng, true);
+    r = report(f, "2021-Q1");
+    assert_int_equal(jint(r, "closed"), 2);
+    assert_int_equal(jint(r, "dcc"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +546,8 @@ int main(void)
         cmocka_unit_test(ch_returns__fault_share_threshold_is_configurable),
         cmocka_unit_test_setup_teardown(
             ch_returns__expired_window_counts_nowhere_and_is_no_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(ch_returns__redelivery_past_the_dedup_span_counts_once,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests_name("ch_returns", tests, NULL, NULL);

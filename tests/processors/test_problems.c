@@ -186,7 +186,8 @@ static void problems__rca_change_exactly_at_target_is_in_time_one_second_late_br
     assert_int_equal(jint(r, "rca_breaches/critical"), 1);
     assert_int_equal(jint(r, "rca_breaches/total"), 1);
     /* The alert: P2 breached (fired at the target, resolved when it left); P1 never. */
-    assert_null(fake_sink_latest(f->sink, OW_STREAM_ALERTS, "problem_rca_breach/2021-Q1/problem_id=P1"));
+    assert_null(
+        fake_sink_latest(f->sink, OW_STREAM_ALERTS, "problem_rca_breach/2021-Q1/problem_id=P1"));
     assert_string_equal(json_string_value(jget(fake_sink_latest(f->sink, OW_STREAM_ALERTS,
                                                                 "problem_rca_breach/2021-Q1/"
                                                                 "problem_id=P2"),
@@ -390,6 +391,19 @@ static void problems__rca_alert_resolves_when_the_target_is_extended(void **stat
     assert_int_equal(jint(report(f, "2021-Q1"), "rca_breaches/high"), 1);
 }
 
+static void problems__redelivery_past_the_dedup_span_counts_once(void **state)
+{
+    struct fixture *f = *state;
+
+    created(f, "e1", "2021-01-05T10:00:00Z", "P1", "pending", "low", NULL);
+    created(f, "e2", "2021-03-01T10:00:00Z", "P2", "pending", "low", NULL);
+    /* e1 again, beyond the engine's id memory: the problem's history knows it. */
+    assert_int_equal(created(f, "e1", "2021-01-05T10:00:00Z", "P1", "pending", "low", NULL), 0);
+    ow_engine_finish(f->eng, true);
+    assert_int_equal(jint(report(f, "2021-Q1"), "created"), 2);
+    assert_int_equal(jint(report(f, "2021-Q1"), "open_at_end/pending"), 2);
+}
+
 /* A mixture over two quarters: statuses, closes, targets given and replaced, significance. */
 static const char *const mix[][7] = {
     /* id, at, problem, action, status, category, extra */
@@ -521,6 +535,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             problems__rca_breach_alert_window_is_the_targets_quarter, setup, teardown),
         cmocka_unit_test_setup_teardown(problems__rca_alert_resolves_when_the_target_is_extended,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(problems__redelivery_past_the_dedup_span_counts_once,
                                         setup, teardown),
         cmocka_unit_test(problems__shuffled_arrival_gives_the_same_figures),
     };

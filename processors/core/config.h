@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "alert.h"
 #include "conf.h"
 #include "window.h"
 
@@ -67,6 +68,7 @@ struct ow_config_live {
     int64_t stale_after_us;        /* input_stale: no event of a type (or on a topic) this long */
     char *state_dir;
     int64_t checkpoint_interval_us;
+    struct ow_rule_conf input_stale; /* the input_stale rule (threshold: stale_after) */
 };
 
 struct ow_config_http {

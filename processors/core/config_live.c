@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "alloc.h"
 #include "civil.h"
 #include "config.h"
@@ -246,6 +247,12 @@ const struct ow_conf_field ow_config_live_map[] = {
     OW_CONF_DURATION("checkpoint_interval", struct ow_config_live, checkpoint_interval_us,
                      10000, 3600 * OW_US_PER_SEC, "\"1s\"",
                      "save the state (then commit offsets) this often"),
+    OW_CONF_SUB("input_stale", struct ow_config_live, input_stale, ow_rule_conf_map,
+                "{\"severity\": \"warning\"}",
+                "the input_stale rule: fires when a topic has had no event for stale_after of "
+                "wall-clock time (the rule's threshold key is not used: stale_after sets the "
+                "line), resolves when events resume; id input_stale/<month of the wall clock "
+                "when it fired>/topic=<topic>"),
     {0},
 };
 

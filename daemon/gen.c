@@ -119,7 +119,15 @@ static int parse_args(int argc, char **argv, struct ow_gen_opts *o)
             return -1;
         }
     }
-    if (optind != argc || !have_seed || (o->out_dir == NULL && !o->to_stdout)) {
+    if (optind != argc || !have_seed) {
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_file_args(int argc, char **argv, struct ow_gen_opts *o)
+{
+    if (parse_args(argc, argv, o) < 0 || (o->out_dir == NULL && !o->to_stdout)) {
         return -1;
     }
     return 0;
@@ -178,7 +186,8 @@ static void destroy(struct ow_gen *g)
     free(g);
 }
 
-static int run(struct ow_gen *g, FILE *f, struct ow_gen_stats *stats)
+static int run(struct ow_gen *g, FILE *f, struct ow_gen_stats *stats, ow_gen_event_fn fn,
+               void *arg)
 {
     size_t next = 0;
 
@@ -190,6 +199,9 @@ static int run(struct ow_gen *g, FILE *f, struct ow_gen_stats *stats)
     ow__gen_plan_invalid(g);
     qsort(g->sparse, g->nsparse, sizeof(*g->sparse), cmp_event);
     g->out = ow__gen_out_create(f, g->opts.disorder_minutes, g->opts.seed);
+    if (fn != NULL) {
+        ow__gen_out_set_callback(g->out, fn, arg);
+    }
     for (int mi = 0; mi < g->opts.months; mi++) {
         ow__gen_stream_month(g, mi, &next);
     }
@@ -214,7 +226,7 @@ int ow_gen_main(int argc, char **argv)
     FILE *f = NULL;
     int rc = 1;
 
-    if (parse_args(argc, argv, &g->opts) < 0) {
+    if (parse_file_args(argc, argv, &g->opts) < 0) {
         fputs(usage, stderr);
         rc = 2;
         goto out_free;
@@ -234,7 +246,7 @@ int ow_gen_main(int argc, char **argv)
         }
     }
     setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
-    if (run(g, f, &stats) < 0) {
+    if (run(g, f, &stats, NULL, NULL) < 0) {
         fprintf(stderr, "opswatch gen: writing events: %s\n", strerror(errno));
         goto out_close;
     }
@@ -256,6 +268,21 @@ out_close:
         setvbuf(f, NULL, _IOLBF, 0);
     }
 out_free:
+    destroy(g);
+    return rc;
+}
+
+int ow_gen_stream(int argc, char **argv, ow_gen_event_fn fn, void *arg)
+{
+    struct ow_gen *g = ow_xcalloc(1, sizeof(*g));
+    struct ow_gen_stats stats;
+    int rc = 2;
+
+    if (parse_args(argc, argv, &g->opts) == 0) {
+        ow__gen_time_init();
+        run(g, NULL, &stats, fn, arg);
+        rc = 0;
+    }
     destroy(g);
     return rc;
 }

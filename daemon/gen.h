@@ -21,11 +21,28 @@
 #ifndef OW_GEN_H
 #define OW_GEN_H
 
+#include <stddef.h>
+
 /**
  * Run `opswatch gen`. @argv[0] is "gen"; the options follow.
  * Sets TZ=Europe/London in the process environment (local months are computed with libc).
  * @returns the process exit code: 0 on success, 2 on a usage error, 1 on an I/O error.
  */
 int ow_gen_main(int argc, char **argv);
+
+struct ow_gen_event;
+
+/* Receives one event of the stream: the planned event (gen_internal.h) and its line (@len
+ * bytes, no newline; borrowed for the call). */
+typedef void (*ow_gen_event_fn)(void *arg, const struct ow_gen_event *ev, const char *line,
+                                size_t len);
+
+/**
+ * The stream `opswatch gen` would write with the same options (@argv[0] is "gen"; --out and
+ * --events-only may be left out), handed event by event, in arrival order, to @fn instead of
+ * being written (opswatchd --demo feeds it to Kafka). Sets TZ like ow_gen_main.
+ * @returns 0, or 2 on a usage error.
+ */
+int ow_gen_stream(int argc, char **argv, ow_gen_event_fn fn, void *arg);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gen.h"
+
 #define OW_GEN_SR_PARTIES 14
 #define OW_GEN_CSR_PARTIES 8
 #define OW_GEN_SERVICES 12
@@ -294,6 +296,8 @@ struct ow_gen_stats {
 
 /** An emitter writing to @f, shuffling within blocks of @disorder_minutes of event time. */
 struct ow_gen_out *ow__gen_out_create(FILE *f, int disorder_minutes, uint64_t seed);
+/** Hand each event (and its rendered line, without newline) to @fn instead of writing it. */
+void ow__gen_out_set_callback(struct ow_gen_out *o, ow_gen_event_fn fn, void *arg);
 /** Queue @ev (and its exact duplicate if ev->dup). */
 void ow__gen_out_push(struct ow_gen_out *o, const struct ow_gen_event *ev);
 /** Write what is queued; returns 0 or -1 on a write error. */

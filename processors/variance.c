@@ -2,6 +2,7 @@
  * rules (see variance.h). */
 #include "variance.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct ow_variance {
     struct ow_strmap *months; /* int month (4 bytes) -> spec->month_size bytes */
     struct ow_variance_month *last; /* the month of the previous count: usually the next one's */
     int last_index;
+    int closed_through;    /* the latest month closed so far; INT_MIN before the first */
     int64_t watermark_us;  /* INT64_MIN before the first */
     int64_t next_sweep_us; /* the earliest next_sweep_us of the months */
     /* Lines in hundredths of a percent of forecast, so comparisons at a line are exact. */
@@ -215,6 +217,7 @@ struct ow_variance *ow_variance_create(const struct ow_variance_spec *spec,
     v->env = *env;
     v->forecasts = ow_forecasts_create();
     v->months = ow_strmap_create(spec->month_size);
+    v->closed_through = INT_MIN;
     v->watermark_us = INT64_MIN;
     v->next_sweep_us = INT64_MAX;
     upper = basis_points(conf->bands.upper_percent);
@@ -279,6 +282,9 @@ void *ow_variance_month(struct ow_variance *v, int month)
         vm->projected_from_us =
             vm->start_us + llround((double)len * v->conf->projected_after_percent / 100.0);
         vm->next_sweep_us = vm->projected_from_us;
+        /* Months close in order: a month first seen after a later one closed (a late forecast
+         * for a gap month) is judged as closed at once. */
+        vm->closed = month <= v->closed_through;
         if (vm->next_sweep_us < v->next_sweep_us) {
             v->next_sweep_us = vm->next_sweep_us;
         }
@@ -653,11 +659,14 @@ void ow_variance_on_close(struct ow_variance *v, struct ow_window_id w)
     if (w.kind != OW_WIN_MONTH) {
         return;
     }
+    if (w.index > v->closed_through) {
+        v->closed_through = w.index;
+    }
     vm = ow_strmap_get(v->months, (const char *)&w.index, sizeof(w.index));
-    if (vm == NULL || vm->closed) {
+    if (vm == NULL) {
         return;
     }
-    vm->closed = true;
+    vm->closed = true; /* judged again if already closed: what was said is not said twice */
     judge_month(v, vm,
                 ow_window_close_at(v->env.tz, v->env.cal, &v->env.cfg->windows.grace, w));
 }

@@ -325,6 +325,22 @@ static void sr_forecast_shortfall__at_end_of_input_close_all(void **state)
                         "sr_forecast_shortfall/2021-04/party_id=LOW");
 }
 
+/* A forecast for a month that closed without any state of ours (a gap month) is judged as
+ * closed at once. */
+static void sr_forecast_shortfall__late_forecast_for_a_closed_gap_month(void **state)
+{
+    struct fixture *f = *state;
+    json_t *a;
+
+    sr(f, "s1", "2021-03-02T10:00:00Z", "X", 1);
+    sr(f, "s2", "2021-06-01T10:00:00Z", "X", 1); /* March, April and May close */
+    assert_true(json_is_true(jget(latest_snapshot(f, "2021-04"), "final")));
+    forecast(f, "f1", "2021-06-01T11:00:00Z", "service_request", "P", "2021-04", 100);
+    a = alert(f, "sr_forecast_shortfall/2021-04/party_id=P");
+    assert_string_equal(str_at(a, "state"), "firing");
+    assert_string_equal(str_at(a, "event_time"), "2021-06-01T11:00:00Z");
+}
+
 /* April 2021 runs from 2021-03-31T23:00Z for 30 days: half of it has passed at
  * 2021-04-15T23:00Z. */
 static void sr_projected_variance__after_the_share_of_the_month(void **state)
@@ -554,6 +570,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sr_forecast_shortfall__only_at_close, setup, teardown),
         cmocka_unit_test_setup_teardown(sr_forecast_shortfall__at_end_of_input_close_all, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            sr_forecast_shortfall__late_forecast_for_a_closed_gap_month, setup, teardown),
         cmocka_unit_test_setup_teardown(sr_projected_variance__after_the_share_of_the_month,
                                         setup, teardown),
         cmocka_unit_test(sr_projected_variance__share_is_configurable),

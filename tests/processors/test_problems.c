@@ -404,6 +404,31 @@ static void problems__redelivery_past_the_dedup_span_counts_once(void **state)
     assert_int_equal(jint(report(f, "2021-Q1"), "open_at_end/pending"), 2);
 }
 
+static void problems__go_live_problem_from_an_expired_quarter_is_open(void **state)
+{
+    struct fixture *f = *state;
+    json_t *r;
+
+    created(f, "e1", "2021-02-01T10:00:00Z", "P1", "pending", "low", NULL);
+    /* Published at go-live with its original time: its quarter is long past retention. It
+     * is no dead letter, counts as open, and its RCA target has long passed. */
+    assert_int_equal(created(f, "e2", "2019-05-01T10:00:00Z", "P0", "under_investigation",
+                             "high", NULL),
+                     0);
+    assert_int_equal(ow_engine_stats(f->eng)->dead_letters, 0);
+    ow_engine_finish(f->eng, true);
+    r = report(f, "2021-Q1");
+    assert_int_equal(jint(r, "open_at_end/under_investigation"), 1);
+    assert_int_equal(jint(r, "open_at_end/total"), 2);
+    assert_int_equal(jint(r, "created"), 1);
+    assert_int_equal(jint(r, "rca_breaches/high"), 1);
+    assert_string_equal(json_string_value(jget(fake_sink_latest(f->sink, OW_STREAM_ALERTS,
+                                                                "problem_rca_breach/2019-Q2/"
+                                                                "problem_id=P0"),
+                                               "state")),
+                        "firing");
+}
+
 /* A mixture over two quarters: statuses, closes, targets given and replaced, significance. */
 static const char *const mix[][7] = {
     /* id, at, problem, action, status, category, extra */
@@ -538,6 +563,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(problems__redelivery_past_the_dedup_span_counts_once,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            problems__go_live_problem_from_an_expired_quarter_is_open, setup, teardown),
         cmocka_unit_test(problems__shuffled_arrival_gives_the_same_figures),
     };
 

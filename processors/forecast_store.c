@@ -6,8 +6,23 @@
 
 #include "alloc.h"
 
+/* One party's forecasts for one month. */
+struct party_fc {
+    bool has_all;
+    int64_t all;        /* all-services forecast */
+    int64_t all_at;     /* its occurred_at */
+    int64_t by_services; /* sum of its per-service forecasts */
+    int64_t n_services;
+    struct ow_strmap *services; /* service_ref -> struct service_fc; NULL until used */
+};
+
+struct service_fc {
+    int64_t quantity;
+    int64_t at;
+};
+
 struct month_fc {
-    struct ow_strmap *parties;  /* party -> struct ow_party_forecast */
+    struct ow_strmap *parties;  /* party -> struct party_fc */
     struct ow_strmap *services; /* service_ref -> int64_t sum of per-service forecasts */
     int64_t total;              /* sum of the parties' forecasts */
 };
@@ -16,7 +31,7 @@ struct ow_forecasts {
     struct ow_strmap *months; /* int month (4 bytes) -> struct month_fc */
 };
 
-static int64_t party_value(const struct ow_party_forecast *pf)
+static int64_t party_value(const struct party_fc *pf)
 {
     return pf->has_all ? pf->all : pf->by_services;
 }
@@ -31,7 +46,7 @@ struct ow_forecasts *ow_forecasts_create(void)
 
 static void free_party(void *v)
 {
-    struct ow_party_forecast *pf = v;
+    struct party_fc *pf = v;
 
     ow_strmap_destroy(pf->services, NULL);
 }
@@ -70,13 +85,13 @@ int ow_forecasts_apply(struct ow_forecasts *fs, const struct ow_event *ev, bool 
     bool created;
     struct month_fc *m = ow_strmap_upsert(fs->months, (const char *)&ev->period,
                                           sizeof(ev->period), &created);
-    struct ow_party_forecast *pf;
+    struct party_fc *pf;
     int64_t before;
     int64_t after;
     int64_t total;
 
     if (created) {
-        m->parties = ow_strmap_create(sizeof(struct ow_party_forecast));
+        m->parties = ow_strmap_create(sizeof(struct party_fc));
         m->services = ow_strmap_create(sizeof(int64_t));
     }
     pf = ow_strmap_upsert(m->parties, ev->party_id.p, ev->party_id.len, NULL);
@@ -95,14 +110,14 @@ int ow_forecasts_apply(struct ow_forecasts *fs, const struct ow_event *ev, bool 
         m->total = total;
         return OW_OK;
     } else {
-        struct ow_service_forecast *sf;
+        struct service_fc *sf;
         int64_t *svc_sum;
         int64_t old_qty;
         int64_t by_services;
         int64_t svc_total;
 
         if (pf->services == NULL) {
-            pf->services = ow_strmap_create(sizeof(struct ow_service_forecast));
+            pf->services = ow_strmap_create(sizeof(struct service_fc));
         }
         sf = ow_strmap_get(pf->services, ev->service_ref.p, ev->service_ref.len);
         if (sf != NULL && ev->occurred_us < sf->at) {
@@ -137,7 +152,7 @@ bool ow_forecasts_party(const struct ow_forecasts *fs, int month, const char *pa
                         int64_t *quantity)
 {
     struct month_fc *m = month_get(fs, month);
-    struct ow_party_forecast *pf = m ? ow_strmap_get(m->parties, party, len) : NULL;
+    struct party_fc *pf = m ? ow_strmap_get(m->parties, party, len) : NULL;
 
     if (pf == NULL || (!pf->has_all && pf->n_services == 0)) {
         return false;
@@ -146,34 +161,11 @@ bool ow_forecasts_party(const struct ow_forecasts *fs, int month, const char *pa
     return true;
 }
 
-const struct ow_strmap *ow_forecasts_parties(const struct ow_forecasts *fs, int month)
-{
-    struct month_fc *m = month_get(fs, month);
-
-    return m ? m->parties : NULL;
-}
-
-int64_t ow_forecasts_service(const struct ow_forecasts *fs, int month, const char *service,
-                             size_t len)
-{
-    struct month_fc *m = month_get(fs, month);
-    int64_t *sum = m ? ow_strmap_get(m->services, service, len) : NULL;
-
-    return sum ? *sum : 0;
-}
-
 const struct ow_strmap *ow_forecasts_services(const struct ow_forecasts *fs, int month)
 {
     struct month_fc *m = month_get(fs, month);
 
     return m ? m->services : NULL;
-}
-
-int64_t ow_forecasts_total(const struct ow_forecasts *fs, int month)
-{
-    struct month_fc *m = month_get(fs, month);
-
-    return m ? m->total : 0;
 }
 
 void ow_forecasts_drop(struct ow_forecasts *fs, int month)

@@ -17,21 +17,6 @@
 
 struct ow_forecasts;
 
-/* One party's forecasts for one month. */
-struct ow_party_forecast {
-    bool has_all;
-    int64_t all;        /* all-services forecast */
-    int64_t all_at;     /* its occurred_at */
-    int64_t by_services; /* sum of its per-service forecasts */
-    int64_t n_services;
-    struct ow_strmap *services; /* service_ref -> struct ow_service_forecast; NULL until used */
-};
-
-struct ow_service_forecast {
-    int64_t quantity;
-    int64_t at;
-};
-
 struct ow_forecasts *ow_forecasts_create(void);
 void ow_forecasts_destroy(struct ow_forecasts *fs);
 
@@ -46,19 +31,8 @@ int ow_forecasts_apply(struct ow_forecasts *fs, const struct ow_event *ev, bool 
 bool ow_forecasts_party(const struct ow_forecasts *fs, int month, const char *party, size_t len,
                         int64_t *quantity);
 
-/** The parties with a forecast in @month: party -> struct ow_party_forecast (borrowed), or
- * NULL when none. */
-const struct ow_strmap *ow_forecasts_parties(const struct ow_forecasts *fs, int month);
-
-/** Sum of the per-service forecasts for @service in @month (0 when none). */
-int64_t ow_forecasts_service(const struct ow_forecasts *fs, int month, const char *service,
-                             size_t len);
-
 /** The services with a per-service forecast in @month: service -> int64_t sum, or NULL. */
 const struct ow_strmap *ow_forecasts_services(const struct ow_forecasts *fs, int month);
-
-/** Grand total of the parties' forecasts for @month. */
-int64_t ow_forecasts_total(const struct ow_forecasts *fs, int month);
 
 /** Forget @month. */
 void ow_forecasts_drop(struct ow_forecasts *fs, int month);

@@ -385,7 +385,8 @@ static void tell(const struct scene *s, enum ow_variance_rule r, const struct ve
         obs.threshold = (double)v->over_bp / 100.0;
         if (l->forecast == 0) {
             snprintf(msg, sizeof(msg), "%s has sent %lld %s in %s against a forecast of zero",
-                     s->party, (long long)l->actual, spec->nouns, month);
+                     s->party, (long long)l->actual, l->actual == 1 ? spec->noun : spec->nouns,
+                     month);
         } else {
             snprintf(msg, sizeof(msg), "%s %s %.1f%% of its %s %s forecast", s->party,
                      vd->breach ? "has sent" : "is back to", pct, month, spec->noun);

@@ -213,7 +213,9 @@ static void sr_forecast_exceeded__zero_forecast_is_exceeded_by_any_actual(void *
     a = alert(f, "sr_forecast_exceeded/2021-04/party_id=Z");
     assert_string_equal(str_at(a, "state"), "firing");
     assert_string_equal(str_at(a, "message"),
-                        "Z has sent 1 service requests in April 2021 against a forecast of zero");
+                        "Z has sent 1 service request in April 2021 against a forecast of zero");
+    sr(f, "s2", "2021-04-02T10:00:01Z", "Z", 1);
+    assert_int_equal(alerts(f, "sr_forecast_exceeded", NULL), 1);
     /* A zero forecast is a forecast: no no_forecast alert. */
     assert_int_equal(alerts(f, "sr_no_forecast", NULL), 0);
 }

@@ -37,7 +37,11 @@
 #include "strmap.h"
 #include "tz.h"
 
-/* ---- configuration ---- */
+/* ---- configuration ----
+ * The two rules have maps of their own rather than ow_rule_conf_map: neither takes a threshold
+ * (trt_hours and backlog_max set the lines, and a key that does nothing should be refused), and a
+ * partly given object must keep this rule's defaults (incident_overdue is "critical"), which a
+ * default text laid over the shared map would not. */
 
 struct incidents_conf {
     int64_t trt_hours[OW_INC_NSEV];

@@ -613,6 +613,72 @@ static void rdp_incidents__backlog_fires_over_the_limit_with_hysteresis(void **s
     fixture_destroy(f);
 }
 
+/* The configuration names the place of every mistake; the shipped defaults are the
+ * documented ones. */
+static void config_error(const char *json, const char *want)
+{
+    struct ow_conf_errors *errs = ow_conf_errors_create("site.json");
+    json_t *doc = json_loads(json, 0, NULL);
+    struct ow_config *cfg;
+    struct ow_err err;
+    struct fake_sink *sink = fake_sink_create();
+    struct ow_engine *eng = NULL;
+    char msg[600];
+    bool found = false;
+
+    assert_non_null(doc);
+    cfg = ow_config_from_json(doc, "site.json", ".", "x", errs);
+    if (cfg != NULL) {
+        eng = ow_engine_create(cfg, fake_sink_sink(sink), false, &err);
+        assert_null(eng);
+        found = strstr(ow_err_str(&err, msg, sizeof(msg)), want) != NULL;
+    }
+    for (size_t i = 0; i < ow_conf_errors_count(errs); i++) {
+        found = found || strstr(ow_conf_errors_get(errs, i), want) != NULL;
+    }
+    if (!found) {
+        fprintf(stderr, "no error mentions %s\n", want);
+    }
+    assert_true(found);
+    ow_config_destroy(cfg);
+    ow_conf_errors_destroy(errs);
+    fake_sink_destroy(sink);
+    json_decref(doc);
+}
+
+static void rdp_incidents__config_errors_and_defaults(void **state)
+{
+    struct fixture *f = *state;
+    char msg[200];
+
+    config_error("{\"processors\": {\"rdp_incidents\": {\"trt_hours\": [4, 8, 24, 72]}}}",
+                 "$.processors.rdp_incidents.trt_hours: expected an array of 5 integers");
+    config_error("{\"processors\": {\"rdp_incidents\": {\"trt_hours\": [4, 8, 0, 72, 9]}}}",
+                 "$.processors.rdp_incidents.trt_hours[2]");
+    config_error("{\"processors\": {\"rdp_incidents\": {\"incident_overdue\": "
+                 "{\"severity\": \"urgent\"}}}}",
+                 "$.processors.rdp_incidents.incident_overdue.severity: expected \"info\"");
+    config_error("{\"processors\": {\"rdp_incidents\": {\"incident_overdue\": "
+                 "{\"threshold\": 3}}}}",
+                 "$.processors.rdp_incidents.incident_overdue.threshold: unknown key");
+    config_error("{\"processors\": {\"rdp_incidents\": {\"backlog_max\": 10, "
+                 "\"incident_backlog\": {\"resolve\": 11}}}}",
+                 "incident_backlog.resolve: expected at most backlog_max (10), got 11");
+    /* The shipped file and the built-in defaults agree: a partial object keeps the rule's own
+     * severity. */
+    fixture_destroy(f);
+    f = fixture_create("{\"processors\": {\"rdp_incidents\": {\"incident_overdue\": "
+                       "{\"for\": \"0s\"}}}}",
+                       false);
+    *state = f;
+    inc(f, "c1", "2021-04-01T10:00:00Z", "INC-1", "opened", ",\"severity\":1,\"rdp_id\":\"A\"");
+    ow_engine_advance_watermark(f->eng, ts("2021-04-01T14:00:00Z"), OW_CLOSE_IDLE_CLOCK);
+    snprintf(msg, sizeof(msg), "%s",
+             json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_ALERTS, 0, NULL),
+                                    "severity")));
+    assert_string_equal(msg, "critical");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +706,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rdp_incidents__overdue_fires_once_at_the_deadline,
                                         setup, teardown),
         cmocka_unit_test(rdp_incidents__backlog_fires_over_the_limit_with_hysteresis),
+        cmocka_unit_test_setup_teardown(rdp_incidents__config_errors_and_defaults, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("rdp_incidents", tests, NULL, NULL);

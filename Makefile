@@ -3,7 +3,7 @@
 PKGS      := rdkafka jansson libuv yajl libxxhash libcrypto libwebsockets
 TEST_PKGS := cmocka
 DEB_PKGS  := build-essential pkg-config librdkafka-dev libjansson-dev libuv1-dev libyajl-dev \
-             libxxhash-dev libssl-dev libcmocka-dev tzdata valgrind nodejs npm \
+             libxxhash-dev libssl-dev libcmocka-dev tzdata valgrind node:nodejs npm:npm \
              libwebsockets-dev libwebsockets-evlib-uv
 
 B       ?= build

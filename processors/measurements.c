@@ -400,6 +400,14 @@ static size_t cell_index(const struct perf_key *k, int month)
     return lo;
 }
 
+static const struct perf_cell *cell_find(const struct perf_key *k, int month)
+{
+    size_t i = cell_index(k, month);
+
+    return i < k->n && k->cells[i].month == month ? &k->cells[i] : NULL;
+}
+
+/* @month's cell, created (zeroed) if absent and @create. Cells move when one is added. */
 static struct perf_cell *cell_get(struct perf_key *k, int month, bool create)
 {
     size_t i = cell_index(k, month);
@@ -776,7 +784,7 @@ static json_t *perf_snapshot(void *ctx, struct ow_window_id w)
 
     for (size_t i = 0; e != NULL && i < ow_strmap_count(c->keys); i++) {
         const struct perf_key *k = e[i].value;
-        const struct perf_cell *cell = cell_get((struct perf_key *)k, w.index, false);
+        const struct perf_cell *cell = cell_find(k, w.index);
         int64_t met = cell ? cell->met : 0;
         int64_t total = cell ? cell->total : 0;
         int observed;

@@ -121,6 +121,7 @@ static void ring_drop_oldest(struct ow_http *h)
     e->text = NULL;
     h->head = (h->head + 1) % h->opts.ring_events;
     h->count--;
+    h->ss.kept = h->count;
 }
 
 static void ring_push(struct ow_http *h, char *text, size_t len)
@@ -138,6 +139,7 @@ static void ring_push(struct ow_http *h, char *text, size_t len)
     e->text = text;
     e->len = len;
     h->count++;
+    h->ss.kept = h->count;
     h->ss.kept_bytes += len;
     h->ss.events++;
 }
@@ -278,7 +280,9 @@ static int start_stream(struct ow_http *h, struct client *c, struct lws *wsi)
         0) {
         return -1;
     }
-    lws_http_mark_sse(wsi);
+    /* a stream never times out (lws_http_mark_sse() is for HTTP/2 streams only in 4.1 and
+     * logs an error on HTTP/1.1, the only protocol served here: there is no TLS for h2) */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     c->sse = true;
     c->hello = true;
     c->live_from = h->next_id;

@@ -45,6 +45,7 @@ struct client {
     bool hello;        /* the opening comment is still to be written */
     bool gap;          /* an "event: gap" notice is still to be written */
     bool killed;       /* dropped for falling behind; closing */
+    bool await_body;   /* answer once the request body (discarded) has been read */
     uint64_t gap_last; /* the Last-Event-ID it asked for */
     uint64_t next_id;  /* the next event id it needs */
     uint64_t live_from; /* the first event broadcast after it connected */
@@ -309,11 +310,14 @@ static int on_request(struct ow_http *h, struct client *c, struct lws *wsi, cons
     forget(h, c);
     c->wsi = wsi;
     c->sent = 0;
+    c->await_body = false;
     h->ss.requests++;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         c->reply.status = 405;
         c->reply.ctype = "application/json";
         ow_strbuf_printf(&c->reply.body, "{\"error\":\"only GET is served\"}\n");
+        /* libwebsockets grants no writable callback before the body has been read */
+        c->await_body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     } else {
         snprintf(path, sizeof(path), "%s", uri);
         state = query_arg(wsi, "state", buf, sizeof(buf));
@@ -324,7 +328,9 @@ static int on_request(struct ow_http *h, struct client *c, struct lws *wsi, cons
     if (send_headers(wsi, c->reply.status, c->reply.ctype, c->reply.body.len, "no-store") != 0) {
         return -1;
     }
-    lws_callback_on_writable(wsi);
+    if (!c->await_body) {
+        lws_callback_on_writable(wsi);
+    }
     return 0;
 }
 
@@ -415,6 +421,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         switch (reason) {
         case LWS_CALLBACK_HTTP:
             return on_request(h, c, wsi, in);
+        case LWS_CALLBACK_HTTP_BODY:
+            return 0; /* discarded: nothing here takes a body */
+        case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+            c->await_body = false;
+            lws_callback_on_writable(wsi);
+            return 0;
         case LWS_CALLBACK_HTTP_WRITEABLE:
             return c->sse ? write_stream(h, c, wsi) : write_body(h, c, wsi);
         case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

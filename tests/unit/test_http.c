@@ -132,12 +132,13 @@ static void on_connect(uv_connect_t *r, int status)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-static struct conn *conn_open(struct env *e, const char *path, const char *headers)
+static struct conn *conn_open_method(struct env *e, const char *method, const char *path,
+                                     const char *headers)
 {
     struct conn *c = ow_xcalloc(1, sizeof(*c));
     struct sockaddr_in sa;
 
-    if (asprintf(&c->req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", path,
+    if (asprintf(&c->req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", method, path,
                  headers ? headers : "") < 0) {
         fail();
     }
@@ -147,6 +148,26 @@ static struct conn *conn_open(struct env *e, const char *path, const char *heade
     c->creq.data = c;
     assert_int_equal(uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&sa, on_connect), 0);
     return c;
+}
+
+static struct conn *conn_open(struct env *e, const char *path, const char *headers)
+{
+    return conn_open_method(e, "GET", path, headers);
+}
+
+/* Another request on an open connection (keep-alive); forgets what was read so far. */
+static void conn_send(struct conn *c, const char *path)
+{
+    uv_buf_t b;
+
+    free(c->req);
+    if (asprintf(&c->req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path) < 0) {
+        fail();
+    }
+    c->in.len = 0;
+    c->in.p[0] = '\0';
+    b = uv_buf_init(c->req, (unsigned)strlen(c->req));
+    assert_int_equal(uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write), 0);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -444,6 +465,28 @@ static void http__unknown_paths_are_404(void **state)
     json_decref(v);
 }
 
+static void http__keep_alive_and_methods(void **state)
+{
+    struct env *e = *state;
+    struct conn *c = conn_open(e, "/healthz", NULL);
+
+    run_until(e, response_done, c);
+    assert_string_equal(complete_body(c), "ok\n");
+    /* a second request on the same connection */
+    conn_send(c, "/api/v1/windows");
+    run_until(e, response_done, c);
+    assert_int_equal(atoi(c->in.p + 9), 200);
+    assert_string_equal(complete_body(c), "[]\n");
+    conn_close(c);
+
+    c = conn_open_method(e, "POST", "/api/v1/alerts", "Content-Length: 0\r\n");
+    run_until(e, response_done, c);
+    assert_int_equal(atoi(c->in.p + 9), 405);
+    assert_non_null(strstr(complete_body(c), "only GET"));
+    conn_close(c);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+}
+
 /* ---- the stream ---- */
 
 struct wait_text {
@@ -671,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(http__windows_and_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(http__alerts_by_state, setup, teardown),
         cmocka_unit_test_setup_teardown(http__unknown_paths_are_404, setup, teardown),
+        cmocka_unit_test_setup_teardown(http__keep_alive_and_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(http__stream_resumes_after_last_event_id, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(http__stream_gap_when_the_id_is_no_longer_kept,

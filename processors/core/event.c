@@ -1,24 +1,26 @@
-/* event.c: the one-pass event decoder: yajl SAX callbacks, limits, content hash, and the
- * table-driven checks of event_fields.c.
+/* event.c: the one-pass event decoder: a pull loop over the strict JSON scanner (json_scan.h),
+ * limits, content hash, and the table-driven checks of event_fields.c.
  *
  * Why it is built this way:
- * - One yajl handle per decoder, configured with yajl_allow_multiple_values, is reused for
- *   every event: yajl 2.1 has no reset, and free+alloc per event measured ~45% slower. After a
- *   complete object the handle is back at "expect a value"; any error (or a callback that
- *   cancels) leaves it in an error state, so only then is it replaced. A second top-level value
- *   is caught by the callbacks ("trailing garbage"), since the handle itself would accept it.
- * - yajl decodes escapes leniently (a lone \ud800 becomes '?', a lone \udc00 is encoded as
- *   CESU bytes) and its UTF-8 check lets overlong forms and surrogates through. So the decoder
- *   validates UTF-8 itself, turns yajl's check off, and scans the raw bytes for backslashes
- *   (memchr: most events have none). A fault found there is only recorded by offset; the first
- *   string token that ends past that offset is the one holding it, which names the field.
- * - The type key may come last, so known top-level fields keep their raw token (copied into a
- *   per-decoder arena, NUL-terminated) and are converted when the object ends. Errors found
- *   while parsing (limits, duplicates) are held until then too, so the message can name the type
- *   whatever the key order.
+ * - The scanner checks the JSON grammar, strict UTF-8 and the escape rules in the same pass
+ *   that hands out tokens, and decodes only strings that hold escapes; so the decoder is one
+ *   loop with no callbacks, no pre-scan of the raw bytes and no allocation per event (yajl,
+ *   which this replaced, cost about as much as everything else together and still needed a
+ *   UTF-8 and escape pre-scan because it is lax about both).
+ * - A grammar error ends the decode at once ("not valid JSON: ..."). Every other fault found
+ *   while parsing (limits, duplicates, bad UTF-8, \u0000, unpaired surrogates, nesting) is
+ *   only recorded, the first one wins, and it is reported when the object has ended: the
+ *   type key may come last and the message names the type whatever the key order, and a
+ *   grammar error later in the input still wins (as it did with yajl).
+ * - Known top-level fields keep their token (strings copied into a per-decoder arena,
+ *   NUL-terminated, since struct ow_str promises p[len] == '\0'; numbers point into the
+ *   input, which outlives the call) and are converted when the object ends.
+ * - Field names are found with a hash of (length, first, middle, last byte) into a table
+ *   checked collision-free when the decoder is created, then one inline compare.
  * - The content hash: a member hashes (key length, key, value tag, value) in one XXH3-128 call
- *   over a scratch stack (value = its bytes, or a container's 16-byte hash); an object sums its
- *   members per 64-bit lane (order-free); an array chains its elements (ordered).
+ *   over a scratch record (value = its decoded bytes or number literal, or a container's
+ *   16-byte hash); an object sums its members per 64-bit lane (order-free); an array chains
+ *   its elements (ordered). Each byte is hashed once.
  */
 #include "event.h"
 
@@ -29,19 +31,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Header-only xxhash: the short-input paths inline into the callbacks (measured faster). */
+/* Header-only xxhash: the short-input paths inline into the loop (measured faster). */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
-#include <yajl/yajl_parse.h>
 
 #include "alloc.h"
 #include "event_fields.h"
+#include "json_scan.h"
 #include "rfc3339.h"
 
 #define NAME_TABLE_SIZE 128 /* power of two, > 2 * OW__F__COUNT */
 #define NAME_MAX_LEN 14     /* the longest known field name */
 #define SHOW_MAX 60         /* bytes of a value or key quoted in a message */
-#define KEY_KEEP 64         /* bytes of the current top-level key kept for messages */
+#define KEY_KEEP 64         /* bytes of an escaped top-level key kept for messages */
 #define ARENA_CAP (OW_EVENT_MAX_BYTES + 64)
 #define SCRATCH_CAP (OW_EVENT_MAX_BYTES + OW_EVENT_MAX_STRING + 8 * (OW_EVENT_MAX_DEPTH + 2) + 64)
 
@@ -56,7 +58,7 @@ enum tok { TOK_ABSENT, TOK_STRING, TOK_NUMBER, TOK_TRUE, TOK_FALSE, TOK_NULL, TO
 enum { H_STRING = 1, H_NUMBER, H_TRUE, H_FALSE, H_NULL, H_OBJECT, H_ARRAY, H_ARRAY_STEP };
 
 struct slot {
-    const char *p; /* arena copy (strings, numbers) */
+    const char *p; /* strings: arena copy, NUL-terminated; numbers: the input's literal */
     uint32_t len;
     unsigned char tok;
 };
@@ -69,13 +71,7 @@ struct frame {
 };
 
 struct ow_decoder {
-    yajl_handle yh;
-    const char *in; /* the input being decoded */
-    size_t in_len;
-
-    int depth; /* 0 outside the top-level value; the top-level object is depth 1 */
-    bool started;
-    bool ended;
+    int depth; /* the top-level object is depth 1 */
     bool hashing; /* false once the event is known to be invalid */
 
     int cur_slot; /* slot of the current top-level member, or -1 */
@@ -83,14 +79,10 @@ struct ow_decoder {
     size_t cur_key_len;
     char cur_key_copy[KEY_KEEP];
 
-    size_t bad_off; /* first bad UTF-8 byte or escape found by the raw scan, or SIZE_MAX */
-    char bad_text[96];
-
     bool pending; /* an error found while parsing, reported when the object ends */
     bool pending_has_field;
     char pending_field[SHOW_MAX * 6 + 8];
     char pending_text[256];
-    char cancel_text[128];
 
     uint64_t seen; /* bit per slot: present in this event */
     struct slot slots[OW__F__COUNT];
@@ -104,6 +96,9 @@ struct ow_decoder {
 
     signed char names[NAME_TABLE_SIZE];
     unsigned char name_len[OW__F__COUNT];
+
+    char *strbuf; /* the scanner's buffer for strings with escapes */
+    struct ow_json_scan js;
 };
 
 /* ---- messages ---- */
@@ -197,167 +192,94 @@ static const char *join_names(const char *const *names, char *buf, size_t len)
     return buf;
 }
 
-/* ---- raw scans ---- */
+/* ---- known field names ---- */
 
-/* Offset of the first byte that is not valid UTF-8 (overlong forms, surrogates and code points
- * past U+10FFFF included), or SIZE_MAX. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t n)
+static unsigned name_hash(const char *s, size_t n)
 {
-    size_t i = 0;
+    const unsigned char *u = (const unsigned char *)s;
 
-    while (i < n) {
-        unsigned char c;
-        unsigned char lo = 0x80;
-        unsigned char hi = 0xBF;
-        size_t more;
-
-        if (i + 8 <= n) {
-            uint64_t w;
-
-            memcpy(&w, s + i, 8);
-            if ((w & UINT64_C(0x8080808080808080)) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            more = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            more = 2;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            more = 3;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return i;
-        }
-        if (i + more >= n) {
-            return i;
-        }
-        if (s[i + 1] < lo || s[i + 1] > hi) {
-            return i;
-        }
-        for (size_t k = 2; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return i;
-            }
-        }
-        i += more + 1;
-    }
-    return SIZE_MAX;
+    return (unsigned)(n + u[0] + u[n - 1] + 2u * u[n / 2]) & (NAME_TABLE_SIZE - 1);
 }
 
-static bool hex4(const char *p, const char *end, unsigned *out)
+/* @n (1..16) bytes at @a and @b are equal: two overlapping loads instead of a memcmp call. */
+static bool same_bytes(const char *a, const char *b, size_t n)
 {
-    unsigned v = 0;
+    if (n >= 8) {
+        uint64_t a0;
+        uint64_t a1;
+        uint64_t b0;
+        uint64_t b1;
 
-    if (end - p < 4) {
-        return false;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
     }
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
+    if (n >= 4) {
+        uint32_t a0;
+        uint32_t a1;
+        uint32_t b0;
+        uint32_t b1;
 
-        v <<= 4;
-        if (c >= '0' && c <= '9') {
-            v |= (unsigned)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            v |= (unsigned)(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            v |= (unsigned)(c - 'A' + 10);
-        } else {
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
             return false;
         }
     }
-    *out = v;
     return true;
 }
 
-/* Offset of the first \u0000 or unpaired surrogate escape, or SIZE_MAX; @why says which.
- * Backslashes only occur inside strings of valid JSON, so walking them in order, each escape
- * consumed whole, sees exactly the escapes yajl will decode. */
-static size_t escape_bad_offset(const char *s, size_t n, char *why, size_t whylen)
+/* The NUL-terminated @name equals the @n bytes at @s (which hold no NUL: the scanner rejects
+ * raw control bytes and the decoder \u0000). Stops at @name's end, so never reads past it. */
+static bool word_is(const char *name, const char *s, size_t n)
 {
-    const char *end = s + n;
-    const char *p = s;
-    unsigned cp;
-    unsigned low;
-
-    while (p < end && (p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        if (end - p < 2) {
-            break;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] != s[i]) {
+            return false;
         }
-        if (p[1] != 'u' || !hex4(p + 2, end, &cp)) {
-            p += 2;
-            continue;
-        }
-        if (cp == 0) {
-            snprintf(why, whylen, "contains \\u0000");
-            return (size_t)(p - s);
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &low) &&
-                low >= 0xDC00 && low <= 0xDFFF) {
-                p += 12;
-                continue;
-            }
-            snprintf(why, whylen, "contains an unpaired surrogate escape \\u%.4s", p + 2);
-            return (size_t)(p - s);
-        }
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            snprintf(why, whylen, "contains an unpaired surrogate escape \\u%.4s", p + 2);
-            return (size_t)(p - s);
-        }
-        p += 6;
     }
-    return SIZE_MAX;
+    return name[n] == '\0';
 }
 
-/* ---- known field names ---- */
-
-static unsigned name_hash(const unsigned char *s, size_t n)
-{
-    return (unsigned)(n * 7 + s[0] * 3u + s[n - 1] * 5u + s[n / 2]) & (NAME_TABLE_SIZE - 1);
-}
-
+/* One probe per lookup: name_hash was chosen (by trying small multipliers) to place the known
+ * names without a collision; this checks it, so a new field name that collides fails every
+ * test at once (then pick other multipliers) rather than silently failing lookups. */
 static void names_build(struct ow_decoder *dec)
 {
     memset(dec->names, -1, sizeof(dec->names));
     for (int i = 0; i < OW__F__COUNT; i++) {
         const char *name = ow__field_names[i];
-        unsigned h = name_hash((const unsigned char *)name, strlen(name));
+        size_t n = strlen(name);
+        unsigned h = name_hash(name, n);
 
-        while (dec->names[h] >= 0) {
-            h = (h + 1) & (NAME_TABLE_SIZE - 1);
+        if (dec->names[h] >= 0 || n > NAME_MAX_LEN) {
+            fprintf(stderr, "event: field name table: '%s' collides or is too long\n", name);
+            abort();
         }
         dec->names[h] = (signed char)i;
-        dec->name_len[i] = (unsigned char)strlen(name);
+        dec->name_len[i] = (unsigned char)n;
     }
 }
 
-static int names_find(const struct ow_decoder *dec, const unsigned char *s, size_t n)
+static int names_find(const struct ow_decoder *dec, const char *s, size_t n)
 {
-    unsigned h;
+    int slot;
 
     if (n == 0 || n > NAME_MAX_LEN) {
         return -1;
     }
-    h = name_hash(s, n);
-    while (dec->names[h] >= 0) {
-        int slot = dec->names[h];
-
-        if (dec->name_len[slot] == n && memcmp(ow__field_names[slot], s, n) == 0) {
-            return slot;
-        }
-        h = (h + 1) & (NAME_TABLE_SIZE - 1);
+    slot = dec->names[name_hash(s, n)];
+    if (slot < 0 || dec->name_len[slot] != n || !same_bytes(ow__field_names[slot], s, n)) {
+        return -1;
     }
-    return -1;
+    return slot;
 }
 
 /* ---- parse-time state ---- */
@@ -378,55 +300,58 @@ static void fail(struct ow_decoder *dec, bool at_member, const char *subject, co
     snprintf(dec->pending_text, sizeof(dec->pending_text), "%s%s", subject, text);
 }
 
-/* Checks shared by keys and string values: the raw-scan fault and the length limit. */
-static void check_string(struct ow_decoder *dec, size_t n, bool at_member, const char *subject)
+static void string_fault(struct ow_decoder *dec, bool at_member, const char *subject)
 {
-    if (dec->bad_off != SIZE_MAX && yajl_get_bytes_consumed(dec->yh) > dec->bad_off) {
-        dec->bad_off = SIZE_MAX;
-        fail(dec, at_member, subject, dec->bad_text);
-    }
-    if (n > OW_EVENT_MAX_STRING) {
-        char text[96];
+    const struct ow_json_scan *js = &dec->js;
+    char text[128];
 
-        snprintf(text, sizeof(text), "of %zu bytes is longer than the %d-byte limit", n,
+    switch (js->fault) {
+    case OW_JSON_FAULT_NONE:
+        break;
+    case OW_JSON_FAULT_UTF8:
+        snprintf(text, sizeof(text), "is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                 js->start[js->fault_off], js->fault_off);
+        fail(dec, at_member, subject, text);
+        break;
+    case OW_JSON_FAULT_NUL:
+        fail(dec, at_member, subject, "contains \\u0000");
+        break;
+    case OW_JSON_FAULT_SURROGATE:
+        snprintf(text, sizeof(text), "contains an unpaired surrogate escape \\u%.4s",
+                 (const char *)js->start + js->fault_off + 2);
+        fail(dec, at_member, subject, text);
+        break;
+    }
+    if (js->len > OW_EVENT_MAX_STRING) {
+        snprintf(text, sizeof(text), "of %zu bytes is longer than the %d-byte limit", js->len,
                  OW_EVENT_MAX_STRING);
         fail(dec, at_member, subject, text);
     }
 }
 
-static int cancel(struct ow_decoder *dec, const char *text)
+/* Checks shared by keys and string values: the scanner's fault and the length limit. */
+static inline void check_string(struct ow_decoder *dec, bool at_member, const char *subject)
 {
-    snprintf(dec->cancel_text, sizeof(dec->cancel_text), "%s", text);
-    return 0;
-}
-
-static int top_level_value(struct ow_decoder *dec, const char *what)
-{
-    char text[96];
-
-    if (dec->ended) {
-        return cancel(dec, "not valid JSON: trailing garbage after the object");
+    if (__builtin_expect(dec->js.fault != OW_JSON_FAULT_NONE ||
+                             dec->js.len > OW_EVENT_MAX_STRING, 0)) {
+        string_fault(dec, at_member, subject);
     }
-    snprintf(text, sizeof(text), "expected a JSON object at the top level, got %s", what);
-    return cancel(dec, text);
 }
 
-static void store_slot(struct ow_decoder *dec, enum tok tok, const void *p, size_t n)
+static void store_slot(struct ow_decoder *dec, enum tok tok, const char *p, size_t n)
 {
     struct slot *s = &dec->slots[dec->cur_slot];
 
     s->tok = (unsigned char)tok;
-    s->p = NULL;
-    s->len = 0;
-    if (p != NULL) {
-        if (dec->arena_used + n + 1 > ARENA_CAP) {
-            fail(dec, true, "", "too much data (decoder arena full)");
-            return;
-        }
-        s->p = dec->arena + dec->arena_used;
-        s->len = (uint32_t)n;
-        memcpy(dec->arena + dec->arena_used, p, n);
-        dec->arena[dec->arena_used + n] = '\0';
+    s->p = p;
+    s->len = (uint32_t)n;
+    if (tok == TOK_STRING) {
+        /* Cannot overflow: the arena is as large as the input, and copies never overlap. */
+        char *a = dec->arena + dec->arena_used;
+
+        memcpy(a, p, n);
+        a[n] = '\0';
+        s->p = a;
         dec->arena_used += n + 1;
     }
 }
@@ -466,62 +391,29 @@ static void hash_value(struct ow_decoder *dec, unsigned tag, const void *p, size
     dec->scratch_used = f->key_off;
 }
 
-static int scalar(struct ow_decoder *dec, enum tok tok, unsigned tag, const void *p, size_t n)
+static void scalar(struct ow_decoder *dec, enum tok tok, unsigned tag, const char *p, size_t n)
 {
-    static const char *const what[] = {
-        [TOK_STRING] = "a string", [TOK_NUMBER] = "a number", [TOK_TRUE] = "true",
-        [TOK_FALSE] = "false",     [TOK_NULL] = "null",
-    };
-
-    if (dec->depth == 0) {
-        return top_level_value(dec, what[tok]);
-    }
     if (dec->depth == 1 && dec->cur_slot >= 0) {
         store_slot(dec, tok, p, n);
     }
     if (dec->hashing) {
         hash_value(dec, tag, p, n);
     }
-    return 1;
 }
 
-static int on_null(void *ctx)
+static void on_key(struct ow_decoder *dec)
 {
-    return scalar(ctx, TOK_NULL, H_NULL, NULL, 0);
-}
-
-static int on_boolean(void *ctx, int value)
-{
-    return scalar(ctx, value ? TOK_TRUE : TOK_FALSE, value ? H_TRUE : H_FALSE, NULL, 0);
-}
-
-static int on_number(void *ctx, const char *s, size_t n)
-{
-    return scalar(ctx, TOK_NUMBER, H_NUMBER, s, n);
-}
-
-static int on_string(void *ctx, const unsigned char *s, size_t n)
-{
-    struct ow_decoder *dec = ctx;
-
-    if (dec->depth > 0) {
-        check_string(dec, n, true, "string ");
-    }
-    return scalar(dec, TOK_STRING, H_STRING, s, n);
-}
-
-static int on_map_key(void *ctx, const unsigned char *s, size_t n)
-{
-    struct ow_decoder *dec = ctx;
+    const char *s = dec->js.str;
+    size_t n = dec->js.len;
     struct frame *f;
     uint32_t n32;
 
     if (dec->depth == 1) {
         dec->cur_key = NULL;
-        check_string(dec, n, false, "field name ");
+        check_string(dec, false, "field name ");
         dec->cur_slot = names_find(dec, s, n);
-        if ((const char *)s >= dec->in && (const char *)s < dec->in + dec->in_len) {
-            dec->cur_key = (const char *)s;
+        if (!dec->js.escaped) {
+            dec->cur_key = s;
             dec->cur_key_len = n;
         } else {
             dec->cur_key_len = n < KEY_KEEP ? n : KEY_KEEP;
@@ -538,32 +430,26 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
             dec->seen |= bit;
         }
     } else {
-        check_string(dec, n, true, "field name ");
+        check_string(dec, true, "field name ");
     }
     if (!dec->hashing) {
-        return 1;
+        return;
     }
     f = &dec->frames[dec->depth];
     if (dec->scratch_used + sizeof(n32) + n > SCRATCH_CAP) {
         fail(dec, true, "", "too much data (decoder scratch full)");
-        return 1;
+        return;
     }
     f->key_off = dec->scratch_used;
     n32 = (uint32_t)n;
     memcpy(dec->scratch + dec->scratch_used, &n32, sizeof(n32));
     memcpy(dec->scratch + dec->scratch_used + sizeof(n32), s, n);
     dec->scratch_used += sizeof(n32) + n;
-    return 1;
 }
 
-static int open_container(struct ow_decoder *dec, bool is_array)
+static void open_container(struct ow_decoder *dec, bool is_array)
 {
-    if (dec->depth == 0) {
-        if (dec->ended || is_array) {
-            return top_level_value(dec, "an array");
-        }
-        dec->started = true;
-    } else if (dec->depth == 1 && dec->cur_slot >= 0) {
+    if (dec->depth == 1 && dec->cur_slot >= 0) {
         store_slot(dec, is_array ? TOK_ARRAY : TOK_OBJECT, NULL, 0);
     }
     dec->depth++;
@@ -574,7 +460,7 @@ static int open_container(struct ow_decoder *dec, bool is_array)
             snprintf(text, sizeof(text), "nests deeper than %d levels", OW_EVENT_MAX_DEPTH);
             fail(dec, true, "", text);
         }
-        return 1;
+        return;
     }
     if (dec->hashing) {
         struct frame *f = &dec->frames[dec->depth];
@@ -584,10 +470,9 @@ static int open_container(struct ow_decoder *dec, bool is_array)
         f->count = 0;
         f->is_array = is_array;
     }
-    return 1;
 }
 
-static int close_container(struct ow_decoder *dec)
+static void close_container(struct ow_decoder *dec)
 {
     XXH128_hash_t h;
     uint64_t fin[3];
@@ -596,8 +481,7 @@ static int close_container(struct ow_decoder *dec)
 
     if (!dec->hashing) {
         dec->depth--;
-        dec->ended = dec->depth == 0;
-        return 1;
+        return;
     }
     f = &dec->frames[dec->depth];
     fin[0] = f->lane[0];
@@ -608,70 +492,106 @@ static int close_container(struct ow_decoder *dec)
     if (dec->depth == 0) {
         dec->hash[0] = h.low64;
         dec->hash[1] = h.high64;
-        dec->ended = true;
-        return 1;
+        return;
     }
     memcpy(bytes, &h.low64, 8);
     memcpy(bytes + 8, &h.high64, 8);
     hash_value(dec, f->is_array ? H_ARRAY : H_OBJECT, bytes, sizeof(bytes));
-    return 1;
 }
 
-static int on_start_map(void *ctx)
+static int not_json(struct ow_decoder *dec, struct ow_err *err)
 {
-    return open_container(ctx, false);
+    char text[160];
+
+    if (dec->js.err == OW_JSON_E_TRAILING) {
+        return ow_err_set(err, OW_ESCHEMA, "event", "not valid JSON: trailing garbage after the object");
+    }
+    return ow_err_set(err, OW_ESCHEMA, "event", "not valid JSON: %s",
+                      ow_json_error_text(&dec->js, text, sizeof(text)));
 }
 
-static int on_start_array(void *ctx)
+/* The whole input through the scanner: OW_OK once the object ended with nothing after it
+ * (faults other than grammar errors are pending in @dec), or an error in @err. */
+static int parse(struct ow_decoder *dec, struct ow_err *err)
 {
-    return open_container(ctx, true);
-}
+    struct ow_json_scan *js = &dec->js;
+    const char *what;
 
-static int on_end_container(void *ctx)
-{
-    return close_container(ctx);
-}
+    switch (ow_json_next(js)) {
+    case OW_JSON_OBJECT:
+        break;
+    case OW_JSON_ERROR:
+        return not_json(dec, err);
+    case OW_JSON_ARRAY:
+        what = "an array";
+        goto not_object;
+    case OW_JSON_STRING:
+        what = "a string";
+        goto not_object;
+    case OW_JSON_INT:
+    case OW_JSON_REAL:
+        what = "a number";
+        goto not_object;
+    case OW_JSON_TRUE:
+        what = "true";
+        goto not_object;
+    case OW_JSON_FALSE:
+        what = "false";
+        goto not_object;
+    default:
+        what = "null";
+        goto not_object;
+    }
+    dec->depth = 0;
+    open_container(dec, false);
+    for (;;) {
+        switch (ow_json_next(js)) {
+        case OW_JSON_KEY:
+            on_key(dec);
+            break;
+        case OW_JSON_STRING:
+            check_string(dec, true, "string ");
+            scalar(dec, TOK_STRING, H_STRING, js->str, js->len);
+            break;
+        case OW_JSON_INT:
+        case OW_JSON_REAL:
+            scalar(dec, TOK_NUMBER, H_NUMBER, js->str, js->len);
+            break;
+        case OW_JSON_TRUE:
+            scalar(dec, TOK_TRUE, H_TRUE, NULL, 0);
+            break;
+        case OW_JSON_FALSE:
+            scalar(dec, TOK_FALSE, H_FALSE, NULL, 0);
+            break;
+        case OW_JSON_NULL:
+            scalar(dec, TOK_NULL, H_NULL, NULL, 0);
+            break;
+        case OW_JSON_OBJECT:
+            open_container(dec, false);
+            break;
+        case OW_JSON_ARRAY:
+            open_container(dec, true);
+            break;
+        case OW_JSON_CLOSE:
+            close_container(dec);
+            if (dec->depth == 0) {
+                goto closed;
+            }
+            break;
+        case OW_JSON_ERROR:
+        case OW_JSON_END:
+            return not_json(dec, err);
+        }
+    }
+closed:
+    if (ow_json_next(js) != OW_JSON_END) {
+        return not_json(dec, err);
+    }
+    return OW_OK;
 
-static const yajl_callbacks callbacks = {
-    .yajl_null = on_null,
-    .yajl_boolean = on_boolean,
-    .yajl_number = on_number,
-    .yajl_string = on_string,
-    .yajl_start_map = on_start_map,
-    .yajl_map_key = on_map_key,
-    .yajl_end_map = on_end_container,
-    .yajl_start_array = on_start_array,
-    .yajl_end_array = on_end_container,
-};
-
-static void *yajl_cb_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return ow_xmalloc(n);
-}
-
-static void *yajl_cb_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return ow_xrealloc(p, n);
-}
-
-static void yajl_cb_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
-
-static yajl_handle handle_new(struct ow_decoder *dec)
-{
-    yajl_alloc_funcs afs = {yajl_cb_malloc, yajl_cb_realloc, yajl_cb_free, NULL};
-    yajl_handle yh = yajl_alloc(&callbacks, &afs, dec); /* never NULL: the allocators abort */
-
-    /* Strings are checked by utf8_bad_offset, which is stricter; the lexer reads this flag
-     * when it is created, on the first parse. */
-    yajl_config(yh, yajl_dont_validate_strings, 1);
-    yajl_config(yh, yajl_allow_multiple_values, 1);
-    return yh;
+not_object:
+    return ow_err_set(err, OW_ESCHEMA, "event",
+                      "expected a JSON object at the top level, got %s", what);
 }
 
 /* ---- end of object: the tables ---- */
@@ -685,7 +605,7 @@ static enum tok slot_tok(const struct ow_decoder *dec, int slot)
 }
 
 /* 0 and *@out, 1 if @s is not a JSON integer literal (a fraction or exponent), 2 if out of the
- * int64 range. @s is a well-formed JSON number (yajl checked it). */
+ * int64 range. @s is a well-formed JSON number (the scanner checked it). */
 static int parse_int64(const char *s, size_t n, int64_t *out)
 {
     bool neg = n > 0 && s[0] == '-';
@@ -821,7 +741,7 @@ static int store_field(const struct ow_decoder *dec, struct ow_event *ev, const 
     case OW__K_ENUM:
         if (tok == TOK_STRING) {
             for (int i = 0; f->names[i] != NULL; i++) {
-                if (strcmp(f->names[i], s->p) == 0) {
+                if (word_is(f->names[i], s->p, s->len)) {
                     put_int(ev, f->offset, f->values != NULL ? f->values[i] : i);
                     return OW_OK;
                 }
@@ -969,7 +889,7 @@ static int validate(const struct ow_decoder *dec, struct ow_event *ev, struct ow
 
     if (slot_tok(dec, OW__F_TYPE) == TOK_STRING) {
         for (int i = 0; i < OW_EV__COUNT; i++) {
-            if (strcmp(ow__types[i].name, ts->p) == 0) {
+            if (word_is(ow__types[i].name, ts->p, ts->len)) {
                 type = i;
                 t = &ow__types[i];
                 prefix = t->name;
@@ -1047,8 +967,8 @@ struct ow_decoder *ow_decoder_create(void)
 
     dec->arena = ow_xmalloc(ARENA_CAP);
     dec->scratch = ow_xmalloc(SCRATCH_CAP);
+    dec->strbuf = ow_xmalloc(OW_EVENT_MAX_BYTES + 16);
     names_build(dec);
-    dec->yh = handle_new(dec);
     return dec;
 }
 
@@ -1057,46 +977,16 @@ void ow_decoder_destroy(struct ow_decoder *dec)
     if (dec == NULL) {
         return;
     }
-    yajl_free(dec->yh);
+    free(dec->strbuf);
     free(dec->scratch);
     free(dec->arena);
     free(dec);
 }
 
-/* The reason yajl (or a callback) stopped. The handle is unusable after an error. */
-static int parse_error(struct ow_decoder *dec, yajl_status st, const char *buf, size_t len,
-                       struct ow_err *err)
-{
-    unsigned char *msg;
-    size_t n;
-    int rc;
-
-    if (st == yajl_status_client_canceled) {
-        return ow_err_set(err, OW_ESCHEMA, "event", "%s", dec->cancel_text);
-    }
-    msg = yajl_get_error(dec->yh, 0, (const unsigned char *)buf, len);
-    if (msg == NULL) {
-        return ow_err_set(err, OW_ESCHEMA, "event", "not valid JSON");
-    }
-    for (n = 0; msg[n] != '\0'; n++) {
-        if (msg[n] == '\n' || msg[n] == '\r' || msg[n] == '\t') {
-            msg[n] = ' ';
-        }
-    }
-    while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == '.')) {
-        msg[--n] = '\0';
-    }
-    rc = ow_err_set(err, OW_ESCHEMA, "event", "not valid JSON: %s", (const char *)msg);
-    yajl_free_error(dec->yh, msg);
-    return rc;
-}
-
 int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struct ow_event *ev,
                       struct ow_err *err)
 {
-    yajl_status st;
-    size_t esc;
-    char why[64];
+    size_t i = 0;
     int rc;
 
     if (len == 0) {
@@ -1106,11 +996,13 @@ int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struc
         return ow_err_set(err, OW_ESCHEMA, "event", "%zu bytes is more than the %d-byte limit",
                           len, OW_EVENT_MAX_BYTES);
     }
-    dec->in = buf;
-    dec->in_len = len;
+    while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) {
+        i++;
+    }
+    if (i == len) {
+        return ow_err_set(err, OW_ESCHEMA, "event", "empty input (only white space)");
+    }
     dec->depth = 0;
-    dec->started = false;
-    dec->ended = false;
     dec->hashing = true;
     dec->cur_slot = -1;
     dec->cur_key = NULL;
@@ -1118,33 +1010,10 @@ int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struc
     dec->seen = 0;
     dec->arena_used = 0;
     dec->scratch_used = 0;
-    dec->bad_off = utf8_bad_offset((const unsigned char *)buf, len);
-    if (dec->bad_off != SIZE_MAX) {
-        snprintf(dec->bad_text, sizeof(dec->bad_text), "is not valid UTF-8 (byte 0x%02x at offset %zu)",
-                 (unsigned char)buf[dec->bad_off], dec->bad_off);
-    }
-    esc = escape_bad_offset(buf, len, why, sizeof(why));
-    if (esc < dec->bad_off) {
-        dec->bad_off = esc;
-        snprintf(dec->bad_text, sizeof(dec->bad_text), "%s", why);
-    }
-
-    st = yajl_parse(dec->yh, (const unsigned char *)buf, len);
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(dec->yh);
-    }
-    if (st != yajl_status_ok) {
-        rc = parse_error(dec, st, buf, len, err);
-        yajl_free(dec->yh);
-        dec->yh = handle_new(dec);
+    ow_json_begin(&dec->js, buf, len, dec->strbuf);
+    rc = parse(dec, err);
+    if (rc != OW_OK) {
         return rc;
-    }
-    if (!dec->started) {
-        return ow_err_set(err, OW_ESCHEMA, "event", "empty input (only white space)");
-    }
-    if (dec->bad_off != SIZE_MAX && !dec->pending) {
-        /* Not inside any string: yajl would have failed first, but keep the promise. */
-        return ow_err_set(err, OW_ESCHEMA, "event", "input %s", dec->bad_text);
     }
     return validate(dec, ev, err);
 }

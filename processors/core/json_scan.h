@@ -1,0 +1,319 @@
+/* json_scan.h: a strict, single-pass, pull JSON tokenizer (RFC 8259) for one document.
+ *
+ * The caller drives it: each ow_json_next() returns the next token of the document, with the
+ * grammar already checked (no trailing commas, no comments, no leading zeros, no "+1", ".5",
+ * "1.", NaN or Infinity, no control characters in strings, only the eight short escapes and
+ * \uXXXX, one top-level value followed by white space only). After an OW_JSON_ERROR token the
+ * scanner stays in error; ow_json_error_text() says why and where.
+ *
+ * Strings (keys and values) come decoded: they point into the input when they hold no escape,
+ * otherwise into the caller's decode buffer (reused by the next escaped string), and are not
+ * NUL-terminated. Three faults are not grammar errors, so a string holding one is still
+ * returned (with .fault set to the first one in it) and scanning goes on:
+ *   - bytes that are not strict UTF-8 (overlong forms, UTF-8-encoded surrogates, code points
+ *     past U+10FFFF, stray or missing continuation bytes): the bad byte is kept as is;
+ *   - \u0000;
+ *   - a surrogate escape that is not a high one directly followed by a low one.
+ * Numbers come as their literal text, told apart as OW_JSON_INT (no fraction, no exponent)
+ * and OW_JSON_REAL; their range is the caller's business.
+ *
+ * The hot path is inline (this header); escapes, non-ASCII bytes and errors go through
+ * json_scan.c. Nesting is limited only by OW_JSON_MAX_DEPTH.
+ */
+#ifndef OW_JSON_SCAN_H
+#define OW_JSON_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#define OW_JSON_MAX_DEPTH 65536
+
+enum ow_json_tok {
+    OW_JSON_ERROR,  /* a grammar error; the scanner stays in error */
+    OW_JSON_END,    /* the top-level value ended and only white space followed */
+    OW_JSON_OBJECT, /* '{' */
+    OW_JSON_ARRAY,  /* '[' */
+    OW_JSON_CLOSE,  /* '}' or ']' (the one that matches: the grammar is checked) */
+    OW_JSON_KEY,    /* a member name, its ':' consumed: .str, .len, .fault */
+    OW_JSON_STRING, /* .str, .len, .fault */
+    OW_JSON_INT,    /* .str, .len: the literal, e.g. "-12" */
+    OW_JSON_REAL,   /* .str, .len: the literal, e.g. "1.5e3" */
+    OW_JSON_TRUE,
+    OW_JSON_FALSE,
+    OW_JSON_NULL,
+};
+
+enum ow_json_fault {
+    OW_JSON_FAULT_NONE,
+    OW_JSON_FAULT_UTF8,      /* .fault_off: the first byte of the bad sequence */
+    OW_JSON_FAULT_NUL,       /* .fault_off: the backslash of \u0000 */
+    OW_JSON_FAULT_SURROGATE, /* .fault_off: the backslash of the unpaired \uXXXX */
+};
+
+enum ow_json_err {
+    OW_JSON_E_NONE,
+    OW_JSON_E_EOF,        /* the input ended inside the value */
+    OW_JSON_E_UNEXPECTED, /* .err_off: a byte that cannot come there (.err_expect says what can) */
+    OW_JSON_E_CONTROL,    /* .err_off: a raw byte < 0x20 inside a string */
+    OW_JSON_E_ESCAPE,     /* .err_off: a backslash not followed by one of "\/bfnrtu */
+    OW_JSON_E_UNICODE,    /* .err_off: \u not followed by four hex digits */
+    OW_JSON_E_ZERO,       /* .err_off: a digit after a leading zero */
+    OW_JSON_E_DIGIT,      /* .err_off: no digit after '-', '.', 'e' */
+    OW_JSON_E_TRAILING,   /* .err_off: something after the top-level value */
+    OW_JSON_E_DEPTH,      /* nesting deeper than OW_JSON_MAX_DEPTH */
+};
+
+/* What the scanner expects next (private to json_scan; named for messages). */
+enum ow__json_state {
+    OW__JS_VALUE,       /* a value (top level, after ':' or after ',' in an array) */
+    OW__JS_OBJ_FIRST,   /* after '{': a key or '}' */
+    OW__JS_ARR_FIRST,   /* after '[': a value or ']' */
+    OW__JS_AFTER_VALUE, /* in a container, after a value: ',' or the closing bracket */
+    OW__JS_DONE,        /* after the top-level value: white space, then the end */
+    OW__JS_ERROR,
+    OW__JS_KEY,         /* after ',' in an object (only used for messages) */
+    OW__JS_COLON,       /* after a key (only used for messages) */
+    OW__JS_IN_STRING,   /* inside a string (only used for messages) */
+    OW__JS_IN_LITERAL,  /* inside true, false or null (only used for messages) */
+    OW__JS_DIGIT,       /* inside a number (only used for messages) */
+};
+
+struct ow_json_scan {
+    const unsigned char *p; /* next byte */
+    const unsigned char *start;
+    const unsigned char *end;
+    unsigned char *buf; /* decoded strings with escapes; at least as long as the input */
+
+    /* The current token. */
+    const char *str;
+    size_t len;
+    size_t off;   /* offset of the token's first byte (a string's opening quote) */
+    bool escaped; /* .str points into buf, not into the input */
+    enum ow_json_fault fault;
+    size_t fault_off;
+
+    /* Grammar. */
+    enum ow__json_state state;
+    uint32_t depth;
+    enum ow_json_err err;
+    size_t err_off;
+    enum ow__json_state err_expect;
+    uint64_t is_object[OW_JSON_MAX_DEPTH / 64]; /* bit per open container: object or array */
+};
+
+/**
+ * Start scanning the @len bytes at @in. @buf (at least @len bytes) receives the decoded text
+ * of strings that hold escapes. Both must outlive the scan.
+ */
+void ow_json_begin(struct ow_json_scan *js, const char *in, size_t len, char *buf);
+
+/** A short English reason for the current error, e.g. "unexpected ',' at offset 57 (expected a
+ * value)", in @out (@cap bytes, at least 96); returns @out. */
+const char *ow_json_error_text(const struct ow_json_scan *js, char *out, size_t cap);
+
+/* ---- private: the slow paths (json_scan.c) ---- */
+enum ow_json_tok ow__json_fail(struct ow_json_scan *js, enum ow_json_err err, const unsigned char *at,
+                               enum ow__json_state expect);
+const unsigned char *ow__json_string_slow(struct ow_json_scan *js, const unsigned char *s,
+                                          const unsigned char *q);
+enum ow_json_tok ow__json_number(struct ow_json_scan *js, const unsigned char *p);
+enum ow_json_tok ow__json_literal(struct ow_json_scan *js, const unsigned char *p);
+extern const unsigned char ow__json_plain[256];
+
+/* ---- the hot path ---- */
+
+static inline const unsigned char *ow__json_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        p++;
+    }
+    return p;
+}
+
+/* The first byte at or after @p that is '"', '\\', < 0x20 or >= 0x80, or @end. */
+static inline const unsigned char *ow__json_plain_run(const unsigned char *p,
+                                                      const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them too. */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+
+        if (mask != 0) {
+            return p + __builtin_ctz(mask);
+        }
+        p += 16;
+    }
+#endif
+    while (p < end && ow__json_plain[*p]) {
+        p++;
+    }
+    return p;
+}
+
+/* A string whose opening quote is at @p - 1: returns the byte after its closing quote, or NULL
+ * on a grammar error. */
+static inline const unsigned char *ow__json_string(struct ow_json_scan *js, const unsigned char *p)
+{
+    const unsigned char *q = ow__json_plain_run(p, js->end);
+
+    if (q < js->end && *q == '"') {
+        js->str = (const char *)p;
+        js->len = (size_t)(q - p);
+        js->escaped = false;
+        js->fault = OW_JSON_FAULT_NONE;
+        return q + 1;
+    }
+    return ow__json_string_slow(js, p, q);
+}
+
+static inline bool ow__json_in_object(const struct ow_json_scan *js)
+{
+    return (js->is_object[js->depth >> 6] >> (js->depth & 63)) & 1;
+}
+
+static inline enum ow_json_tok ow__json_open(struct ow_json_scan *js, const unsigned char *p,
+                                             bool object)
+{
+    uint32_t d = js->depth + 1;
+    uint64_t bit = UINT64_C(1) << (d & 63);
+
+    if (d >= OW_JSON_MAX_DEPTH) {
+        return ow__json_fail(js, OW_JSON_E_DEPTH, p, OW__JS_VALUE);
+    }
+    js->depth = d;
+    js->is_object[d >> 6] = object ? js->is_object[d >> 6] | bit : js->is_object[d >> 6] & ~bit;
+    js->state = object ? OW__JS_OBJ_FIRST : OW__JS_ARR_FIRST;
+    js->p = p + 1;
+    return object ? OW_JSON_OBJECT : OW_JSON_ARRAY;
+}
+
+static inline enum ow_json_tok ow__json_close(struct ow_json_scan *js, const unsigned char *p)
+{
+    js->depth--;
+    js->state = js->depth == 0 ? OW__JS_DONE : OW__JS_AFTER_VALUE;
+    js->p = p + 1;
+    return OW_JSON_CLOSE;
+}
+
+/** The next token. */
+static inline enum ow_json_tok ow_json_next(struct ow_json_scan *js)
+{
+    const unsigned char *end = js->end;
+    const unsigned char *p = js->p;
+
+    if (p < end && *p <= ' ') {
+        p = ow__json_ws(p, end);
+    }
+    switch (js->state) {
+    case OW__JS_AFTER_VALUE:
+        if (p == end) {
+            return ow__json_fail(js, OW_JSON_E_EOF, p, OW__JS_AFTER_VALUE);
+        }
+        if (*p == ',') {
+            p++;
+            if (p < end && *p <= ' ') {
+                p = ow__json_ws(p, end);
+            }
+            if (ow__json_in_object(js)) {
+                goto key;
+            }
+            goto value;
+        }
+        if (*p == (ow__json_in_object(js) ? '}' : ']')) {
+            return ow__json_close(js, p);
+        }
+        return ow__json_fail(js, OW_JSON_E_UNEXPECTED, p, OW__JS_AFTER_VALUE);
+    case OW__JS_OBJ_FIRST:
+        if (p < end && *p == '}') {
+            return ow__json_close(js, p);
+        }
+        goto key;
+    case OW__JS_ARR_FIRST:
+        if (p < end && *p == ']') {
+            return ow__json_close(js, p);
+        }
+        goto value;
+    case OW__JS_VALUE:
+        goto value;
+    case OW__JS_DONE:
+        if (p == end) {
+            js->p = p;
+            return OW_JSON_END;
+        }
+        return ow__json_fail(js, OW_JSON_E_TRAILING, p, OW__JS_DONE);
+    default:
+        return OW_JSON_ERROR;
+    }
+
+key:
+    if (p == end || *p != '"') {
+        return ow__json_fail(js, p == end ? OW_JSON_E_EOF : OW_JSON_E_UNEXPECTED, p, OW__JS_KEY);
+    }
+    js->off = (size_t)(p - js->start);
+    p = ow__json_string(js, p + 1);
+    if (p == NULL) {
+        return OW_JSON_ERROR;
+    }
+    if (p < end && *p <= ' ') {
+        p = ow__json_ws(p, end);
+    }
+    if (p == end || *p != ':') {
+        return ow__json_fail(js, p == end ? OW_JSON_E_EOF : OW_JSON_E_UNEXPECTED, p, OW__JS_COLON);
+    }
+    js->p = p + 1;
+    js->state = OW__JS_VALUE;
+    return OW_JSON_KEY;
+
+value:
+    if (p == end) {
+        return ow__json_fail(js, OW_JSON_E_EOF, p, OW__JS_VALUE);
+    }
+    js->off = (size_t)(p - js->start);
+    switch (*p) {
+    case '"':
+        p = ow__json_string(js, p + 1);
+        if (p == NULL) {
+            return OW_JSON_ERROR;
+        }
+        js->p = p;
+        js->state = js->depth == 0 ? OW__JS_DONE : OW__JS_AFTER_VALUE;
+        return OW_JSON_STRING;
+    case '{':
+        return ow__json_open(js, p, true);
+    case '[':
+        return ow__json_open(js, p, false);
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        return ow__json_number(js, p);
+    case 't':
+    case 'f':
+    case 'n':
+        return ow__json_literal(js, p);
+    default:
+        return ow__json_fail(js, OW_JSON_E_UNEXPECTED, p, OW__JS_VALUE);
+    }
+}
+
+#endif

@@ -679,17 +679,36 @@ void ow_http_close(struct ow_http *h)
     }
 }
 
+static void count_closing(uv_handle_t *hd, void *arg)
+{
+    if (uv_is_closing(hd)) {
+        (*(int *)arg)++;
+    }
+}
+
+/* Run the loop's pending close callbacks (libwebsockets' handles among them): after uv_stop()
+ * uv_run returns with them still queued, and the second lws_context_destroy() would free memory
+ * they still use. Bounded: a close callback may close more handles, never forever. */
+static void drain_closing(uv_loop_t *loop)
+{
+    for (int i = 0; i < 1000; i++) {
+        int n = 0;
+
+        uv_walk(loop, count_closing, &n);
+        if (n == 0) {
+            break;
+        }
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+}
+
 void ow_http_destroy(struct ow_http *h)
 {
     if (h == NULL) {
         return;
     }
-    if (!h->closed) {
-        ow_http_close(h);
-        for (int i = 0; i < 16 && h->ctx != NULL; i++) {
-            uv_run(h->lv->loop, UV_RUN_NOWAIT);
-        }
-    }
+    ow_http_close(h);
+    drain_closing(h->lv->loop);
     if (h->ctx != NULL) {
         lws_context_destroy(h->ctx);
     }

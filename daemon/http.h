@@ -24,18 +24,22 @@
  * line, so it never blocks the loop nor holds memory: its backlog is only a position in the
  * shared ring.
  *
- * Teardown protocol (libwebsockets on a foreign loop closes its libuv handles asynchronously):
- *   1. Inside the loop (e.g. in the SIGTERM handler, or before the last uv_run):
- *        ow_http_close(lv->http);   stops listening, drops clients, starts closing lws handles
- *   2. Let the loop run until lws's handles are closed: either uv_run() returns by itself once
- *      nothing else is active, or, after uv_stop(), run uv_run(loop, UV_RUN_DEFAULT) once more
- *      after closing your own handles (the usual uv_walk/uv_close drain).
- *   3. After uv_run has returned:
+ * Teardown protocol (libwebsockets on a foreign loop closes its libuv handles asynchronously, so
+ * lws_context_destroy() is called twice: inside the loop, and once more after uv_run returns):
+ *   1. Inside the loop (e.g. in the SIGTERM handler, once you stop accepting work):
+ *        ow_http_close(lv->http);    closes the listening socket and every connection (stream
+ *                                    clients see the end of their stream), and starts closing
+ *                                    lws's libuv handles (first lws_context_destroy)
+ *   2. Let uv_run return: by itself once nothing else is active, or through uv_stop().
+ *   3. After uv_run has returned, before uv_loop_close():
  *        ow_http_destroy(lv->http); lv->http = NULL;
- *      which calls lws_context_destroy() a second time (finishing what step 1 started) and frees
- *      everything. Then uv_loop_close(loop) returns 0.
- * ow_http_destroy() without an earlier ow_http_close() does both steps itself, running the loop
- * with UV_RUN_NOWAIT until lws's handles are closed (tests, early-failure paths).
+ *      It first runs the loop's pending close callbacks (uv_run UV_RUN_NOWAIT while a handle on
+ *      the loop is closing: after uv_stop() lws's handles may still be queued, and freeing the
+ *      context under them is a use after free), then calls lws_context_destroy() the second
+ *      time, which frees the context, then frees the ring. uv_loop_close() then returns 0 once
+ *      your own handles are closed too.
+ * ow_http_destroy() without ow_http_close() does step 1 itself (tests, early-failure paths).
+ * Do not call ow_http_broadcast() after ow_http_destroy() (after ow_http_close() it is a no-op).
  */
 #ifndef OW_HTTP_H
 #define OW_HTTP_H

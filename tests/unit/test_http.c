@@ -662,6 +662,26 @@ static void http__slow_stream_client_is_dropped(void **state)
     response_free(&r);
 }
 
+/* Shutdown with a stream client connected and a request in flight: the client sees the end,
+ * and the loop ends with nothing left once both sides are closed. */
+static void http__close_with_clients_connected(void **state)
+{
+    struct env *e = env_create(NULL);
+    struct conn *sse = conn_open(e, "/api/v1/stream", NULL);
+    struct conn *req;
+
+    (void)state;
+    wait_for(e, sse, ": opswatch event stream\n");
+    req = conn_open(e, "/api/v1/windows", NULL);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+    ow_http_close(e->http);
+    run_until(e, got_eof, sse);
+    conn_close(sse);
+    run_until(e, got_eof, req);
+    conn_close(req);
+    env_destroy(e); /* ow_http_close again is a no-op */
+}
+
 static void http__listen_errors_are_clear(void **state)
 {
     struct env *e = *state;
@@ -721,6 +741,7 @@ int main(void)
                                         setup_small_ring, teardown),
         cmocka_unit_test_setup_teardown(http__slow_stream_client_is_dropped, setup_small_ring,
                                         teardown),
+        cmocka_unit_test(http__close_with_clients_connected),
         cmocka_unit_test_setup_teardown(http__listen_errors_are_clear, setup, teardown),
         cmocka_unit_test(http__ipv6_loopback),
     };

@@ -24,17 +24,21 @@ CLI_LIB_OBJ := $(filter-out $(B)/daemon/opswatch.o,$(CLI_OBJ))
 SUPPORT_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard tests/support/*.c))
 TEST_SRC   := $(wildcard tests/unit/test_*.c tests/processors/test_*.c)
 TEST_BIN   := $(TEST_SRC:%.c=$(B)/%)
+KAFKA_TEST_BIN := $(patsubst %.c,$(B)/%,$(wildcard tests/kafka/test_*.c))
 EMBEDDED   := config/default.json config/workdays-ew.json
 
-.PHONY: all test test-unit test-schemas test-e2e test-asan valgrind run bench lint deps \
+.PHONY: all test test-unit test-kafka test-schemas test-e2e test-asan valgrind run run-replay bench lint deps \
         format format-check clean help
-all: deps-check $(B)/opswatch
+all: deps-check $(B)/opswatch $(B)/opswatchd
 
 help:
 	@echo "make            build build/opswatch"
 	@echo "make test       install missing packages (as root), build, run every test"
 	@echo "make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-	@echo "make run        generate a quarter of traffic, replay it, print the Panel report"
+	@echo "make run        opswatchd --demo: mock Kafka, live traffic, HTTP on :8080"
+	@echo "                (OPSWATCH_DEMO_SECONDS=N stops after N s; otherwise Ctrl-C)"
+	@echo "make run-replay generate a quarter of traffic, replay it, print the Panel report"
+	@echo "make test-kafka the live daemon's tests against the in-process mock cluster"
 	@echo "make valgrind   replay a generated stream under valgrind's leak checker"
 	@echo "make bench      replay throughput against the jansson reference"
 	@echo "make deps       install the Debian packages (root) or print the command"
@@ -59,6 +63,10 @@ $(B)/opswatch: $(B)/daemon/opswatch.o $(B)/libopswatch.a
 	@printf '  LD      %s\n' $@
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/opswatchd: $(B)/daemon/opswatchd.o $(B)/libopswatch.a
+	@printf '  LD      %s\n' $@
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/tests/%: tests/%.c $(SUPPORT_OBJ) $(B)/libopswatch.a
 	@mkdir -p $(@D)
 	@printf '  TEST-CC %s\n' $<
@@ -67,10 +75,14 @@ $(B)/tests/%: tests/%.c $(SUPPORT_OBJ) $(B)/libopswatch.a
 # The whole suite: unit and processor tests (cmocka), schema agreement (ajv), end to end.
 test: deps $(B)/opswatch $(TEST_BIN)
 	@sh tests/run_unit.sh $(TEST_BIN)
-	@$(MAKE) --no-print-directory test-schemas test-e2e
+	@$(MAKE) --no-print-directory test-schemas test-e2e test-kafka
 
 test-unit: $(TEST_BIN)
 	@sh tests/run_unit.sh $(TEST_BIN)
+
+# The live daemon against librdkafka's mock cluster, inside each test process (no broker).
+test-kafka: $(B)/opswatchd $(KAFKA_TEST_BIN)
+	@OPSWATCHD=$(B)/opswatchd sh tests/run_unit.sh $(KAFKA_TEST_BIN)
 
 test-schemas: $(B)/opswatch
 	@sh tests/schema/run.sh $(B)/opswatch
@@ -87,10 +99,16 @@ test-asan:
 	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' \
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined' test
 
-valgrind: $(B)/opswatch
+valgrind: $(B)/opswatch $(B)/opswatchd
 	@sh tests/valgrind.sh $(B)/opswatch
+	@sh tests/kafka/valgrind_demo.sh $(B)/opswatchd
 
-run: deps $(B)/opswatch
+# opswatchd --demo: mock cluster, generated traffic, HTTP on 127.0.0.1:8080; until Ctrl-C, or
+# for OPSWATCH_DEMO_SECONDS seconds.
+run: deps $(B)/opswatchd
+	@$(B)/opswatchd --demo $${OPSWATCH_DEMO_SECONDS:+--exit-after $$OPSWATCH_DEMO_SECONDS}
+
+run-replay: deps $(B)/opswatch
 	@sh tools/run-demo.sh $(B)/opswatch
 
 $(B)/bench/%: bench/%.c $(B)/libopswatch.a

@@ -1,0 +1,637 @@
+/* kafka_in.c: the consumer, drained on the loop in bounded batches.
+ *
+ * Why the event fd: librdkafka writes to it when its consumer queue goes from empty to
+ * non-empty, so the loop sleeps in epoll while nothing arrives and wakes at once when
+ * something does. The fd is written only on that transition, so a batch either empties the
+ * queue or leaves a uv_idle_t running to continue on the next turn of the loop (HTTP and timers
+ * get their turn in between).
+ *
+ * Why commit marks: after each batch, every partition it touched records (next offset, output
+ * sequence number reached). An offset may be committed once the producer has acknowledged
+ * every output below the mark's sequence number; until then the events are re-read after a
+ * crash (at least once, and the engine's de-duplication counts them once). */
+#include "kafka_in.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "alloc.h"
+#include "kafka_out.h"
+#include "log.h"
+
+#define COMMITTED_TIMEOUT_MS 5000
+
+struct mark {
+    int64_t next;  /* offset after the last applied message */
+    uint64_t seq;  /* outputs below this sequence number must be acknowledged first */
+};
+
+struct part {
+    char *topic;
+    int32_t partition;
+    size_t topic_idx; /* in cfg->kafka.input_topics, or SIZE_MAX */
+    bool assigned;
+    bool touched;     /* in the current batch */
+    int64_t next;     /* after the last applied message; -1 none yet */
+    int64_t start;    /* committed offset at assignment; -1 none */
+    int64_t committed;
+    struct mark *marks;
+    size_t nmarks;
+    size_t capmarks;
+};
+
+struct ow_kafka_in {
+    struct ow_live *lv;
+    ow_kafka_in_checkpoint_fn checkpoint;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int pipefd[2];
+    uv_poll_t poll;
+    uv_idle_t idle;
+    bool handles_open;
+    bool polling;
+    bool paused;
+    bool stopping;
+    bool closing;
+    struct part *parts;
+    size_t nparts;
+    size_t capparts;
+    size_t last_part;
+    int64_t last_msg_mono;
+    int64_t *topic_last_wall;
+    size_t ntopics;
+    uint64_t messages;
+};
+
+static struct part *find_part(struct ow_kafka_in *in, const char *topic, int32_t partition,
+                              bool add)
+{
+    struct part *p;
+
+    if (in->last_part < in->nparts) {
+        p = &in->parts[in->last_part];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+            return p;
+        }
+    }
+    for (size_t i = 0; i < in->nparts; i++) {
+        p = &in->parts[i];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+            in->last_part = i;
+            return p;
+        }
+    }
+    if (!add) {
+        return NULL;
+    }
+    if (in->nparts == in->capparts) {
+        in->capparts = in->capparts == 0 ? 16 : in->capparts * 2;
+        in->parts = ow_xrealloc(in->parts, in->capparts * sizeof(*in->parts));
+    }
+    p = &in->parts[in->nparts];
+    memset(p, 0, sizeof(*p));
+    p->topic = ow_xstrdup(topic);
+    p->partition = partition;
+    p->topic_idx = SIZE_MAX;
+    for (size_t i = 0; i < in->lv->cfg->kafka.input_topics.count; i++) {
+        if (strcmp(in->lv->cfg->kafka.input_topics.items[i], topic) == 0) {
+            p->topic_idx = i;
+        }
+    }
+    in->last_part = in->nparts++;
+    return p;
+}
+
+static void reset_part(struct part *p)
+{
+    p->next = -1;
+    p->start = -1;
+    p->committed = -1;
+    p->nmarks = 0;
+    p->touched = false;
+}
+
+static void update_assigned(struct ow_kafka_in *in)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        any = any || in->parts[i].assigned;
+    }
+    in->lv->assigned = any;
+}
+
+static rd_kafka_topic_partition_list_t *assigned_list(struct ow_kafka_in *in)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)in->nparts + 1);
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        if (in->parts[i].assigned) {
+            rd_kafka_topic_partition_list_add(l, in->parts[i].topic, in->parts[i].partition);
+        }
+    }
+    return l;
+}
+
+/* ---- commits ---- */
+
+void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)in->nparts + 1);
+    rd_kafka_resp_err_t e;
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        struct part *p = &in->parts[i];
+        size_t k = 0;
+        int64_t off = -1;
+
+        if (!p->assigned) {
+            continue;
+        }
+        while (k < p->nmarks && p->marks[k].seq <= acked_seq) {
+            off = p->marks[k].next;
+            k++;
+        }
+        if (k > 0) {
+            memmove(p->marks, p->marks + k, (p->nmarks - k) * sizeof(*p->marks));
+            p->nmarks -= k;
+        }
+        if (off > p->committed) {
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = off;
+            p->committed = off;
+        }
+    }
+    if (l->cnt > 0) {
+        e = rd_kafka_commit(in->rk, l, sync ? 0 : 1);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ow_log_warn("kafka_in", "commit of %d partitions failed: %s", l->cnt,
+                        rd_kafka_err2str(e));
+        } else {
+            ow_log_debug("kafka_in", "commit partitions=%d sync=%d", l->cnt, sync);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    struct ow_kafka_in *in = opaque;
+
+    (void)rk;
+    (void)offsets;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        in->lv->counters.consumer_errors++;
+        ow_log_warn("kafka_in", "offset commit failed: %s", rd_kafka_err2str(err));
+    }
+}
+
+/* ---- rebalance ---- */
+
+static void on_assign(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e;
+
+    /* Where each partition starts, so "caught up" is known before the first message. */
+    e = rd_kafka_committed(in->rk, c, COMMITTED_TIMEOUT_MS);
+    for (int i = 0; i < parts->cnt; i++) {
+        struct part *p = find_part(in, parts->elems[i].topic, parts->elems[i].partition, true);
+
+        reset_part(p);
+        p->assigned = true;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && c->elems[i].offset >= 0) {
+            p->start = c->elems[i].offset;
+            p->committed = c->elems[i].offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(c);
+    if (strcmp(rd_kafka_rebalance_protocol(in->rk), "COOPERATIVE") == 0) {
+        rd_kafka_error_t *err = rd_kafka_incremental_assign(in->rk, parts);
+
+        if (err != NULL) {
+            ow_log_error("kafka_in", "incremental assign: %s", rd_kafka_error_string(err));
+            rd_kafka_error_destroy(err);
+        }
+    } else {
+        rd_kafka_assign(in->rk, parts);
+    }
+    if (in->paused) {
+        rd_kafka_pause_partitions(in->rk, parts);
+    }
+    update_assigned(in);
+    ow_log_info("kafka_in", "assigned partitions=%d", parts->cnt);
+}
+
+static void on_revoke(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *parts)
+{
+    /* Hand over what is safe; the rest is re-read by the next owner (counted once there). */
+    in->checkpoint(in->lv, true);
+    for (int i = 0; i < parts->cnt; i++) {
+        struct part *p = find_part(in, parts->elems[i].topic, parts->elems[i].partition, false);
+
+        if (p != NULL) {
+            p->assigned = false;
+            reset_part(p);
+        }
+    }
+    if (strcmp(rd_kafka_rebalance_protocol(in->rk), "COOPERATIVE") == 0) {
+        rd_kafka_error_t *err = rd_kafka_incremental_unassign(in->rk, parts);
+
+        if (err != NULL) {
+            rd_kafka_error_destroy(err);
+        }
+    } else {
+        rd_kafka_assign(in->rk, NULL);
+    }
+    update_assigned(in);
+    ow_log_info("kafka_in", "revoked partitions=%d", parts->cnt);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct ow_kafka_in *in = opaque;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(in, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        on_revoke(in, parts);
+    } else {
+        ow_log_error("kafka_in", "rebalance error: %s", rd_kafka_err2str(err));
+        rd_kafka_assign(in->rk, NULL);
+        update_assigned(in);
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct ow_kafka_in *in = opaque;
+
+    (void)rk;
+    in->lv->counters.consumer_errors++;
+    ow_log_warn("kafka_in", "consumer: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* ---- draining ---- */
+
+static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now)
+{
+    struct ow_source src;
+    struct part *p;
+
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            in->lv->counters.consumer_errors++;
+            ow_log_warn("kafka_in", "consume: %s%s%s", rd_kafka_message_errstr(m),
+                        m->rkt != NULL ? " topic=" : "",
+                        m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "");
+        }
+        return;
+    }
+    src.topic = rd_kafka_topic_name(m->rkt);
+    src.partition = m->partition;
+    src.offset = m->offset;
+    src.received_us = now;
+    ow_engine_apply(in->lv->eng, m->payload != NULL ? m->payload : "", m->len, &src);
+    p = find_part(in, src.topic, src.partition, true);
+    p->next = m->offset + 1;
+    p->touched = true;
+    if (p->topic_idx != SIZE_MAX) {
+        in->topic_last_wall[p->topic_idx] = now;
+    }
+    in->messages++;
+}
+
+static void mark_batch(struct ow_kafka_in *in)
+{
+    uint64_t seq = in->lv->out != NULL ? ow_kafka_out_emitted(in->lv->out) : 0;
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        struct part *p = &in->parts[i];
+
+        if (!p->touched) {
+            continue;
+        }
+        p->touched = false;
+        if (p->nmarks > 0 && p->marks[p->nmarks - 1].seq == seq) {
+            p->marks[p->nmarks - 1].next = p->next;
+            continue;
+        }
+        if (p->nmarks == p->capmarks) {
+            p->capmarks = p->capmarks == 0 ? 16 : p->capmarks * 2;
+            p->marks = ow_xrealloc(p->marks, p->capmarks * sizeof(*p->marks));
+        }
+        p->marks[p->nmarks].next = p->next;
+        p->marks[p->nmarks].seq = seq;
+        p->nmarks++;
+    }
+}
+
+static void on_idle(uv_idle_t *h);
+
+static void drain(struct ow_kafka_in *in)
+{
+    int64_t now = ow_wall_us();
+    int64_t max = in->lv->cfg->kafka.batch_max;
+    int64_t n = 0;
+    bool more = false;
+
+    ow_engine_set_wall_clock(in->lv->eng, now);
+    while (!in->stopping && !in->paused) {
+        rd_kafka_message_t *m;
+
+        if (n == max) {
+            more = true;
+            break;
+        }
+        m = rd_kafka_consumer_poll(in->rk, 0);
+        if (m == NULL) {
+            break;
+        }
+        handle(in, m, now);
+        rd_kafka_message_destroy(m);
+        n++;
+    }
+    if (n > 0) {
+        in->last_msg_mono = ow_mono_us();
+        mark_batch(in);
+    }
+    if (more && !in->stopping && !in->paused) {
+        uv_idle_start(&in->idle, on_idle);
+    } else {
+        uv_idle_stop(&in->idle);
+    }
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    drain(h->data);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct ow_kafka_in *in = h->data;
+    char buf[256];
+
+    (void)status;
+    (void)events;
+    /* Empty the pipe first: a write after this is a new wake-up, not a lost one. */
+    while (read(in->pipefd[0], buf, sizeof(buf)) > 0) {
+    }
+    drain(in);
+}
+
+void ow_kafka_in_pause(struct ow_kafka_in *in)
+{
+    rd_kafka_topic_partition_list_t *l;
+
+    if (in->paused) {
+        return;
+    }
+    in->paused = true;
+    l = assigned_list(in);
+    rd_kafka_pause_partitions(in->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void ow_kafka_in_resume(struct ow_kafka_in *in)
+{
+    rd_kafka_topic_partition_list_t *l;
+
+    if (!in->paused) {
+        return;
+    }
+    in->paused = false;
+    l = assigned_list(in);
+    rd_kafka_resume_partitions(in->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (!in->stopping && in->handles_open) {
+        uv_idle_start(&in->idle, on_idle); /* what is already queued raises no new event */
+    }
+}
+
+/* ---- state for the loop and /metrics ---- */
+
+static int64_t position(struct ow_kafka_in *in, const struct part *p, int64_t *high)
+{
+    int64_t lo = -1;
+    int64_t hi = -1;
+    int64_t pos;
+
+    if (rd_kafka_get_watermark_offsets(in->rk, p->topic, p->partition, &lo, &hi) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        lo = hi = -1;
+    }
+    *high = hi;
+    pos = p->next >= 0 ? p->next : p->start;
+    if (p->next < 0 && lo >= 0 && pos < lo) {
+        pos = lo; /* nothing consumed yet: the fetch starts at the log start at the earliest */
+    }
+    return pos;
+}
+
+bool ow_kafka_in_caught_up(struct ow_kafka_in *in)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        const struct part *p = &in->parts[i];
+        int64_t hi;
+        int64_t pos;
+
+        if (!p->assigned) {
+            continue;
+        }
+        any = true;
+        pos = position(in, p, &hi);
+        if (hi < 0 || pos < hi) {
+            return false;
+        }
+    }
+    return any;
+}
+
+void ow_kafka_in_foreach_partition(struct ow_kafka_in *in,
+                                   void (*fn)(const char *topic, int32_t partition,
+                                              int64_t position, int64_t high, void *arg),
+                                   void *arg)
+{
+    for (size_t i = 0; i < in->nparts; i++) {
+        const struct part *p = &in->parts[i];
+        int64_t hi;
+        int64_t pos;
+
+        if (!p->assigned) {
+            continue;
+        }
+        pos = position(in, p, &hi);
+        fn(p->topic, p->partition, pos, hi, arg);
+    }
+}
+
+int64_t ow_kafka_in_last_message_us(const struct ow_kafka_in *in)
+{
+    return in->last_msg_mono;
+}
+
+int64_t ow_kafka_in_topic_last_us(const struct ow_kafka_in *in, size_t i)
+{
+    return i < in->ntopics ? in->topic_last_wall[i] : 0;
+}
+
+uint64_t ow_kafka_in_messages(const struct ow_kafka_in *in)
+{
+    return in->messages;
+}
+
+/* ---- life cycle ---- */
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
+{
+    char why[512];
+
+    if (rd_kafka_conf_set(conf, k, v, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka property '%s': rejected by librdkafka", k);
+        return -1;
+    }
+    return 0;
+}
+
+struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoint_fn checkpoint,
+                                       char *err, size_t errlen)
+{
+    struct ow_kafka_in *in = ow_xcalloc(1, sizeof(*in));
+    const struct ow_config_kafka *k = &lv->cfg->kafka;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t e;
+    char why[512];
+    int64_t now = ow_wall_us();
+
+    in->lv = lv;
+    in->checkpoint = checkpoint;
+    in->pipefd[0] = in->pipefd[1] = -1;
+    in->last_msg_mono = ow_mono_us();
+    in->ntopics = k->input_topics.count;
+    in->topic_last_wall = ow_xcalloc(in->ntopics + 1, sizeof(*in->topic_last_wall));
+    for (size_t i = 0; i < in->ntopics; i++) {
+        in->topic_last_wall[i] = now;
+    }
+    if (set(conf, "group.id", k->group_id, err, errlen) < 0 ||
+        set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
+        ow_kafka_conf_apply(conf, k, true, err, errlen) < 0 ||
+        set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
+        set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
+        set(conf, "enable.partition.eof", "false", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_opaque(conf, in);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (in->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "cannot create the consumer: %s", why);
+        goto fail;
+    }
+    /* Everything (rebalances, errors, commits, messages) through one queue, served here. */
+    rd_kafka_poll_set_consumer(in->rk);
+    if (pipe2(in->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    in->q = rd_kafka_queue_get_consumer(in->rk);
+    rd_kafka_queue_io_event_enable(in->q, in->pipefd[1], "c", 1);
+    topics = rd_kafka_topic_partition_list_new((int)k->input_topics.count);
+    for (size_t i = 0; i < k->input_topics.count; i++) {
+        rd_kafka_topic_partition_list_add(topics, k->input_topics.items[i], RD_KAFKA_PARTITION_UA);
+    }
+    e = rd_kafka_subscribe(in->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+        goto fail;
+    }
+    uv_poll_init(lv->loop, &in->poll, in->pipefd[0]);
+    in->poll.data = in;
+    uv_poll_start(&in->poll, UV_READABLE, on_readable);
+    uv_idle_init(lv->loop, &in->idle);
+    in->idle.data = in;
+    in->handles_open = true;
+    in->polling = true;
+    uv_idle_start(&in->idle, on_idle); /* serve anything queued before the fd was set */
+    ow_log_info("kafka_in", "consumer group=%s topics=%zu batch_max=%" PRId64, k->group_id,
+                k->input_topics.count, k->batch_max);
+    return in;
+fail:
+    ow_kafka_in_destroy(in);
+    return NULL;
+}
+
+void ow_kafka_in_stop(struct ow_kafka_in *in)
+{
+    in->stopping = true;
+    if (in->polling) {
+        uv_poll_stop(&in->poll);
+        uv_idle_stop(&in->idle);
+        in->polling = false;
+    }
+}
+
+void ow_kafka_in_close(struct ow_kafka_in *in)
+{
+    rd_kafka_resp_err_t e;
+
+    ow_kafka_in_stop(in);
+    if (in->handles_open) {
+        uv_close((uv_handle_t *)&in->poll, NULL);
+        uv_close((uv_handle_t *)&in->idle, NULL);
+        in->handles_open = false;
+    }
+    if (in->closing || in->rk == NULL) {
+        return;
+    }
+    in->closing = true;
+    e = rd_kafka_consumer_close(in->rk); /* revokes (rebalance_cb) and leaves the group */
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ow_log_warn("kafka_in", "leaving the group: %s", rd_kafka_err2str(e));
+    } else {
+        ow_log_info("kafka_in", "left the group");
+    }
+}
+
+void ow_kafka_in_destroy(struct ow_kafka_in *in)
+{
+    if (in == NULL) {
+        return;
+    }
+    if (in->q != NULL) {
+        rd_kafka_queue_io_event_enable(in->q, -1, NULL, 0);
+        rd_kafka_queue_destroy(in->q);
+    }
+    if (in->rk != NULL) {
+        rd_kafka_destroy(in->rk);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (in->pipefd[i] >= 0) {
+            close(in->pipefd[i]);
+        }
+    }
+    for (size_t i = 0; i < in->nparts; i++) {
+        free(in->parts[i].topic);
+        free(in->parts[i].marks);
+    }
+    free(in->parts);
+    free(in->topic_last_wall);
+    free(in);
+}

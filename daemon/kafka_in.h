@@ -1,0 +1,63 @@
+/* kafka_in.h: the daemon's input: a librdkafka consumer in a consumer group, drained on the loop.
+ *
+ * Messages are drained from the consumer queue's event fd (a uv_poll_t) in bounded batches of
+ * kafka.batch_max, continued by a uv_idle_t while more remain, and applied to lv->eng. Offsets
+ * are committed by hand and only through ow_kafka_in_commit_upto(). Rebalance callbacks run on
+ * the loop thread (the main queue is forwarded to the consumer queue). */
+#ifndef OW_KAFKA_IN_H
+#define OW_KAFKA_IN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "live.h"
+
+/* The daemon's checkpoint (loop.c): save what must be saved, then ow_kafka_in_commit_upto().
+ * kafka_in calls it when partitions are revoked (sync), so the next owner starts after what
+ * this one has safely handed on. */
+typedef void (*ow_kafka_in_checkpoint_fn)(struct ow_live *lv, bool sync);
+
+/** A consumer of lv->cfg->kafka.input_topics in group kafka.group_id, subscribed, drained on
+ * lv->loop into lv->eng. Records per batch which output sequence number (lv->out) its effects
+ * reach. @returns NULL with @err set. */
+struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoint_fn checkpoint,
+                                       char *err, size_t errlen);
+
+/** Commit, for every partition, the greatest applied offset whose effects are safely handed on:
+ * every output record emitted up to it has a sequence number below @acked_seq (the producer's
+ * ow_kafka_out_acked). Asynchronous unless @sync. The one place offsets are committed; issue 6
+ * puts the state save before it. */
+void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sync);
+
+/** Pause fetching on every assigned partition (the producer queue is full); idempotent. */
+void ow_kafka_in_pause(struct ow_kafka_in *in);
+
+/** Resume after ow_kafka_in_pause; idempotent. */
+void ow_kafka_in_resume(struct ow_kafka_in *in);
+
+/** True when every assigned partition is caught up (position >= high watermark) and at least
+ * one partition is assigned. */
+bool ow_kafka_in_caught_up(struct ow_kafka_in *in);
+
+/** Monotonic time (ow_mono_us) of the last message received (creation time before any). */
+int64_t ow_kafka_in_last_message_us(const struct ow_kafka_in *in);
+
+/** Wall-clock time of the last event received on input topic @i (index in
+ * cfg->kafka.input_topics), or the creation time before any. */
+int64_t ow_kafka_in_topic_last_us(const struct ow_kafka_in *in, size_t i);
+
+/** Messages applied so far. */
+uint64_t ow_kafka_in_messages(const struct ow_kafka_in *in);
+
+/** Stop consuming (drain: the current batch is finished, nothing more is read). */
+void ow_kafka_in_stop(struct ow_kafka_in *in);
+
+/** Leave the group (rd_kafka_consumer_close: the revocation runs the checkpoint once more).
+ * Blocks briefly; at shutdown only, after the final checkpoint. Closes the loop handles. */
+void ow_kafka_in_close(struct ow_kafka_in *in);
+
+/** Destroy (after ow_kafka_in_close and the loop's last run); NULL is a no-op. */
+void ow_kafka_in_destroy(struct ow_kafka_in *in);
+
+#endif

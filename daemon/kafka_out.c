@@ -1,0 +1,523 @@
+/* kafka_out.c: the idempotent producer behind the engine's sink.
+ *
+ * Why a sequence number per record: the consumer may commit an input offset only when every
+ * output caused by the events before it is acknowledged. Delivery reports arrive out of order
+ * across output partitions, so acknowledgements are kept as flags in a ring from the lowest
+ * unacknowledged sequence number up; that number is the commit limit (ow_kafka_out_acked).
+ *
+ * Why a backlog: the engine emits synchronously from inside ow_engine_apply and cannot be
+ * told "later", so a record that finds the producer queue full is copied to a FIFO and
+ * produced as room appears; while the FIFO holds anything, new records join it behind the
+ * others (order per key is kept) and the consumer is paused. */
+#include "kafka_out.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "kafka_in.h"
+#include "log.h"
+
+#define POLL_INTERVAL_MS 100
+
+struct backlog_rec {
+    struct backlog_rec *next;
+    enum ow_stream stream;
+    uint64_t seq;
+    char *key;
+    char *payload;
+    size_t len;
+};
+
+struct ow_kafka_out {
+    struct ow_live *lv;
+    struct ow_sink sink;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topics[OW_STREAM__COUNT];
+    rd_kafka_queue_t *mainq;
+    int pipefd[2];
+    uv_poll_t poll;
+    uv_timer_t timer;
+    bool handles_open;
+    uint64_t next_seq;    /* the sequence number of the next record */
+    uint64_t acked;       /* every record below this is acknowledged */
+    uint8_t *ring;        /* ack flags of [acked, next_seq), indexed by seq & (cap - 1) */
+    size_t cap;
+    struct backlog_rec *bl_head;
+    struct backlog_rec *bl_tail;
+    size_t bl_len;
+};
+
+int64_t ow_wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t ow_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void ow_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum ow_log_level l = OW_LOG_DEBUG;
+
+    (void)rk;
+    if (level <= LOG_ERR) {
+        l = OW_LOG_ERROR;
+    } else if (level == LOG_WARNING) {
+        l = OW_LOG_WARN;
+    } else if (level <= LOG_INFO) {
+        l = OW_LOG_INFO;
+    }
+    ow_log(l, "rdkafka", "%s: %s", fac, buf);
+}
+
+/* Which client a property belongs to: 'C' consumer only, 'P' producer only, else both.
+ * From librdkafka's CONFIGURATION.md; a property not listed goes to both clients. */
+static char property_kind(const char *name)
+{
+    static const char *const consumer[] = {
+        "group.id", "group.instance.id", "partition.assignment.strategy",
+        "session.timeout.ms", "heartbeat.interval.ms", "group.protocol.type",
+        "coordinator.query.interval.ms", "max.poll.interval.ms", "enable.auto.commit",
+        "auto.commit.interval.ms", "enable.auto.offset.store", "queued.min.messages",
+        "queued.max.messages.kbytes", "fetch.wait.max.ms", "fetch.message.max.bytes",
+        "max.partition.fetch.bytes", "fetch.max.bytes", "fetch.min.bytes",
+        "fetch.error.backoff.ms", "offset.store.method", "isolation.level",
+        "enable.partition.eof", "check.crcs", "auto.offset.reset", "auto.commit.enable",
+        "consume.callback.max.messages", "offset.store.path", "offset.store.sync.interval.ms",
+        NULL,
+    };
+    static const char *const producer[] = {
+        "transactional.id", "transaction.timeout.ms", "enable.idempotence",
+        "enable.gapless.guarantee", "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes", "queue.buffering.max.ms", "linger.ms",
+        "message.send.max.retries", "retries", "queue.buffering.backpressure.threshold",
+        "compression.codec", "compression.type", "compression.level", "batch.num.messages",
+        "batch.size", "delivery.report.only.error", "sticky.partitioning.linger.ms",
+        "request.required.acks", "acks", "request.timeout.ms", "message.timeout.ms",
+        "delivery.timeout.ms", "queuing.strategy", "produce.offset.report", "partitioner",
+        NULL,
+    };
+
+    for (const char *const *p = consumer; *p != NULL; p++) {
+        if (strcmp(*p, name) == 0) {
+            return 'C';
+        }
+    }
+    for (const char *const *p = producer; *p != NULL; p++) {
+        if (strcmp(*p, name) == 0) {
+            return 'P';
+        }
+    }
+    return '*';
+}
+
+static int set_one(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                   size_t errlen)
+{
+    char why[512];
+
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message quotes the value, which may be a secret: name only. */
+        snprintf(err, errlen, "kafka property '%s': rejected by librdkafka (unknown property "
+                 "or invalid value)", name);
+        return -1;
+    }
+    return 0;
+}
+
+int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, bool consumer,
+                        char *err, size_t errlen)
+{
+    const struct ow_strpairs *p = &k->properties;
+
+    if (set_one(conf, "bootstrap.servers", k->brokers, err, errlen) < 0) {
+        return -1;
+    }
+    if (consumer ? set_one(conf, "fetch.wait.max.ms", "5", err, errlen) < 0
+                 : set_one(conf, "linger.ms", "5", err, errlen) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < p->count; i++) {
+        char kind = property_kind(p->keys[i]);
+
+        if ((kind == 'C' && !consumer) || (kind == 'P' && consumer)) {
+            continue;
+        }
+        if (set_one(conf, p->keys[i], p->values[i], err, errlen) < 0) {
+            return -1;
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, ow_kafka_log_cb);
+    return 0;
+}
+
+/* ---- acknowledgements ---- */
+
+static void ring_reserve(struct ow_kafka_out *out)
+{
+    size_t used = (size_t)(out->next_seq - out->acked);
+    uint8_t *ring;
+    size_t cap;
+
+    if (used < out->cap) {
+        return;
+    }
+    cap = out->cap * 2;
+    ring = ow_xcalloc(cap, 1);
+    for (uint64_t s = out->acked; s < out->next_seq; s++) {
+        ring[s & (cap - 1)] = out->ring[s & (out->cap - 1)];
+    }
+    free(out->ring);
+    out->ring = ring;
+    out->cap = cap;
+}
+
+static void ack(struct ow_kafka_out *out, uint64_t seq)
+{
+    out->ring[seq & (out->cap - 1)] = 1;
+    while (out->acked < out->next_seq && out->ring[out->acked & (out->cap - 1)] != 0) {
+        out->ring[out->acked & (out->cap - 1)] = 0;
+        out->acked++;
+    }
+}
+
+/* ---- producing ---- */
+
+/* @returns 0, 1 when the queue is full, -1 on another error (logged). */
+static int produce(struct ow_kafka_out *out, enum ow_stream stream, uint64_t seq, const char *key,
+                   const char *payload, size_t len)
+{
+    rd_kafka_resp_err_t e;
+
+    if (rd_kafka_produce(out->topics[stream], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                         (void *)payload, len, key, key != NULL ? strlen(key) : 0,
+                         (void *)(uintptr_t)seq) == 0) {
+        return 0;
+    }
+    e = rd_kafka_last_error();
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return 1;
+    }
+    ow_log_error("kafka_out", "produce to %s failed: %s", ow_stream_name(stream),
+                 rd_kafka_err2str(e));
+    return -1;
+}
+
+static void backlog_push(struct ow_kafka_out *out, enum ow_stream stream, uint64_t seq,
+                         const char *key, const char *payload, size_t len)
+{
+    struct backlog_rec *r = ow_xcalloc(1, sizeof(*r));
+
+    r->stream = stream;
+    r->seq = seq;
+    r->key = key != NULL ? ow_xstrdup(key) : NULL;
+    r->payload = ow_xmalloc(len + 1);
+    memcpy(r->payload, payload, len);
+    r->len = len;
+    if (out->bl_tail != NULL) {
+        out->bl_tail->next = r;
+    } else {
+        out->bl_head = r;
+        out->lv->counters.paused++;
+        ow_log_warn("kafka_out", "producer queue full: pausing consumption");
+        if (out->lv->in != NULL) {
+            ow_kafka_in_pause(out->lv->in);
+        }
+    }
+    out->bl_tail = r;
+    out->bl_len++;
+}
+
+/* Produce what waits, in order, until the queue is full again. */
+static void backlog_drain(struct ow_kafka_out *out)
+{
+    bool had = out->bl_head != NULL;
+
+    while (out->bl_head != NULL) {
+        struct backlog_rec *r = out->bl_head;
+        int rc = produce(out, r->stream, r->seq, r->key, r->payload, r->len);
+
+        if (rc == 1) {
+            return;
+        }
+        if (rc < 0) {
+            /* Not a queue-full: the record cannot be produced at all (unknown topic...).
+             * Count it and let it go, or the daemon would stall forever. */
+            out->lv->counters.produce_errors++;
+            ack(out, r->seq);
+        }
+        out->bl_head = r->next;
+        if (out->bl_head == NULL) {
+            out->bl_tail = NULL;
+        }
+        out->bl_len--;
+        free(r->key);
+        free(r->payload);
+        free(r);
+    }
+    if (had) {
+        ow_log_info("kafka_out", "producer queue has room: resuming consumption");
+        if (out->lv->in != NULL) {
+            ow_kafka_in_resume(out->lv->in);
+        }
+    }
+}
+
+static void send_record(struct ow_kafka_out *out, enum ow_stream stream, uint64_t seq,
+                        const char *key, const char *payload, size_t len)
+{
+    int rc = 1;
+
+    if (out->bl_head == NULL) {
+        rc = produce(out, stream, seq, key, payload, len);
+    }
+    if (rc == 1) {
+        backlog_push(out, stream, seq, key, payload, len);
+    } else if (rc < 0) {
+        out->lv->counters.produce_errors++;
+        ack(out, seq);
+    }
+}
+
+static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *key, json_t *rec)
+{
+    struct ow_kafka_out *out = sink->ctx;
+    char *text;
+    uint64_t seq;
+
+    if (rec == NULL) {
+        return OW_EINVAL;
+    }
+    if (out->lv->http != NULL &&
+        (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
+        ow_http_broadcast(out->lv->http, stream, key, rec);
+    }
+    text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    if (text == NULL) {
+        return OW_EINVAL;
+    }
+    ring_reserve(out);
+    seq = out->next_seq++;
+    out->ring[seq & (out->cap - 1)] = 0;
+    send_record(out, stream, seq, key, text, strlen(text));
+    free(text);
+    return OW_OK;
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct ow_kafka_out *out = opaque;
+    uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+    enum ow_stream stream = OW_STREAM_ALERTS;
+
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        out->lv->counters.produced++;
+        ack(out, seq);
+        return;
+    }
+    for (int s = 0; s < OW_STREAM__COUNT; s++) {
+        if (out->topics[s] == m->rkt) {
+            stream = (enum ow_stream)s;
+        }
+    }
+    out->lv->counters.produce_errors++;
+    out->lv->counters.produce_retries++;
+    ow_log_warn("kafka_out", "delivery to %s failed (%s): producing again", rd_kafka_topic_name(m->rkt),
+                rd_kafka_err2str(m->err));
+    /* The report's payload and key are valid for the duration of this callback: copy. */
+    {
+        char *key = NULL;
+
+        if (m->key != NULL) {
+            key = ow_xmalloc(m->key_len + 1);
+            memcpy(key, m->key, m->key_len);
+            key[m->key_len] = '\0';
+        }
+        send_record(out, stream, seq, key, m->payload, m->len);
+        free(key);
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct ow_kafka_out *out = opaque;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+
+        rd_kafka_fatal_error(out->rk, why, sizeof(why));
+        ow_log_error("kafka_out", "fatal producer error: %s", why);
+        return;
+    }
+    ow_log_warn("kafka_out", "producer: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+void ow_kafka_out_poll(struct ow_kafka_out *out)
+{
+    /* rd_kafka_poll serves every queued event (delivery reports, errors) without waiting. */
+    rd_kafka_poll(out->rk, 0);
+    backlog_drain(out);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct ow_kafka_out *out = h->data;
+    char buf[256];
+
+    (void)status;
+    (void)events;
+    while (read(out->pipefd[0], buf, sizeof(buf)) > 0) {
+    }
+    ow_kafka_out_poll(out);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    ow_kafka_out_poll(t->data);
+}
+
+struct ow_sink *ow_kafka_out_sink(struct ow_kafka_out *out)
+{
+    return &out->sink;
+}
+
+uint64_t ow_kafka_out_acked(const struct ow_kafka_out *out)
+{
+    return out->acked;
+}
+
+uint64_t ow_kafka_out_emitted(const struct ow_kafka_out *out)
+{
+    return out->next_seq;
+}
+
+uint64_t ow_kafka_out_pending(const struct ow_kafka_out *out)
+{
+    return out->next_seq - out->acked;
+}
+
+bool ow_kafka_out_full(const struct ow_kafka_out *out)
+{
+    return out->bl_head != NULL;
+}
+
+struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t errlen)
+{
+    struct ow_kafka_out *out = ow_xcalloc(1, sizeof(*out));
+    const struct ow_config_outputs *o = &lv->cfg->outputs;
+    const char *names[OW_STREAM__COUNT] = {o->alerts, o->aggregates, o->deadletter,
+                                           o->snapshots};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char why[512];
+
+    out->lv = lv;
+    out->sink.emit = sink_emit;
+    out->sink.ctx = out;
+    out->pipefd[0] = out->pipefd[1] = -1;
+    out->cap = 1024;
+    out->ring = ow_xcalloc(out->cap, 1);
+    if (ow_kafka_conf_apply(conf, &lv->cfg->kafka, false, err, errlen) < 0 ||
+        set_one(conf, "enable.idempotence", "true", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_opaque(conf, out);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    out->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (out->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "cannot create the producer: %s", why);
+        goto fail;
+    }
+    for (int s = 0; s < OW_STREAM__COUNT; s++) {
+        out->topics[s] = rd_kafka_topic_new(out->rk, names[s], NULL);
+    }
+    if (pipe2(out->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    out->mainq = rd_kafka_queue_get_main(out->rk);
+    rd_kafka_queue_io_event_enable(out->mainq, out->pipefd[1], "p", 1);
+    uv_poll_init(lv->loop, &out->poll, out->pipefd[0]);
+    out->poll.data = out;
+    uv_poll_start(&out->poll, UV_READABLE, on_readable);
+    uv_timer_init(lv->loop, &out->timer);
+    out->timer.data = out;
+    uv_timer_start(&out->timer, on_timer, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
+    out->handles_open = true;
+    ow_log_info("kafka_out", "producer ready (idempotent) alerts=%s aggregates=%s deadletter=%s "
+                "snapshots=%s", o->alerts, o->aggregates, o->deadletter, o->snapshots);
+    return out;
+fail:
+    ow_kafka_out_destroy(out);
+    return NULL;
+}
+
+void ow_kafka_out_stop(struct ow_kafka_out *out)
+{
+    if (out == NULL || !out->handles_open) {
+        return;
+    }
+    uv_poll_stop(&out->poll);
+    uv_close((uv_handle_t *)&out->poll, NULL);
+    uv_timer_stop(&out->timer);
+    uv_close((uv_handle_t *)&out->timer, NULL);
+    out->handles_open = false;
+}
+
+void ow_kafka_out_destroy(struct ow_kafka_out *out)
+{
+    if (out == NULL) {
+        return;
+    }
+    if (out->mainq != NULL) {
+        rd_kafka_queue_io_event_enable(out->mainq, -1, NULL, 0);
+        rd_kafka_queue_destroy(out->mainq);
+    }
+    for (int s = 0; s < OW_STREAM__COUNT; s++) {
+        if (out->topics[s] != NULL) {
+            rd_kafka_topic_destroy(out->topics[s]);
+        }
+    }
+    if (out->rk != NULL) {
+        if (rd_kafka_outq_len(out->rk) > 0) {
+            ow_log_warn("kafka_out", "%d records not acknowledged at exit",
+                        rd_kafka_outq_len(out->rk));
+        }
+        rd_kafka_destroy(out->rk);
+    }
+    while (out->bl_head != NULL) {
+        struct backlog_rec *r = out->bl_head;
+
+        out->bl_head = r->next;
+        free(r->key);
+        free(r->payload);
+        free(r);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (out->pipefd[i] >= 0) {
+            close(out->pipefd[i]);
+        }
+    }
+    free(out->ring);
+    free(out);
+}

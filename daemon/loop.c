@@ -1,0 +1,558 @@
+/* loop.c: the daemon's one loop: startup order, timers, signals, drain and reload.
+ *
+ * Why the idle clock needs both conditions (caught up on every partition, and quiet for
+ * live.idle_interval): a backfill of last year's events must close windows only as their own
+ * event time says, exactly like replay; the wall clock may move the watermark only when the
+ * input has nothing older left to say.
+ *
+ * Why a reload swaps configuration contents instead of pointers: the engine and its processors
+ * borrow the configuration they were created with (engine.h), so the live object must stay
+ * where it is. A reload loads and checks the new file, proves it by creating a throw-away
+ * engine on it (processors refuse bad settings there), then swaps the processors' settings and
+ * the "live" section into the running object. The old contents are kept until exit, since a
+ * processor may hold a copy that points into them. Settings the engine reads only at creation
+ * (zone, calendar, windows, dedup, Kafka, outputs, HTTP) need a restart: a reload that changes
+ * them says so. */
+#include "loop.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "alloc.h"
+#include "civil.h"
+#include "http.h"
+#include "kafka_in.h"
+#include "kafka_out.h"
+#include "log.h"
+#include "processor.h"
+#include "tz.h"
+
+#define TICK_MS 250
+#define DRAIN_POLL_MS 20
+#define DRAIN_MAX_US (7 * OW_US_PER_SEC)
+
+struct stale {
+    bool active;              /* pending or firing */
+    struct ow_window_id window; /* of the alert's id, fixed while it is active */
+};
+
+struct loop_ctx {
+    struct ow_live *lv;
+    const struct ow_loop_hooks *hooks;
+    uv_signal_t sig_term;
+    uv_signal_t sig_int;
+    uv_signal_t sig_hup;
+    uv_timer_t tick;
+    uv_timer_t flush;
+    uv_timer_t checkpoint;
+    uv_timer_t drain;
+    uv_timer_t exit_after;
+    bool handles_open;
+    bool finished;
+    int exit_code;
+    int64_t drain_started;
+    struct ow_tz *tz;
+    struct stale *stale;
+    size_t nstale;
+    bool idle_active;
+    uint64_t closed_seen[3];
+    struct ow_config **retired;
+    size_t nretired;
+};
+
+/* ---- the checkpoint: the one place offsets are committed ---- */
+
+static void checkpoint(struct ow_live *lv, bool sync)
+{
+    if (lv->in == NULL || lv->out == NULL) {
+        return;
+    }
+    /* Issue 6: save the state (aggregates, entities, alert states, dedup ids, watermark, input
+     * offsets and the outbox of outputs Kafka has not acknowledged) to live.state_dir here.
+     * On failure: lv->save_failing = true, pause consumption, log, and return without
+     * committing. Until then the commit waits for the producer's acknowledgements. */
+    ow_kafka_in_commit_upto(lv->in, ow_kafka_out_acked(lv->out), sync);
+}
+
+static void on_checkpoint(uv_timer_t *t)
+{
+    struct loop_ctx *lc = t->data;
+
+    checkpoint(lc->lv, false);
+}
+
+/* ---- logs of window closes ---- */
+
+static void log_closes(struct loop_ctx *lc)
+{
+    const struct ow_engine_stats *st = ow_engine_stats(lc->lv->eng);
+
+    for (int r = 0; r < 3; r++) {
+        if (st->closed_by_reason[r] != lc->closed_seen[r]) {
+            ow_log_info("engine",
+                        "windows closed reason=%s count=%" PRIu64 " closed_total=%" PRIu64
+                        " watermark_us=%" PRId64,
+                        ow_close_reason_name((enum ow_close_reason)r),
+                        st->closed_by_reason[r] - lc->closed_seen[r], st->windows_closed,
+                        st->watermark_us);
+            lc->closed_seen[r] = st->closed_by_reason[r];
+        }
+    }
+}
+
+/* ---- the idle clock ---- */
+
+static void idle_clock(struct loop_ctx *lc, int64_t now)
+{
+    struct ow_live *lv = lc->lv;
+    const struct ow_config *cfg = lv->cfg;
+    bool quiet = lv->in != NULL && ow_kafka_in_caught_up(lv->in) &&
+                 ow_mono_us() - ow_kafka_in_last_message_us(lv->in) >= cfg->live.idle_interval_us;
+    int64_t target = now - cfg->windows.allowed_disorder_us;
+
+    if (quiet != lc->idle_active) {
+        ow_log_info("loop", quiet ? "input caught up and quiet: the wall clock moves the watermark"
+                                  : "input active: event time moves the watermark");
+        lc->idle_active = quiet;
+    }
+    if (quiet && target > ow_engine_stats(lv->eng)->watermark_us) {
+        ow_engine_advance_watermark(lv->eng, target, OW_CLOSE_IDLE_CLOCK);
+    }
+}
+
+/* ---- input_stale ---- */
+
+static void check_stale(struct loop_ctx *lc, int64_t now)
+{
+    struct ow_live *lv = lc->lv;
+    const struct ow_config *cfg = lv->cfg;
+    int64_t limit = cfg->live.stale_after_us;
+
+    if (limit <= 0 || lv->in == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < lc->nstale; i++) {
+        struct stale *s = &lc->stale[i];
+        const char *topic = cfg->kafka.input_topics.items[i];
+        int64_t silent = now - ow_kafka_in_topic_last_us(lv->in, i);
+        bool breach = silent >= limit;
+        struct ow_alert_dim dim = {"topic", topic};
+        struct ow_alert_obs obs;
+        enum ow_alert_state st;
+        char msg[400];
+
+        if (!breach && !s->active) {
+            continue;
+        }
+        if (!s->active) {
+            s->window = ow_window_of(lc->tz, OW_WIN_MONTH, now);
+        }
+        snprintf(msg, sizeof(msg), "no event on topic %s for %.1f hours (limit %.1f hours)",
+                 topic, (double)silent / 3.6e9, (double)limit / 3.6e9);
+        memset(&obs, 0, sizeof(obs));
+        obs.rule = "input_stale";
+        obs.conf = &cfg->live.input_stale;
+        obs.window = s->window;
+        obs.dims = &dim;
+        obs.ndims = 1;
+        obs.breach = breach;
+        obs.recovered = !breach;
+        obs.value = (double)silent / 3.6e9;
+        obs.threshold = (double)limit / 3.6e9;
+        obs.unit = "hours";
+        obs.message = msg;
+        obs.event_us = now;
+        st = ow_alerts_observe(ow_engine_alerts(lv->eng), &obs);
+        s->active = st == OW_ALERT_PENDING || st == OW_ALERT_FIRING;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct loop_ctx *lc = t->data;
+    int64_t now = ow_wall_us();
+
+    ow_engine_set_wall_clock(lc->lv->eng, now);
+    if (!lc->lv->stopping) {
+        idle_clock(lc, now);
+        check_stale(lc, now);
+    }
+    log_closes(lc);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    struct loop_ctx *lc = t->data;
+
+    ow_engine_set_wall_clock(lc->lv->eng, ow_wall_us());
+    ow_engine_flush(lc->lv->eng);
+    log_closes(lc);
+}
+
+/* ---- drain and stop ---- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+static void close_handles(struct loop_ctx *lc)
+{
+    struct ow_live *lv = lc->lv;
+
+    if (lc->hooks != NULL && lc->hooks->stop != NULL) {
+        lc->hooks->stop(lc->hooks->arg);
+    }
+    if (lv->in != NULL) {
+        ow_kafka_in_stop(lv->in);
+    }
+    ow_kafka_out_stop(lv->out);
+    ow_http_close(lv->http);
+    if (!lc->handles_open) {
+        return;
+    }
+    close_handle((uv_handle_t *)&lc->sig_term);
+    close_handle((uv_handle_t *)&lc->sig_int);
+    close_handle((uv_handle_t *)&lc->sig_hup);
+    close_handle((uv_handle_t *)&lc->tick);
+    close_handle((uv_handle_t *)&lc->flush);
+    close_handle((uv_handle_t *)&lc->checkpoint);
+    close_handle((uv_handle_t *)&lc->drain);
+    close_handle((uv_handle_t *)&lc->exit_after);
+    lc->handles_open = false;
+}
+
+static void finish(struct loop_ctx *lc)
+{
+    struct ow_live *lv = lc->lv;
+
+    if (lc->finished) {
+        return;
+    }
+    lc->finished = true;
+    uv_timer_stop(&lc->drain);
+    ow_kafka_out_poll(lv->out);
+    checkpoint(lv, true);
+    if (lv->in != NULL) {
+        ow_kafka_in_close(lv->in);
+    }
+    log_closes(lc);
+    close_handles(lc);
+    ow_log_info("loop", "stopped after %.1f s of drain",
+                (double)(ow_mono_us() - lc->drain_started) / 1e6);
+}
+
+static void on_drain(uv_timer_t *t)
+{
+    struct loop_ctx *lc = t->data;
+    struct ow_kafka_out *out = lc->lv->out;
+
+    ow_kafka_out_poll(out);
+    if (ow_kafka_out_pending(out) == 0) {
+        finish(lc);
+    } else if (ow_mono_us() - lc->drain_started > DRAIN_MAX_US) {
+        ow_log_error("loop", "%" PRIu64 " output records not acknowledged after %d s: exiting; "
+                     "their input offsets stay uncommitted (re-read on restart)",
+                     ow_kafka_out_pending(out), (int)(DRAIN_MAX_US / OW_US_PER_SEC));
+        finish(lc);
+    }
+}
+
+static void begin_drain(struct loop_ctx *lc, const char *why)
+{
+    struct ow_live *lv = lc->lv;
+
+    if (lv->stopping) {
+        ow_log_warn("loop", "%s during the drain: stopping now", why);
+        lc->exit_code = 1;
+        lc->drain_started = ow_mono_us() - DRAIN_MAX_US - 1;
+        return;
+    }
+    lv->stopping = true;
+    lc->drain_started = ow_mono_us();
+    ow_log_info("loop", "%s: draining (stop consuming, flush, wait for acknowledgements, "
+                "commit, leave the group)", why);
+    if (lc->hooks != NULL && lc->hooks->stop != NULL) {
+        lc->hooks->stop(lc->hooks->arg);
+    }
+    if (lv->in != NULL) {
+        ow_kafka_in_stop(lv->in);
+    }
+    ow_engine_set_wall_clock(lv->eng, ow_wall_us());
+    ow_engine_flush(lv->eng);
+    uv_timer_start(&lc->drain, on_drain, 0, DRAIN_POLL_MS);
+}
+
+static void on_exit_after(uv_timer_t *t)
+{
+    begin_drain(t->data, "run time over (--exit-after)");
+}
+
+/* ---- reload ---- */
+
+static int null_emit(struct ow_sink *sink, enum ow_stream stream, const char *key, json_t *rec)
+{
+    (void)sink;
+    (void)stream;
+    (void)key;
+    json_decref(rec);
+    return OW_OK;
+}
+
+static void swap_bytes(void *a, void *b, size_t n)
+{
+    unsigned char *x = a;
+    unsigned char *y = b;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char t = x[i];
+
+        x[i] = y[i];
+        y[i] = t;
+    }
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0;
+}
+
+static void warn_restart_only(const struct ow_config *o, const struct ow_config *n)
+{
+    const char *what[12];
+    size_t k = 0;
+    bool topics = o->kafka.input_topics.count != n->kafka.input_topics.count;
+
+    for (size_t i = 0; !topics && i < o->kafka.input_topics.count; i++) {
+        topics = str_differs(o->kafka.input_topics.items[i], n->kafka.input_topics.items[i]);
+    }
+    if (str_differs(o->timezone, n->timezone) || str_differs(o->calendar, n->calendar)) {
+        what[k++] = "timezone/calendar";
+    }
+    if (o->windows.allowed_disorder_us != n->windows.allowed_disorder_us ||
+        o->windows.grace.working_days != n->windows.grace.working_days ||
+        o->windows.grace.days != n->windows.grace.days ||
+        o->windows.grace.duration_us != n->windows.grace.duration_us ||
+        o->windows.retention_windows != n->windows.retention_windows ||
+        o->windows.future_limit_us != n->windows.future_limit_us) {
+        what[k++] = "windows";
+    }
+    if (o->dedup.span_us != n->dedup.span_us || o->dedup.max_bytes != n->dedup.max_bytes ||
+        o->entities.hold_us != n->entities.hold_us || o->history_months != n->history_months) {
+        what[k++] = "dedup/entities/history_months";
+    }
+    if (str_differs(o->kafka.brokers, n->kafka.brokers) ||
+        str_differs(o->kafka.group_id, n->kafka.group_id) || topics ||
+        o->kafka.batch_max != n->kafka.batch_max) {
+        what[k++] = "kafka";
+    }
+    if (str_differs(o->outputs.alerts, n->outputs.alerts) ||
+        str_differs(o->outputs.aggregates, n->outputs.aggregates) ||
+        str_differs(o->outputs.deadletter, n->outputs.deadletter) ||
+        str_differs(o->outputs.snapshots, n->outputs.snapshots)) {
+        what[k++] = "outputs";
+    }
+    for (size_t i = 0; i < k; i++) {
+        ow_log_warn("reload", "section %s changed: it takes effect after a restart", what[i]);
+    }
+}
+
+static void reload(struct loop_ctx *lc)
+{
+    struct ow_live *lv = lc->lv;
+    struct ow_conf_errors *errs = NULL;
+    struct ow_config *nc;
+    struct ow_sink null_sink = {null_emit, NULL};
+    struct ow_engine *trial;
+    struct ow_err err = {{0}, {0}};
+    char msg[600];
+    const char *name = lv->config_path != NULL ? lv->config_path : "(built-in configuration)";
+
+    ow_log_info("reload", "SIGHUP: reloading %s", name);
+    nc = ow_config_load(lv->config_path, &errs);
+    if (nc == NULL) {
+        for (size_t i = 0; i < ow_conf_errors_count(errs); i++) {
+            ow_log_error("reload", "%s", ow_conf_errors_get(errs, i));
+        }
+        ow_log_error("reload", "rejected (%zu errors): the running configuration stays",
+                     ow_conf_errors_count(errs));
+        lv->counters.reload_failures++;
+        goto out;
+    }
+    trial = ow_engine_create(nc, &null_sink, true, &err);
+    if (trial == NULL) {
+        ow_log_error("reload", "%s", ow_err_str(&err, msg, sizeof(msg)));
+        ow_log_error("reload", "rejected: the running configuration stays");
+        lv->counters.reload_failures++;
+        ow_config_destroy(nc);
+        goto out;
+    }
+    ow_engine_destroy(trial);
+    warn_restart_only(lv->cfg, nc);
+    for (size_t i = 0; ow_processors[i] != NULL; i++) {
+        if (ow_processors[i]->conf_size > 0 && lv->cfg->proc_conf[i] != NULL &&
+            nc->proc_conf[i] != NULL) {
+            swap_bytes(lv->cfg->proc_conf[i], nc->proc_conf[i], ow_processors[i]->conf_size);
+        }
+    }
+    swap_bytes(&lv->cfg->live, &nc->live, sizeof(nc->live));
+    {
+        char *sha = lv->cfg->sha256;
+
+        lv->cfg->sha256 = nc->sha256;
+        nc->sha256 = sha;
+    }
+    lc->retired = ow_xrealloc(lc->retired, (lc->nretired + 1) * sizeof(*lc->retired));
+    lc->retired[lc->nretired++] = nc;
+    uv_timer_set_repeat(&lc->flush, (uint64_t)(lv->cfg->live.aggregate_interval_us / 1000));
+    uv_timer_set_repeat(&lc->checkpoint,
+                        (uint64_t)(lv->cfg->live.checkpoint_interval_us / 1000));
+    lv->counters.reloads++;
+    ow_log_info("reload", "rules and thresholds reloaded from %s (config_sha256=%.12s)", name,
+                lv->cfg->sha256 != NULL ? lv->cfg->sha256 : "");
+out:
+    ow_conf_errors_destroy(errs);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct loop_ctx *lc = h->data;
+
+    if (signum == SIGHUP) {
+        if (!lc->lv->stopping) {
+            reload(lc);
+        }
+        return;
+    }
+    begin_drain(lc, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start and run ---- */
+
+static void start_timer(struct loop_ctx *lc, uv_timer_t *t, uv_timer_cb cb, int64_t every_us)
+{
+    uint64_t ms = (uint64_t)(every_us / 1000);
+
+    uv_timer_init(lc->lv->loop, t);
+    t->data = lc;
+    if (cb != NULL) {
+        uv_timer_start(t, cb, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
+    }
+}
+
+static void start_signal(struct loop_ctx *lc, uv_signal_t *s, int signum)
+{
+    uv_signal_init(lc->lv->loop, s);
+    s->data = lc;
+    uv_signal_start(s, on_signal, signum);
+}
+
+static int start(struct loop_ctx *lc, int64_t exit_after_us)
+{
+    struct ow_live *lv = lc->lv;
+    struct ow_err err = {{0}, {0}};
+    char msg[600];
+
+    lc->tz = ow_tz_create(lv->cfg->timezone, &err);
+    if (lc->tz == NULL) {
+        ow_log_error("loop", "%s", ow_err_str(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    lv->out = ow_kafka_out_create(lv, msg, sizeof(msg));
+    if (lv->out == NULL) {
+        ow_log_error("loop", "%s", msg);
+        return -1;
+    }
+    lv->eng = ow_engine_create(lv->cfg, ow_kafka_out_sink(lv->out), true, &err);
+    if (lv->eng == NULL) {
+        ow_log_error("loop", "%s", ow_err_str(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    ow_engine_set_wall_clock(lv->eng, ow_wall_us());
+    /* Issue 6: restore the saved state here, re-send its outbox, seek to its offsets. */
+    lv->restored = true;
+    lv->in = ow_kafka_in_create(lv, checkpoint, msg, sizeof(msg));
+    if (lv->in == NULL) {
+        ow_log_error("loop", "%s", msg);
+        return -1;
+    }
+    lc->nstale = lv->cfg->kafka.input_topics.count;
+    lc->stale = ow_xcalloc(lc->nstale + 1, sizeof(*lc->stale));
+    start_signal(lc, &lc->sig_term, SIGTERM);
+    start_signal(lc, &lc->sig_int, SIGINT);
+    start_signal(lc, &lc->sig_hup, SIGHUP);
+    start_timer(lc, &lc->tick, on_tick, TICK_MS * 1000);
+    start_timer(lc, &lc->flush, on_flush, lv->cfg->live.aggregate_interval_us);
+    start_timer(lc, &lc->checkpoint, on_checkpoint, lv->cfg->live.checkpoint_interval_us);
+    start_timer(lc, &lc->drain, NULL, 0);
+    start_timer(lc, &lc->exit_after, NULL, 0);
+    lc->handles_open = true;
+    if (exit_after_us > 0) {
+        uv_timer_start(&lc->exit_after, on_exit_after, (uint64_t)(exit_after_us / 1000), 0);
+    }
+    if (lv->cfg->http.listen[0] != '\0') {
+        lv->http = ow_http_create(lv, lv->cfg->http.listen, msg, sizeof(msg));
+        if (lv->http == NULL) {
+            ow_log_error("loop", "%s", msg);
+            return -1;
+        }
+        ow_log_info("loop", "http listening on %s", lv->cfg->http.listen);
+    }
+    if (lc->hooks != NULL && lc->hooks->start != NULL && lc->hooks->start(lv, lc->hooks->arg) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int ow_loop_run(struct ow_live *lv, int64_t exit_after_us, const struct ow_loop_hooks *hooks)
+{
+    struct loop_ctx lc;
+    uv_loop_t loop;
+    int rc;
+
+    memset(&lc, 0, sizeof(lc));
+    lc.lv = lv;
+    lc.hooks = hooks;
+    uv_loop_init(&loop);
+    lv->loop = &loop;
+    lv->started_us = ow_wall_us();
+    if (start(&lc, exit_after_us) < 0) {
+        lc.exit_code = 1;
+        lv->stopping = true;
+        if (lv->in != NULL) {
+            ow_kafka_in_close(lv->in);
+        }
+        close_handles(&lc);
+    } else {
+        ow_log_info("loop", "running: %zu input topics, group %s", lv->cfg->kafka.input_topics.count,
+                    lv->cfg->kafka.group_id);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ow_http_destroy(lv->http);
+    lv->http = NULL;
+    ow_kafka_in_destroy(lv->in);
+    lv->in = NULL;
+    ow_kafka_out_destroy(lv->out);
+    lv->out = NULL;
+    ow_engine_destroy(lv->eng);
+    lv->eng = NULL;
+    ow_config_destroy(lv->cfg);
+    lv->cfg = NULL;
+    for (size_t i = 0; i < lc.nretired; i++) {
+        ow_config_destroy(lc.retired[i]);
+    }
+    free(lc.retired);
+    free(lc.stale);
+    ow_tz_destroy(lc.tz);
+    rc = uv_loop_close(&loop);
+    if (rc != 0) {
+        ow_log_warn("loop", "loop closed with handles open: %s", uv_strerror(rc));
+    }
+    lv->loop = NULL;
+    return lc.exit_code;
+}

@@ -744,6 +744,19 @@ static void perf_on_watermark(void *ctx, int64_t watermark_us, struct ow_sink *o
     }
 }
 
+/* The engine closes a window: at the end of replay input (--close-all) no watermark passes the
+ * close instants, so the months up to @w are judged here as the watermark would have. */
+static void perf_on_close(void *ctx, struct ow_window_id w, struct ow_sink *out)
+{
+    struct perf_ctx *c = ctx;
+
+    (void)out;
+    while (c->next_close <= w.index && c->next_close <= c->last_month) {
+        close_month(c, c->next_close);
+        c->next_close++;
+    }
+}
+
 /* A row's status. A month without data has no value to compare, so its status is null, as
  * its percent is: "met" would claim what nobody measured, and below_* would raise a breach
  * nobody measured either (no_target would deny the configured levels). */
@@ -853,6 +866,7 @@ const struct ow_processor ow_performance_processor = {
     .init = perf_init,
     .apply = perf_apply,
     .on_watermark = perf_on_watermark,
+    .on_close = perf_on_close,
     .snapshot = perf_snapshot,
     .expire = perf_expire,
     .destroy = perf_destroy,

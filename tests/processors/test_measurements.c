@@ -590,6 +590,18 @@ static void performance__alerts_at_close_whatever_the_units(void **state)
     assert_int_equal(json_array_size(jget(latest_snapshot(f, "2021-04"), "alerts")), 2);
 }
 
+static void performance__end_of_input_close_judges_like_the_watermark(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(meas(f, "1", "2021-04-02T10:00:00Z", "CPM2", "DCC", 9, 10), 0);
+    ow_engine_finish(f->eng, true); /* replay --close-all: no watermark passes the close */
+    assert_int_equal(alerts(f, "measure_below_target/2021-04/measure=CPM2,provider=DCC",
+                            "firing"),
+                     1);
+    assert_int_equal(json_array_size(jget(latest_snapshot(f, "2021-04"), "alerts")), 2);
+}
+
 static void performance__disabled_rule_is_silent(void **state)
 {
     struct fixture *f = fixture_create("{\"processors\": {\"performance\": {\"rules\": {"
@@ -691,6 +703,8 @@ int main(void)
             performance__below_minimum_fires_and_resolves_with_hysteresis, setup, teardown),
         cmocka_unit_test_setup_teardown(performance__alerts_at_close_whatever_the_units, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(performance__end_of_input_close_judges_like_the_watermark,
+                                        setup, teardown),
         cmocka_unit_test(performance__disabled_rule_is_silent),
         cmocka_unit_test_setup_teardown(performance__no_alerts_without_a_target, setup, teardown),
         cmocka_unit_test(performance__repeat_breach_three_of_six),

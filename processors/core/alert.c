@@ -180,6 +180,12 @@ size_t ow_alert_id(const char *rule, struct ow_window_id w, const struct ow_aler
     return k < len ? k : len - 1;
 }
 
+/* A value that is not a number (a percentage of a zero forecast) is written as null. */
+static json_t *number_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static void publish(struct ow_alerts *a, struct alert *x, int64_t event_us)
 {
     char name[16];
@@ -189,11 +195,11 @@ static void publish(struct ow_alerts *a, struct alert *x, int64_t event_us)
 
     ow_window_name(x->window, name, sizeof(name));
     ow_rfc3339_format_utc(event_us, when, sizeof(when));
-    rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:f, s:f, s:s, s:s, s:s}",
+    rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:o, s:o, s:s, s:s, s:s}",
                     "schema_version", 1, "alert_id", x->id, "rule", x->rule, "state",
                     state_names[x->state], "severity", x->severity, "window", name, "dims",
-                    x->dims, "value", isfinite(x->value) ? x->value : 0.0, "threshold",
-                    isfinite(x->threshold) ? x->threshold : 0.0, "unit", x->unit, "message",
+                    x->dims, "value", number_or_null(x->value), "threshold",
+                    number_or_null(x->threshold), "unit", x->unit, "message",
                     x->message, "event_time", when);
     if (a->wall_clock_us != 0) {
         ow_rfc3339_format_utc(a->wall_clock_us, raised, sizeof(raised));

@@ -53,6 +53,7 @@ struct ow_incident {
     bool hold_expired; /* no `opened` by the end of its hold: taken as opened before the data */
     /* The processor's bookkeeping. */
     bool open_now;  /* counted in the open total */
+    bool watched;   /* on the processor's list of incidents waiting for the watermark */
     int8_t overdue; /* enum ow_inc_overdue: what incident_overdue has said */
     int overdue_window;
     int64_t deadline; /* first opened + TRT of the latest severity; INT64_MAX: none */

@@ -19,8 +19,11 @@
  *   revisions.
  * - by_region holds opened, resolved and open_at_end per region (the same three counts as
  *   by_rdp); by_rdp lists an RDP in a month when one of its three figures there is not zero.
- * - A resolved incident is forgotten when the window of its last event expires; a later event
- *   for it then starts a new, held history. */
+ * - Incidents are never forgotten, resolved ones included (a few hundred bytes each, tens a
+ *   month): a `reopened` months later must still find the first `opened` (its age, its RDP),
+ *   and a late straggler for a forgotten incident would start a held history that ends up as a
+ *   phantom incident open forever. A report skips in O(1) the incidents that cannot touch its
+ *   month. */
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -134,6 +137,9 @@ struct incidents_ctx {
     int64_t wm;                  /* INT64_MIN before the first watermark */
     int64_t max_us;              /* greatest occurred_at of an incident event */
     int64_t next_check;          /* the watermark at which on_watermark has work again */
+    struct ow_incident **watch;  /* held, or with a deadline still ahead (values never move) */
+    size_t nwatch;
+    size_t cap_watch;
     int64_t open_count;
     bool backlog_active; /* incident_backlog is pending or firing */
     int backlog_window;
@@ -146,6 +152,13 @@ static const char *const incidents_types[] = {"incident", NULL};
 static int month_of(const struct incidents_ctx *c, int64_t us)
 {
     return ow_tz_month_of(c->env.tz, us);
+}
+
+/* A cheap test that rules most incidents out before ow__inc_held() walks the history: a held
+ * incident has no `opened`, hence no deadline. */
+static bool maybe_held(const struct ow_incident *inc)
+{
+    return inc->deadline == INT64_MAX && !inc->hold_expired;
 }
 
 /* Has the watermark @wm reached the end of the hold of @inc's earliest event? */
@@ -355,27 +368,36 @@ static void refresh(struct incidents_ctx *c, struct ow_incident *inc, int64_t no
     eval_backlog(c, now_us);
 }
 
-static void plan_one(const struct ow_strmap_entry *e, void *arg)
+/* The watermark at which @inc next needs a look: the end of its hold, or its deadline. */
+static int64_t next_check_of(const struct incidents_ctx *c, const struct ow_incident *inc)
 {
-    struct incidents_ctx *c = arg;
-    const struct ow_incident *inc = e->value;
-    int64_t t = INT64_MAX;
-
-    if (inc->n > 0 && ow__inc_held(inc)) {
-        t = inc->evs[0].us + c->env.cfg->entities.hold_us;
-    } else if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline > c->wm) {
-        t = inc->deadline;
+    if (maybe_held(inc) && ow__inc_held(inc)) {
+        return inc->n > 0 ? inc->evs[0].us + c->env.cfg->entities.hold_us : INT64_MAX;
     }
-    if (t < c->next_check) {
-        c->next_check = t;
+    if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline > c->wm) {
+        return inc->deadline;
     }
+    return INT64_MAX;
 }
 
-/* The earliest watermark at which a hold runs out or a deadline passes. */
-static void plan_next_check(struct incidents_ctx *c)
+/* Put @inc on the watch list if the watermark has something to do for it, and lower
+ * next_check to it. A deadline that moved later leaves next_check early: one scan too many,
+ * which recomputes it. */
+static void watch(struct incidents_ctx *c, struct ow_incident *inc)
 {
-    c->next_check = INT64_MAX;
-    ow_strmap_foreach(c->incidents, plan_one, c);
+    int64_t t = next_check_of(c, inc);
+
+    if (t == INT64_MAX || inc->watched) {
+        c->next_check = t < c->next_check ? t : c->next_check;
+        return;
+    }
+    if (c->nwatch == c->cap_watch) {
+        c->cap_watch = c->cap_watch ? 2 * c->cap_watch : 16;
+        c->watch = ow_xrealloc(c->watch, c->cap_watch * sizeof(*c->watch));
+    }
+    c->watch[c->nwatch++] = inc;
+    inc->watched = true;
+    c->next_check = t < c->next_check ? t : c->next_check;
 }
 
 /* ---- life cycle ---- */
@@ -413,6 +435,7 @@ static void incidents_destroy(void *ctx)
         return;
     }
     ow_strmap_destroy(c->incidents, ow__inc_free);
+    free(c->watch);
     free(c->before.v);
     free(c->after.v);
     free(c);
@@ -458,22 +481,14 @@ static int incidents_apply(void *ctx, const struct ow_event *ev, struct ow_sink 
     ow__inc_collect(c->env.tz, inc, lo, hi, &c->after);
     touch_changes(c, &c->before, rdp_before, &c->after, ow__inc_rdp(inc), lo, hi, month_of(c, t));
     refresh(c, inc, c->wm > t ? c->wm : t);
-    plan_next_check(c);
+    watch(c, inc);
     return OW_OK;
 }
 
-struct wm_pass {
-    struct incidents_ctx *c;
-    int64_t wm;
-};
-
-static void watermark_one(const struct ow_strmap_entry *e, void *arg)
+/* One incident on the watch list, the watermark having moved from @prev to c->wm. */
+static void watermark_one(struct incidents_ctx *c, struct ow_incident *inc, int64_t prev)
 {
-    struct wm_pass *p = arg;
-    struct incidents_ctx *c = p->c;
-    struct ow_incident *inc = e->value;
-
-    if (inc->n > 0 && ow__inc_held(inc) && hold_over(c, inc, p->wm)) {
+    if (maybe_held(inc) && ow__inc_held(inc) && hold_over(c, inc, c->wm)) {
         int lo = month_of(c, inc->evs[0].us);
         int hi = horizon(c);
 
@@ -481,26 +496,43 @@ static void watermark_one(const struct ow_strmap_entry *e, void *arg)
         ow__inc_collect(c->env.tz, inc, lo, hi, &c->after);
         c->before.n = 0;
         touch_changes(c, &c->before, NULL, &c->after, NULL, lo, hi, INT_MIN);
-        refresh(c, inc, p->wm);
-    } else if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline <= p->wm) {
-        eval_overdue(c, inc, p->wm);
+        refresh(c, inc, c->wm);
+    } else if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline > prev &&
+               inc->deadline <= c->wm) {
+        eval_overdue(c, inc, c->wm);
     }
 }
 
 static void incidents_on_watermark(void *ctx, int64_t watermark_us, struct ow_sink *out)
 {
     struct incidents_ctx *c = ctx;
-    struct wm_pass p = {c, watermark_us};
+    int64_t prev = c->wm;
+    size_t kept = 0;
 
     (void)out;
-    if (watermark_us > c->wm) {
-        c->wm = watermark_us;
+    if (watermark_us <= c->wm) {
+        return;
     }
+    /* Every deadline up to the previous watermark has been judged (here, or by apply when it
+     * was set), and next_check is the first one after it. */
+    c->wm = watermark_us;
     if (c->wm < c->next_check) {
         return;
     }
-    ow_strmap_foreach(c->incidents, watermark_one, &p);
-    plan_next_check(c);
+    c->next_check = INT64_MAX;
+    for (size_t i = 0; i < c->nwatch; i++) {
+        struct ow_incident *inc = c->watch[i];
+        int64_t t;
+
+        watermark_one(c, inc, prev);
+        t = next_check_of(c, inc);
+        inc->watched = t != INT64_MAX;
+        if (inc->watched) {
+            c->watch[kept++] = inc;
+            c->next_check = t < c->next_check ? t : c->next_check;
+        }
+    }
+    c->nwatch = kept;
 }
 
 /* ---- reports ---- */
@@ -521,6 +553,8 @@ struct month_sum {
 struct sum_pass {
     struct incidents_ctx *c;
     int month;
+    int64_t start; /* the month's first instant */
+    int64_t end;   /* the next month's */
     struct month_sum *s;
 };
 
@@ -528,9 +562,15 @@ static void add_facts(const struct ow_strmap_entry *e, void *arg)
 {
     struct sum_pass *p = arg;
     const struct ow_incident *inc = e->value;
-    const char *rdp = ow__inc_rdp(inc);
+    const char *rdp;
     struct month_sum *s = p->s;
 
+    /* Nothing before its first event; nothing after its last one unless it is open. */
+    if (inc->n == 0 || inc->evs[0].us >= p->end ||
+        (inc->evs[inc->n - 1].us < p->start && !inc->open_now)) {
+        return;
+    }
+    rdp = ow__inc_rdp(inc);
     ow__inc_collect(p->c->env.tz, inc, p->month, p->month, &p->c->after);
     for (size_t i = 0; i < p->c->after.n; i++) {
         const struct ow_inc_fact *f = &p->c->after.v[i];
@@ -607,7 +647,8 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
 {
     struct incidents_ctx *c = ctx;
     struct month_sum s;
-    struct sum_pass p = {c, w.index, &s};
+    struct sum_pass p = {c, w.index, ow_window_start(c->env.tz, w), ow_window_end(c->env.tz, w),
+                         &s};
     struct ow_strmap_entry *e;
     json_t *sev = json_object();
     json_t *rdp = json_object();
@@ -648,50 +689,6 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
     return out;
 }
 
-struct expire_pass {
-    struct incidents_ctx *c;
-    int month;
-    char **ids;
-    size_t n;
-    size_t cap;
-};
-
-static void expire_one(const struct ow_strmap_entry *e, void *arg)
-{
-    struct expire_pass *p = arg;
-    const struct ow_incident *inc = e->value;
-
-    if (ow__inc_held(inc) || inc->open_now || inc->overdue == OW_INC_OVERDUE_ACTIVE ||
-        month_of(p->c, inc->evs[inc->n - 1].us) > p->month) {
-        return;
-    }
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 16;
-        p->ids = ow_xrealloc(p->ids, p->cap * sizeof(*p->ids));
-    }
-    p->ids[p->n++] = ow_xstrdup(inc->id);
-}
-
-/* Forget the resolved incidents whose every fact lies in expired windows. */
-static void incidents_expire(void *ctx, struct ow_window_id w)
-{
-    struct incidents_ctx *c = ctx;
-    struct expire_pass p = {c, w.index, NULL, 0, 0};
-
-    if (w.kind != OW_WIN_MONTH) {
-        return;
-    }
-    ow_strmap_foreach(c->incidents, expire_one, &p);
-    for (size_t i = 0; i < p.n; i++) {
-        char *id = p.ids[i];
-
-        ow_strmap_remove(c->incidents, id, strlen(id), ow__inc_free);
-        free(id);
-    }
-    free(p.ids);
-    plan_next_check(c);
-}
-
 const struct ow_processor ow_rdp_incidents_processor = {
     .abi = OW_PROCESSOR_ABI,
     .name = "rdp_incidents",
@@ -706,6 +703,5 @@ const struct ow_processor ow_rdp_incidents_processor = {
     .apply = incidents_apply,
     .on_watermark = incidents_on_watermark,
     .snapshot = incidents_snapshot,
-    .expire = incidents_expire,
     .destroy = incidents_destroy,
 };

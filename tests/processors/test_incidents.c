@@ -490,6 +490,30 @@ static const json_t *find_alert(struct fixture *f, const char *alert_id, const c
     return NULL;
 }
 
+/* An incident is kept after its windows expire: a `reopened` months later still knows its first
+ * opened (age, RDP, severity). */
+static void rdp_incidents__reopen_months_later_keeps_its_history(void **state)
+{
+    struct fixture *f = *state;
+    json_t *r;
+
+    inc(f, "k1", "2021-01-05T00:00:00Z", "INC-K", "opened", ",\"severity\":2,\"rdp_id\":\"R\"");
+    inc(f, "k2", "2021-01-06T00:00:00Z", "INC-K", "resolved", NULL);
+    inc(f, "k3", "2021-06-01T00:00:00Z", "INC-L", "opened", ",\"severity\":2,\"rdp_id\":\"S\"");
+    assert_int_equal(jint(latest_snapshot(f, "2021-01"), "revision"), 1); /* closed, expired */
+    inc(f, "k4", "2021-06-01T12:00:00Z", "INC-K", "reopened", NULL);
+    inc(f, "k5", "2021-06-03T00:00:00Z", "INC-K", "resolved", NULL);
+    ow_engine_finish(f->eng, true);
+    r = report(f, "2021-06");
+    assert_int_equal(jint(r, "reopened"), 1);
+    assert_int_equal(jint(r, "resolved"), 1);
+    assert_int_equal(jint(r, "unmatched"), 0);
+    assert_int_equal(jint(r, "resolved_by_severity/2/count"), 1);
+    assert_true(jreal(r, "resolved_by_severity/2/age_days/max") == 149.0);
+    assert_counts3(r, "by_rdp/R", 0, 1, 0);
+    assert_int_equal(jint(r, "open_at_end"), 1); /* INC-L */
+}
+
 /* An entity event for an expired window still updates the entity (go-live) but adds to no
  * expired window's counts. */
 static void rdp_incidents__go_live_event_for_an_expired_window(void **state)
@@ -700,6 +724,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rdp_incidents__late_events_touch_only_changed_windows,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__arrival_order_never_changes_the_figures,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__reopen_months_later_keeps_its_history,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__go_live_event_for_an_expired_window,
                                         setup, teardown),

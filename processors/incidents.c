@@ -387,8 +387,10 @@ static void watch(struct incidents_ctx *c, struct ow_incident *inc)
 {
     int64_t t = next_check_of(c, inc);
 
+    if (t < c->next_check) {
+        c->next_check = t;
+    }
     if (t == INT64_MAX || inc->watched) {
-        c->next_check = t < c->next_check ? t : c->next_check;
         return;
     }
     if (c->nwatch == c->cap_watch) {
@@ -397,7 +399,6 @@ static void watch(struct incidents_ctx *c, struct ow_incident *inc)
     }
     c->watch[c->nwatch++] = inc;
     inc->watched = true;
-    c->next_check = t < c->next_check ? t : c->next_check;
 }
 
 /* ---- life cycle ---- */

@@ -192,7 +192,9 @@ static bool too_slow(const struct ow_http *h, const struct client *c)
     return c->next_id < oldest_id(h) || h->next_id - from > h->opts.client_backlog;
 }
 
-static void drop_client(struct ow_http *h, struct client *c)
+/* Log, count and forget @c; close it later (@async, outside its callbacks) or let the caller
+ * return -1 from its callback. */
+static void drop_client(struct ow_http *h, struct client *c, bool async)
 {
     char peer[64] = "?";
 
@@ -203,7 +205,9 @@ static void drop_client(struct ow_http *h, struct client *c)
     c->killed = true;
     h->ss.dropped_clients++;
     unlink_client(h, c);
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    if (async) {
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
 }
 
 static unsigned char *wbuf(struct ow_http *h, size_t payload)
@@ -368,7 +372,7 @@ static int write_stream(struct ow_http *h, struct client *c, struct lws *wsi)
         return -1;
     }
     if (too_slow(h, c)) {
-        drop_client(h, c);
+        drop_client(h, c, false);
         return -1;
     }
     p = wbuf(h, CHUNK);
@@ -470,7 +474,7 @@ void ow_http_broadcast(struct ow_http *h, enum ow_stream stream, const char *key
     for (struct client *c = h->clients, *next; c != NULL; c = next) {
         next = c->next;
         if (too_slow(h, c)) {
-            drop_client(h, c);
+            drop_client(h, c, true);
         } else {
             lws_callback_on_writable(c->wsi);
         }

@@ -51,17 +51,18 @@ static void free_string(void *dst)
 
 const struct ow_conf_field ow_rule_conf_map[] = {
     OW_CONF_BOOL("enabled", struct ow_rule_conf, enabled, "true", "whether the rule runs"),
-    OW_CONF_CUSTOM("severity", struct ow_rule_conf, severity, parse_severity, free_string,
-                   "\"info\" | \"warning\" | \"critical\"", "\"warning\"",
-                   "severity of the alert's records"),
+    OW_CONF_CUSTOM_SCHEMA("severity", struct ow_rule_conf, severity, parse_severity, free_string,
+                          "\"info\" | \"warning\" | \"critical\"", "\"warning\"",
+                          "severity of the alert's records", OW_RULE_SEVERITY_SCHEMA),
     OW_CONF_DURATION("for", struct ow_rule_conf, for_us, 0, INT64_C(366) * 86400 * 1000000,
                      "\"0s\"", "the condition must hold this long (event time) before firing"),
     OW_CONF_DOUBLE("threshold", struct ow_rule_conf, threshold, -1e18, 1e18, "0",
                    "fire threshold (the rule says its unit)"),
-    OW_CONF_CUSTOM("resolve", struct ow_rule_conf, resolve, parse_resolve, NULL,
-                   "number or null", "null",
-                   "a firing alert resolves only past this value (hysteresis); null: the fire "
-                   "threshold moved back by a tenth of the band"),
+    OW_CONF_CUSTOM_SCHEMA("resolve", struct ow_rule_conf, resolve, parse_resolve, NULL,
+                          "number or null", "null",
+                          "a firing alert resolves only past this value (hysteresis); null: the "
+                          "fire threshold moved back by a tenth of the band",
+                          OW_RULE_RESOLVE_SCHEMA),
     {0},
 };
 

@@ -36,6 +36,10 @@ struct ow_rule_conf {
  *   OW_CONF_SUB("csr_forecast_exceeded", struct csr_conf, exceeded, ow_rule_conf_map_110, ...) */
 extern const struct ow_conf_field ow_rule_conf_map[];
 
+/* JSON Schemas of the shared rule keys, for rules with maps of their own. */
+#define OW_RULE_SEVERITY_SCHEMA "{\"enum\": [\"info\", \"warning\", \"critical\"]}"
+#define OW_RULE_RESOLVE_SCHEMA "{\"type\": [\"number\", \"null\"]}"
+
 /* One dimension of an alert ("party_id" = "SUP-0042"). */
 struct ow_alert_dim {
     const char *key;

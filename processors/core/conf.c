@@ -371,3 +371,69 @@ void ow_conf_explain(const struct ow_conf_field *map, const char *prefix, FILE *
                 f->def ? f->def : "(required)", f->help);
     }
 }
+
+static json_t *field_schema(const struct ow_conf_field *f)
+{
+    json_t *s;
+
+    switch (f->type) {
+    case OW_CONF_T_INT:
+        s = json_pack("{s:s, s:I, s:I}", "type", "integer", "minimum", (json_int_t)f->min,
+                      "maximum", (json_int_t)f->max);
+        break;
+    case OW_CONF_T_DOUBLE:
+        s = json_pack("{s:s, s:f, s:f}", "type", "number", "minimum", f->dmin, "maximum", f->dmax);
+        break;
+    case OW_CONF_T_BOOL:
+        s = json_pack("{s:s}", "type", "boolean");
+        break;
+    case OW_CONF_T_STRING:
+        s = json_pack("{s:s}", "type", "string");
+        break;
+    case OW_CONF_T_DURATION:
+        s = json_pack("{s:s, s:s}", "type", "string", "pattern", "^[0-9]+(ms|s|m|h|d)$");
+        break;
+    case OW_CONF_T_INTV:
+        s = json_pack("{s:s, s:I, s:I, s:{s:s, s:I, s:I}}", "type", "array", "minItems",
+                      (json_int_t)f->count, "maxItems", (json_int_t)f->count, "items", "type",
+                      "integer", "minimum", (json_int_t)f->min, "maximum", (json_int_t)f->max);
+        break;
+    case OW_CONF_T_SUB:
+        s = ow_conf_schema(f->sub);
+        break;
+    case OW_CONF_T_CUSTOM:
+        s = f->schema ? json_loads(f->schema, 0, NULL) : NULL;
+        if (s == NULL) {
+            s = json_object();
+        }
+        break;
+    default:
+        s = json_object();
+        break;
+    }
+    if (f->help != NULL) {
+        json_object_set_new(s, "description", json_string(f->help));
+    }
+    if (f->def != NULL) {
+        json_t *def = json_loads(f->def, JSON_DECODE_ANY, NULL);
+
+        if (def != NULL && f->type != OW_CONF_T_SUB) {
+            json_object_set_new(s, "default", def);
+        } else {
+            json_decref(def);
+        }
+    }
+    return s;
+}
+
+json_t *ow_conf_schema(const struct ow_conf_field *map)
+{
+    json_t *props = json_object();
+
+    json_object_set_new(props, "$comment", json_pack("{s:s}", "type", "string"));
+    for (const struct ow_conf_field *f = map; f->name != NULL; f++) {
+        json_object_set_new(props, f->name, field_schema(f));
+    }
+    return json_pack("{s:s, s:o, s:b}", "type", "object", "properties", props,
+                     "additionalProperties", 0);
+}

@@ -42,6 +42,7 @@ struct ow_conf_field {
     void (*free)(void *dst);
     const char *expect; /* for help: what a custom value looks like */
     const char *help;
+    const char *schema; /* custom values: their JSON Schema as JSON text (NULL: any value) */
 };
 
 #define OW_CONF_INT(n, st, m, lo, hi, d, h)                                                        \
@@ -66,6 +67,9 @@ struct ow_conf_field {
 #define OW_CONF_CUSTOM(n, st, m, fn, freefn, exp, d, h)                                            \
     {.name = (n), .type = OW_CONF_T_CUSTOM, .offset = offsetof(st, m), .parse = (fn),              \
      .free = (freefn), .expect = (exp), .def = (d), .help = (h)}
+#define OW_CONF_CUSTOM_SCHEMA(n, st, m, fn, freefn, exp, d, h, sch)                                \
+    {.name = (n), .type = OW_CONF_T_CUSTOM, .offset = offsetof(st, m), .parse = (fn),              \
+     .free = (freefn), .expect = (exp), .def = (d), .help = (h), .schema = (sch)}
 
 /** A new, empty error list. */
 struct ow_conf_errors *ow_conf_errors_create(const char *file);
@@ -95,6 +99,10 @@ int ow_conf_parse_duration(const char *s, int64_t *us);
 
 /** Describe a JSON value for "got ..." in a message (type, and the value when short). */
 const char *ow_conf_describe(const json_t *v, char *buf, size_t len);
+
+/** The JSON Schema (draft 2020-12) of an object described by @map, with each field's type,
+ * bounds, default and help (new reference). Unknown keys are refused, "$comment" allowed. */
+json_t *ow_conf_schema(const struct ow_conf_field *map);
 
 /** Print every field of @map with its type, bounds, default and help, indented under @prefix. */
 void ow_conf_explain(const struct ow_conf_field *map, const char *prefix, FILE *out);

@@ -119,6 +119,10 @@ extern const struct ow_conf_field ow_config_http_map[];
  * is unset or the file unreadable. */
 char *ow_config_expand(const char *value, char *why, size_t why_len);
 
+/** The JSON Schema of the whole configuration, built from the same maps that check it
+ * (schemas/config.schema.json is this, committed). New reference. */
+json_t *ow_config_schema(void);
+
 /** Print the documented keys of the whole configuration. */
 void ow_config_explain(FILE *out);
 

@@ -193,25 +193,28 @@ static void free_string(void *dst)
 }
 
 #define EXPANDED(n, st, m, d, h)                                                                   \
-    OW_CONF_CUSTOM(n, st, m, parse_expanded, free_string, "string (\"${ENV}\", \"file:/path\")",   \
-                   d, h)
+    OW_CONF_CUSTOM_SCHEMA(n, st, m, parse_expanded, free_string,                                   \
+                          "string (\"${ENV}\", \"file:/path\")", d, h, "{\"type\": \"string\"}")
 
 const struct ow_conf_field ow_config_kafka_map[] = {
     EXPANDED("brokers", struct ow_config_kafka, brokers, "\"localhost:9092\"",
              "bootstrap servers (bootstrap.servers)"),
     EXPANDED("group_id", struct ow_config_kafka, group_id, "\"opswatch\"", "consumer group"),
-    OW_CONF_CUSTOM("input_topics", struct ow_config_kafka, input_topics, parse_strlist,
+    OW_CONF_CUSTOM_SCHEMA("input_topics", struct ow_config_kafka, input_topics, parse_strlist,
                    free_strlist, "array of strings",
                    "[\"dcc.incidents\", \"dcc.service-requests\", \"dcc.csr\", \"dcc.forecasts\", "
                    "\"dcc.ch-returns\", \"dcc.problems\", \"dcc.performance\"]",
-                   "topics to consume; one topic may carry several event types"),
-    OW_CONF_CUSTOM("properties", struct ow_config_kafka, properties, parse_strpairs,
+                   "topics to consume; one topic may carry several event types",
+                   "{\"type\": \"array\", \"minItems\": 1, \"items\": {\"type\": \"string\", "
+                   "\"minLength\": 1}}"),
+    OW_CONF_CUSTOM_SCHEMA("properties", struct ow_config_kafka, properties, parse_strpairs,
                    free_strpairs, "object of strings",
                    "{\"client.id\": \"opswatch\", \"fetch.wait.max.ms\": \"5\", "
                    "\"linger.ms\": \"5\"}",
                    "librdkafka properties passed through (SASL, SSL, client.id...); values may "
                    "be \"${ENV}\" or \"file:/path\"; never logged. fetch.wait.max.ms and "
-                   "linger.ms are tuned for alert latency"),
+                   "linger.ms are tuned for alert latency",
+                   "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}}"),
     OW_CONF_INT("batch_max", struct ow_config_kafka, batch_max, 1, 1000000, "10000",
                 "messages drained per turn of the loop"),
     OW_CONF_BOOL("exactly_once", struct ow_config_kafka, exactly_once, "false",

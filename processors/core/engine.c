@@ -177,28 +177,6 @@ static struct win *win_ensure(struct ow_engine *eng, struct ow_window_id w)
     return win_get(eng, w);
 }
 
-static void emit_aggregates(struct ow_engine *eng, struct ow_window_id w, const struct win *x)
-{
-    char name[16];
-    char key[96];
-
-    ow_window_name(w, name, sizeof(name));
-    for (size_t i = 0; i < eng->nproc; i++) {
-        const struct ow_processor *p = ow_processors[i];
-        json_t *data;
-        json_t *rec;
-
-        if (p->kind != w.kind || (data = p->snapshot(eng->ctx[i], w)) == NULL) {
-            continue;
-        }
-        snprintf(key, sizeof(key), "%s/%s", name, p->report);
-        rec = json_pack("{s:i, s:s, s:s, s:i, s:b, s:o}", "schema_version", 1, "window", name,
-                        "report", p->report, "revision", x->revision, "final", x->closed, "data",
-                        data);
-        ow_sink_emit_new(eng->sink, OW_STREAM_AGGREGATES, key, rec);
-    }
-}
-
 static json_t *report_with_refs(struct ow_engine *eng, const struct ow_processor *p, void *ctx,
                                 struct ow_window_id w)
 {
@@ -220,16 +198,11 @@ static json_t *report_with_refs(struct ow_engine *eng, const struct ow_processor
     return rep;
 }
 
-static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, const struct win *x)
+/* Every report of @w's kind, keyed by report name (new reference). */
+static json_t *build_reports(struct ow_engine *eng, struct ow_window_id w)
 {
-    char name[16];
-    char start[48];
-    char end[48];
     json_t *reports = json_object();
 
-    ow_window_name(w, name, sizeof(name));
-    ow_tz_format(eng->tz, ow_window_start(eng->tz, w), start, sizeof(start));
-    ow_tz_format(eng->tz, ow_window_end(eng->tz, w), end, sizeof(end));
     for (size_t i = 0; i < eng->nproc; i++) {
         const struct ow_processor *p = ow_processors[i];
         json_t *rep;
@@ -238,7 +211,41 @@ static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, cons
             json_object_set_new(reports, p->report, rep);
         }
     }
-    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:o, s:o}",
+    return reports;
+}
+
+/* One aggregate update per report, keyed <window>/<report>; the data is the report object of
+ * the snapshot (borrowed from @reports). */
+static void emit_aggregates(struct ow_engine *eng, struct ow_window_id w, const struct win *x,
+                            json_t *reports)
+{
+    char name[16];
+    char key[96];
+    const char *report;
+    json_t *data;
+
+    ow_window_name(w, name, sizeof(name));
+    json_object_foreach(reports, report, data)
+    {
+        snprintf(key, sizeof(key), "%s/%s", name, report);
+        ow_sink_emit_new(eng->sink, OW_STREAM_AGGREGATES, key,
+                         json_pack("{s:i, s:s, s:s, s:i, s:b, s:O}", "schema_version", 1,
+                                   "window", name, "report", report, "revision", x->revision,
+                                   "final", x->closed, "data", data));
+    }
+}
+
+static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, const struct win *x,
+                              json_t *reports)
+{
+    char name[16];
+    char start[48];
+    char end[48];
+
+    ow_window_name(w, name, sizeof(name));
+    ow_tz_format(eng->tz, ow_window_start(eng->tz, w), start, sizeof(start));
+    ow_tz_format(eng->tz, ow_window_end(eng->tz, w), end, sizeof(end));
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:O, s:o}",
                      "schema_version", 1, "window", name, "kind",
                      w.kind == OW_WIN_MONTH ? "month" : "quarter", "timezone",
                      ow_tz_name(eng->tz), "start", start, "end", end, "revision", x->revision,
@@ -250,10 +257,12 @@ static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, cons
 static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct win *x)
 {
     char name[16];
+    json_t *reports = build_reports(eng, w);
 
     ow_window_name(w, name, sizeof(name));
-    ow_sink_emit_new(eng->sink, OW_STREAM_SNAPSHOTS, name, build_snapshot(eng, w, x));
-    emit_aggregates(eng, w, x);
+    ow_sink_emit_new(eng->sink, OW_STREAM_SNAPSHOTS, name, build_snapshot(eng, w, x, reports));
+    emit_aggregates(eng, w, x, reports);
+    json_decref(reports);
     x->dirty = false;
 }
 
@@ -521,7 +530,10 @@ void ow_engine_flush(struct ow_engine *eng)
                 x->revision++;
                 emit_snapshot(eng, w, x);
             } else {
-                emit_aggregates(eng, w, x);
+                json_t *reports = build_reports(eng, w);
+
+                emit_aggregates(eng, w, x, reports);
+                json_decref(reports);
                 x->dirty = false;
             }
         }
@@ -590,7 +602,13 @@ json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name)
         x->expired) {
         return NULL;
     }
-    return build_snapshot(eng, w, x);
+    {
+        json_t *reports = build_reports(eng, w);
+        json_t *snap = build_snapshot(eng, w, x, reports);
+
+        json_decref(reports);
+        return snap;
+    }
 }
 
 void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *st)

@@ -12,7 +12,11 @@
 //                                                    tests/fixtures/outputs/<schema>[-<x>].json
 //   schemas/config.schema.json                       when present: validates config/default.json
 //
-// Usage: node check.js [-v]   (-v also prints passing checks). Exit status 1 on any failure.
+//   --replay DIR                                     every record of a replay's output folder
+//                                                    matches its schema in schemas/outputs/
+//
+// Usage: node check.js [-v] [--replay DIR]   (-v also prints passing checks). Exit status 1 on
+// any failure.
 "use strict";
 
 const fs = require("fs");
@@ -216,8 +220,42 @@ function checkConfig() {
   else fail(`${rel(CONFIG)}: does not match ${key}: ${errorsText(validate)}`);
 }
 
+// --replay DIR: every record a replay wrote must match its output schema.
+function checkReplay(dir) {
+  const streams = [
+    ["alerts.jsonl", "alert"],
+    ["aggregates.jsonl", "aggregate"],
+    ["deadletter.jsonl", "deadletter"],
+  ];
+  for (const [file, stem] of streams) {
+    const validate = validators.get(path.join("schemas", "outputs", `${stem}.schema.json`));
+    const full = path.join(dir, file);
+    if (!fs.existsSync(full)) {
+      fail(`${full}: missing`);
+      continue;
+    }
+    const lines = fs.readFileSync(full, "utf8").split("\n").filter((l) => l.length > 0);
+    let bad = 0;
+    lines.forEach((line, i) => {
+      if (!validate(JSON.parse(line))) {
+        if (bad++ < 3) fail(`${full}:${i + 1}: does not match ${stem}: ${errorsText(validate)}`);
+      }
+    });
+    if (bad === 0) pass(`${full}: ${lines.length} records match ${stem}`);
+  }
+  const validate = validators.get(path.join("schemas", "outputs", "snapshot.schema.json"));
+  const snaps = path.join(dir, "snapshots");
+  for (const f of fs.readdirSync(snaps).filter((f) => f.endsWith(".json")).sort()) {
+    const full = path.join(snaps, f);
+    if (validate(JSON.parse(fs.readFileSync(full, "utf8")))) pass(`${full} matches snapshot`);
+    else fail(`${full}: does not match snapshot: ${errorsText(validate)}`);
+  }
+}
+
 checkEvents();
 checkOutputs();
 checkConfig();
+const replayAt = process.argv.indexOf("--replay");
+if (replayAt > 0) checkReplay(process.argv[replayAt + 1]);
 console.log(`schema agreement: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

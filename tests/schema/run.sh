@@ -1,6 +1,8 @@
 #!/bin/sh
 # run.sh [OPSWATCH]: schema agreement test (see check.js). Called by `make test-schemas` as
-# `sh tests/schema/run.sh build/opswatch`; the binary is not needed yet and is ignored.
+# `sh tests/schema/run.sh build/opswatch`. With the binary it also checks that
+# schemas/config.schema.json is what `opswatch validate-config --schema` generates from the
+# configuration maps, and that every record of a generated replay matches the output schemas.
 # Installs the locked npm packages (ajv, ajv-formats) on first use.
 dir=$(cd "$(dirname "$0")" && pwd) || exit 1
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -14,4 +16,18 @@ if [ ! -d "$dir/node_modules/ajv" ] || [ ! -d "$dir/node_modules/ajv-formats" ];
         exit 1
     }
 fi
-exec node "$dir/check.js"
+bin=${1:-}
+if [ -z "$bin" ]; then
+    exec node "$dir/check.js"
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" validate-config --schema >"$tmp/config.schema.json"
+if ! cmp -s "$tmp/config.schema.json" "$dir/../../schemas/config.schema.json"; then
+    echo "FAIL: schemas/config.schema.json is stale: regenerate it with"
+    echo "  build/opswatch validate-config --schema > schemas/config.schema.json"
+    exit 1
+fi
+"$bin" gen --seed 11 --start 2021-03 --months 4 --out "$tmp/gen" >/dev/null
+"$bin" replay --input "$tmp/gen/events.jsonl" --out "$tmp/out" 2>/dev/null
+node "$dir/check.js" --replay "$tmp/out"

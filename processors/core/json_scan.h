@@ -209,7 +209,7 @@ static inline enum ow_json_tok ow__json_close(struct ow_json_scan *js, const uns
 }
 
 /** The next token. */
-static inline enum ow_json_tok ow_json_next(struct ow_json_scan *js)
+static inline __attribute__((always_inline)) enum ow_json_tok ow_json_next(struct ow_json_scan *js)
 {
     const unsigned char *end = js->end;
     const unsigned char *p = js->p;

@@ -1,9 +1,9 @@
-/* bench_decode.c: ns per event of ow_decoder_decode, against the floor of a bare yajl parse
- * (empty callbacks, one reused handle) of the same bytes in the same run.
+/* bench_decode.c: ns per event of ow_decoder_decode (scan, validate, content hash), against
+ * the reference of a bare yajl parse (empty callbacks, one reused handle, no validation at all)
+ * of the same bytes in the same run, and the bare scanner (json_scan, tokens only).
  *
- * cc -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -O2 -Iprocessors/core bench/bench_decode.c \
- *    processors/core/{event,event_fields,rfc3339,civil,err,alloc}.c \
- *    $(pkg-config --cflags --libs yajl libxxhash) -o /tmp/bench_decode && /tmp/bench_decode
+ * make build/bench/bench_decode && build/bench/bench_decode [ROUNDS]
+ * (yajl is a test-only dependency: the bench rule links TEST_PKGS.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "event.h"
+#include "json_scan.h"
 
 static const char *const samples[] = {
     "{\"event_id\":\"evt-000123456\",\"type\":\"service_request\",\"schema_version\":1,"
@@ -94,6 +95,10 @@ int main(int argc, char **argv)
     double t0;
     double t_dec;
     double t_yajl;
+    double t_scan;
+    static char scan_buf[OW_EVENT_MAX_BYTES + 16];
+    struct ow_json_scan js;
+    long tokens = 0;
     long n = rounds * (long)nsamples;
 
     for (size_t i = 0; i < nsamples; i++) {
@@ -119,6 +124,19 @@ int main(int argc, char **argv)
     t0 = now();
     for (long r = 0; r < rounds; r++) {
         for (size_t i = 0; i < nsamples; i++) {
+            enum ow_json_tok t;
+
+            ow_json_begin(&js, samples[i], lens[i], scan_buf);
+            while ((t = ow_json_next(&js)) != OW_JSON_END && t != OW_JSON_ERROR) {
+                tokens++;
+            }
+        }
+    }
+    t_scan = now() - t0;
+
+    t0 = now();
+    for (long r = 0; r < rounds; r++) {
+        for (size_t i = 0; i < nsamples; i++) {
             if (ow_decoder_decode(dec, samples[i], lens[i], &ev, &err) != 0) {
                 return 1;
             }
@@ -127,9 +145,11 @@ int main(int argc, char **argv)
     t_dec = now() - t0;
 
     printf("events: %ld, mean size %zu bytes\n", n, bytes / nsamples);
-    printf("bare yajl parse:   %7.1f ns/event\n", t_yajl / (double)n * 1e9);
-    printf("ow_decoder_decode: %7.1f ns/event (%.2f M events/s)\n", t_dec / (double)n * 1e9,
-           (double)n / t_dec / 1e6);
+    printf("bare yajl parse (reference): %7.1f ns/event\n", t_yajl / (double)n * 1e9);
+    printf("bare json_scan tokens:       %7.1f ns/event (%.1f tokens/event, %.2fx yajl)\n",
+           t_scan / (double)n * 1e9, (double)tokens / (double)n, t_yajl / t_scan);
+    printf("ow_decoder_decode:           %7.1f ns/event (%.2f M events/s, %.2fx yajl)\n",
+           t_dec / (double)n * 1e9, (double)n / t_dec / 1e6, t_yajl / t_dec);
     yajl_free(yh);
     ow_decoder_destroy(dec);
     return 0;

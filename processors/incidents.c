@@ -141,6 +141,7 @@ struct incidents_ctx {
     size_t nwatch;
     size_t cap_watch;
     int64_t open_count;
+    bool input_ended;    /* replay input ended: holds are over */
     bool backlog_active; /* incident_backlog is pending or firing */
     int backlog_window;
     struct ow_inc_facts before; /* scratch */
@@ -164,7 +165,11 @@ static bool maybe_held(const struct ow_incident *inc)
 /* Has the watermark @wm reached the end of the hold of @inc's earliest event? */
 static bool hold_over(const struct incidents_ctx *c, const struct ow_incident *inc, int64_t wm)
 {
-    return wm != INT64_MIN && inc->n > 0 && wm - c->env.cfg->entities.hold_us >= inc->evs[0].us;
+    if (inc->n == 0) {
+        return false;
+    }
+    return c->input_ended ||
+           (wm != INT64_MIN && wm - c->env.cfg->entities.hold_us >= inc->evs[0].us);
 }
 
 static bool same_str(const char *a, const char *b)
@@ -536,6 +541,19 @@ static void incidents_on_watermark(void *ctx, int64_t watermark_us, struct ow_si
     c->nwatch = kept;
 }
 
+/* The end of replay input: no opening event will come, so every hold is over. The watermark
+ * stays where it is, so no deadline is judged early. */
+static void incidents_end_of_input(void *ctx, struct ow_sink *out)
+{
+    struct incidents_ctx *c = ctx;
+
+    (void)out;
+    c->input_ended = true;
+    for (size_t i = 0; i < c->nwatch; i++) {
+        watermark_one(c, c->watch[i], c->wm);
+    }
+}
+
 /* ---- reports ---- */
 
 struct ages {
@@ -703,6 +721,7 @@ const struct ow_processor ow_rdp_incidents_processor = {
     .init = incidents_init,
     .apply = incidents_apply,
     .on_watermark = incidents_on_watermark,
+    .end_of_input = incidents_end_of_input,
     .snapshot = incidents_snapshot,
     .destroy = incidents_destroy,
 };

@@ -100,6 +100,7 @@ struct prb_ctx {
     int64_t wm;                 /* the watermark (NO_TIME before the first) */
     int64_t next_wake;          /* on_watermark does nothing until the watermark passes it */
     int max_quarter;            /* of any problem event seen */
+    bool input_ended;           /* replay input ended: holds are over */
 };
 
 static const char *const prb_types[] = {"problem", NULL};
@@ -531,8 +532,9 @@ static int64_t wake_of(const struct prb_ctx *c, const struct prb *p)
  * it was released. */
 static bool release_if_due(struct prb_ctx *c, struct prb *p)
 {
-    if (p->released || p->n == 0 || first_created(p) != NULL || c->wm == NO_TIME ||
-        c->wm < p->evs[0].us + c->env.cfg->entities.hold_us) {
+    if (p->released || p->n == 0 || first_created(p) != NULL ||
+        (!c->input_ended &&
+         (c->wm == NO_TIME || c->wm < p->evs[0].us + c->env.cfg->entities.hold_us))) {
         return false;
     }
     p->released = true;
@@ -651,6 +653,18 @@ static void prb_on_watermark(void *ctx, int64_t watermark_us, struct ow_sink *ou
     c->next_wake = wa.next;
 }
 
+/* The end of replay input: no `created` will come, so every hold is over. */
+static void prb_end_of_input(void *ctx, struct ow_sink *out)
+{
+    struct prb_ctx *c = ctx;
+    struct wake_arg wa = {c, INT64_MAX};
+
+    (void)out;
+    c->input_ended = true;
+    ow_strmap_foreach(c->problems, wake_problem, &wa);
+    c->next_wake = wa.next;
+}
+
 struct prune_arg {
     const struct prb_ctx *c;
     int quarter;
@@ -703,6 +717,7 @@ const struct ow_processor ow_problems_processor = {
     .init = prb_init,
     .apply = prb_apply,
     .on_watermark = prb_on_watermark,
+    .end_of_input = prb_end_of_input,
     .snapshot = prb_snapshot,
     .expire = prb_expire,
     .destroy = prb_destroy,

@@ -542,6 +542,13 @@ void ow_engine_flush(struct ow_engine *eng)
 
 void ow_engine_finish(struct ow_engine *eng, bool close_all)
 {
+    if (close_all) {
+        for (size_t i = 0; i < eng->nproc; i++) {
+            if (ow_processors[i]->end_of_input != NULL) {
+                ow_processors[i]->end_of_input(eng->ctx[i], eng->sink);
+            }
+        }
+    }
     for (int kind = 0; kind < 2; kind++) {
         struct win_range *r = &eng->ranges[kind];
 

@@ -53,6 +53,10 @@ struct ow_processor {
      * instant or the end of input closes everything: raise what is judged at close, before
      * its final snapshot is written. May be NULL. */
     void (*on_close)(void *ctx, struct ow_window_id w, struct ow_sink *out);
+    /** Replay's input ended and every window is about to close (--close-all): no event will
+     * come, so entity events held for their opening event stop waiting (unmatched). May be
+     * NULL. */
+    void (*end_of_input)(void *ctx, struct ow_sink *out);
     /** The report object of window @w (new reference), or NULL if it has none of this kind. */
     json_t *(*snapshot)(void *ctx, struct ow_window_id w);
     /** Forget the state of window @w (retention passed). May be NULL. */

@@ -290,6 +290,21 @@ static void problems__held_without_created_until_the_hold_passes(void **state)
     assert_int_equal(jint(r, "created"), 4); /* P10-P13: a held problem was not created here */
 }
 
+/* With --close-all the input has ended: no `created` will come, so a held problem counts. */
+static void problems__held_problem_counts_at_the_end_of_input(void **state)
+{
+    struct fixture *f = *state;
+    json_t *r;
+
+    changed(f, "e1", "2021-02-01T10:00:00Z", "P9", "pending", NULL);
+    created(f, "e2", "2021-02-03T10:00:00Z", "P11", "pending", "low", NULL);
+    ow_engine_finish(f->eng, true);
+    r = report(f, "2021-Q1");
+    assert_int_equal(jint(r, "open_at_end/total"), 2);
+    assert_int_equal(jint(r, "open_at_end/pending"), 2);
+    assert_int_equal(jint(r, "created"), 1); /* P9 was not created in the data */
+}
+
 static void problems__late_event_revises_later_closed_quarters(void **state)
 {
     struct fixture *f = *state;
@@ -552,6 +567,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             problems__breach_counts_only_once_past_the_target_by_the_end, setup, teardown),
         cmocka_unit_test_setup_teardown(problems__held_without_created_until_the_hold_passes,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(problems__held_problem_counts_at_the_end_of_input,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(problems__late_event_revises_later_closed_quarters,
                                         setup, teardown),

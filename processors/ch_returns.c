@@ -33,28 +33,6 @@ struct chr_conf {
     struct chr_fault_rule fault_share;
 };
 
-static void parse_severity(const json_t *v, void *dst, const char *path,
-                           struct ow_conf_errors *errs)
-{
-    const char *s = json_string_value(v);
-    char got[80];
-
-    if (s == NULL ||
-        (strcmp(s, "info") != 0 && strcmp(s, "warning") != 0 && strcmp(s, "critical") != 0)) {
-        ow_conf_error(errs, path, "expected \"info\", \"warning\" or \"critical\", got %s",
-                      ow_conf_describe(v, got, sizeof(got)));
-        return;
-    }
-    free(*(char **)dst);
-    *(char **)dst = ow_xstrdup(s);
-}
-
-static void free_severity(void *dst)
-{
-    free(*(char **)dst);
-    *(char **)dst = NULL;
-}
-
 /* A percent 0..100, or null: the rule's default (the threshold less a tenth of it). */
 static void parse_resolve(const json_t *v, void *dst, const char *path,
                           struct ow_conf_errors *errs)
@@ -76,9 +54,7 @@ static void parse_resolve(const json_t *v, void *dst, const char *path,
 static const struct ow_conf_field fault_share_map[] = {
     OW_CONF_BOOL("enabled", struct chr_fault_rule, rule.enabled, "true",
                  "raise ch_fault_share at all"),
-    OW_CONF_CUSTOM("severity", struct chr_fault_rule, rule.severity, parse_severity,
-                   free_severity, "\"info\" | \"warning\" | \"critical\"", "\"warning\"",
-                   "severity of the alert's records"),
+    OW_RULE_SEVERITY_FIELD(struct chr_fault_rule, rule.severity, "\"warning\""),
     OW_CONF_DURATION("for", struct chr_fault_rule, rule.for_us, 0, INT64_C(366) * OW_US_PER_DAY,
                      "\"0s\"", "how long (event time) the share must stay over before firing"),
     OW_CONF_DOUBLE("threshold", struct chr_fault_rule, rule.threshold, 0, 100, "20",

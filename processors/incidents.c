@@ -53,28 +53,6 @@ struct incidents_conf {
     struct ow_rule_conf backlog;
 };
 
-static void parse_severity(const json_t *v, void *dst, const char *path,
-                           struct ow_conf_errors *errs)
-{
-    const char *s = json_string_value(v);
-    char got[80];
-
-    if (s == NULL || (strcmp(s, "info") != 0 && strcmp(s, "warning") != 0 &&
-                      strcmp(s, "critical") != 0)) {
-        ow_conf_error(errs, path, "expected \"info\", \"warning\" or \"critical\", got %s",
-                      ow_conf_describe(v, got, sizeof(got)));
-        return;
-    }
-    free(*(char **)dst);
-    *(char **)dst = ow_xstrdup(s);
-}
-
-static void free_severity(void *dst)
-{
-    free(*(char **)dst);
-    *(char **)dst = NULL;
-}
-
 static void parse_level(const json_t *v, void *dst, const char *path,
                         struct ow_conf_errors *errs)
 {
@@ -93,9 +71,7 @@ static void parse_level(const json_t *v, void *dst, const char *path,
 
 #define RULE_COMMON(sev)                                                                           \
     OW_CONF_BOOL("enabled", struct ow_rule_conf, enabled, "true", "whether the rule runs"),        \
-        OW_CONF_CUSTOM("severity", struct ow_rule_conf, severity, parse_severity, free_severity,   \
-                       "\"info\" | \"warning\" | \"critical\"", sev,                               \
-                       "severity of the alert's records"),                                         \
+        OW_RULE_SEVERITY_FIELD(struct ow_rule_conf, severity, sev),                                \
         OW_CONF_DURATION("for", struct ow_rule_conf, for_us, 0, INT64_C(366) * OW_US_PER_DAY,      \
                          "\"0s\"", "the condition must hold this long (event time) before firing")
 

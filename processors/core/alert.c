@@ -27,8 +27,8 @@ static void parse_resolve(const json_t *v, void *dst, const char *path,
     }
 }
 
-static void parse_severity(const json_t *v, void *dst, const char *path,
-                           struct ow_conf_errors *errs)
+void ow_rule_parse_severity(const json_t *v, void *dst, const char *path,
+                            struct ow_conf_errors *errs)
 {
     const char *s = json_string_value(v);
     char got[80];
@@ -43,7 +43,7 @@ static void parse_severity(const json_t *v, void *dst, const char *path,
     *(char **)dst = ow_xstrdup(s);
 }
 
-static void free_string(void *dst)
+void ow_rule_free_severity(void *dst)
 {
     free(*(char **)dst);
     *(char **)dst = NULL;
@@ -51,9 +51,7 @@ static void free_string(void *dst)
 
 const struct ow_conf_field ow_rule_conf_map[] = {
     OW_CONF_BOOL("enabled", struct ow_rule_conf, enabled, "true", "whether the rule runs"),
-    OW_CONF_CUSTOM_SCHEMA("severity", struct ow_rule_conf, severity, parse_severity, free_string,
-                          "\"info\" | \"warning\" | \"critical\"", "\"warning\"",
-                          "severity of the alert's records", OW_RULE_SEVERITY_SCHEMA),
+    OW_RULE_SEVERITY_FIELD(struct ow_rule_conf, severity, "\"warning\""),
     OW_CONF_DURATION("for", struct ow_rule_conf, for_us, 0, INT64_C(366) * 86400 * 1000000,
                      "\"0s\"", "the condition must hold this long (event time) before firing"),
     OW_CONF_DOUBLE("threshold", struct ow_rule_conf, threshold, -1e18, 1e18, "0",

@@ -36,6 +36,15 @@ struct ow_rule_conf {
  *   OW_CONF_SUB("csr_forecast_exceeded", struct csr_conf, exceeded, ow_rule_conf_map_110, ...) */
 extern const struct ow_conf_field ow_rule_conf_map[];
 
+/* For rules with maps of their own: the shared "severity" key. */
+void ow_rule_parse_severity(const json_t *v, void *dst, const char *path,
+                            struct ow_conf_errors *errs);
+void ow_rule_free_severity(void *dst);
+#define OW_RULE_SEVERITY_FIELD(st, m, def)                                                         \
+    OW_CONF_CUSTOM_SCHEMA("severity", st, m, ow_rule_parse_severity, ow_rule_free_severity,        \
+                          "\"info\" | \"warning\" | \"critical\"", def,                             \
+                          "severity of the alert's records", OW_RULE_SEVERITY_SCHEMA)
+
 /* JSON Schemas of the shared rule keys, for rules with maps of their own. */
 #define OW_RULE_SEVERITY_SCHEMA "{\"enum\": [\"info\", \"warning\", \"critical\"]}"
 #define OW_RULE_RESOLVE_SCHEMA "{\"type\": [\"number\", \"null\"]}"

@@ -61,6 +61,13 @@ struct ow_processor {
     json_t *(*snapshot)(void *ctx, struct ow_window_id w);
     /** Forget the state of window @w (retention passed). May be NULL. */
     void (*expire)(void *ctx, struct ow_window_id w);
+    /** The processor's whole state as JSON (new reference), for the daemon's checkpoints. What
+     * it holds is the processor's own business; restore() must rebuild from it exactly the
+     * state that gives the same snapshots, alerts and responses to later events. */
+    json_t *(*save)(void *ctx);
+    /** Rebuild the state saved by save() into a context fresh from init() (same config).
+     * @returns OW_OK, or OW_EINVAL with @err naming what in @state is malformed. */
+    int (*restore)(void *ctx, const json_t *state, struct ow_err *err);
     void (*destroy)(void *ctx); /* ctx may be NULL */
 };
 

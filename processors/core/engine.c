@@ -1,6 +1,7 @@
 /* engine.c: decode -> validate -> de-duplicate -> window -> processors; closes windows as the
  * watermark passes them and publishes snapshots, aggregates and dead letters. */
 #include "engine.h"
+#include "engine_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,45 +22,6 @@
 #include "workdays.h"
 
 #define DL_PAYLOAD_MAX 4096 /* an oversized payload is cut to this many bytes */
-
-/* One window's bookkeeping; the figures live in the processors. */
-struct win {
-    bool closed;
-    bool expired;
-    bool dirty;     /* changed since its last publication */
-    int revision;   /* 0 while open */
-    int64_t late_events;
-    int64_t close_at;
-    int64_t expire_at;
-};
-
-/* The windows of one kind that exist: a contiguous range (a series has no gaps). */
-struct win_range {
-    int first;      /* index of items[0] */
-    int count;
-    struct win *items;
-    int next_open;  /* offset of the oldest window not yet closed */
-};
-
-struct ow_engine {
-    const struct ow_config *cfg;
-    struct ow_sink *sink;
-    bool live;
-    struct ow_tz *tz;
-    struct ow_calendar *cal;
-    struct ow_decoder *dec;
-    struct ow_dedup *dedup;
-    struct ow_alerts *alerts;
-    struct ow_proc_env env;
-    size_t nproc;
-    void **ctx;                                   /* per processor */
-    size_t *by_type[OW_EV__COUNT];                /* consumer indexes, ended by SIZE_MAX */
-    struct win_range ranges[2];                   /* by enum ow_window_kind */
-    int64_t max_occurred_us;
-    int64_t wall_clock_us;
-    struct ow_event ev;
-    struct ow_engine_stats stats;
-};
 
 static const char *const dl_reason_names[OW_DL__COUNT] = {
     [OW_DL_INVALID_JSON] = "invalid_json",
@@ -102,7 +64,7 @@ static struct win *win_get(struct ow_engine *eng, struct ow_window_id w)
     return &r->items[w.index - r->first];
 }
 
-static void win_init(struct ow_engine *eng, struct ow_window_id w, struct win *x)
+void ow__engine_win_init(struct ow_engine *eng, struct ow_window_id w, struct win *x)
 {
     memset(x, 0, sizeof(*x));
     x->close_at = ow_window_close_at(eng->tz, eng->cal, &eng->cfg->windows.grace, w);
@@ -159,7 +121,7 @@ static struct win *win_ensure(struct ow_engine *eng, struct ow_window_id w)
         } else {
             struct ow_window_id id = {w.kind, first + i};
 
-            win_init(eng, id, &items[i]);
+            ow__engine_win_init(eng, id, &items[i]);
             eng->stats.windows++;
         }
     }
@@ -490,6 +452,9 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
         }
     }
     ow_dedup_insert(eng->dedup, key, ev->content_hash, ev->occurred_us);
+    if (eng->journal.enabled) {
+        ow__engine_journal_id(eng, key, ev->content_hash, ev->occurred_us);
+    }
     eng->stats.applied++;
     eng->stats.by_type[ev->type]++;
     if (x != NULL) {
@@ -749,6 +714,7 @@ void ow_engine_destroy(struct ow_engine *eng)
         free(eng->ranges[k].items);
     }
     free(eng->ctx);
+    free(eng->journal.items);
     ow_dedup_destroy(eng->dedup);
     ow_alerts_destroy(eng->alerts);
     ow_decoder_destroy(eng->dec);

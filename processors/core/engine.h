@@ -106,6 +106,40 @@ void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *s
 /** The alert engine (for rules outside the processors, such as input_stale). Borrowed. */
 struct ow_alerts *ow_engine_alerts(struct ow_engine *eng);
 
+/* ---- state, for the live daemon's checkpoints (engine_state.c) ----
+ * A checkpoint is the engine's state (windows, watermark, counters, alert states, every
+ * processor's state) as one JSON document, plus the remembered ids, which are many (tens of
+ * millions) and so are saved incrementally: the engine journals each id it remembers, and the
+ * state store appends the journal to what it saved before. */
+
+/** The engine's state without the remembered ids (new reference). */
+json_t *ow_engine_save(struct ow_engine *eng);
+
+/** Restore @state (borrowed) into an engine fresh from ow_engine_create with the same config.
+ * Call before any event; then feed the saved ids with ow_engine_restore_id.
+ * @returns OW_OK or OW_EINVAL with @err saying what is malformed. */
+int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err *err);
+
+/** Remember a saved id again (restore). Ids already past the span are dropped. */
+void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key,
+                          const uint64_t content[2], int64_t occurred_us);
+
+/** Start journaling remembered ids (live mode; replay never needs it). */
+void ow_engine_journal_enable(struct ow_engine *eng);
+
+/** Hand the ids remembered since the last call to @fn, in order, and empty the journal. */
+void ow_engine_journal_drain(struct ow_engine *eng,
+                             void (*fn)(void *arg, struct ow_dedup_key key,
+                                        const uint64_t content[2], int64_t occurred_us),
+                             void *arg);
+
+/** Every id remembered now, to @fn (a full rewrite of the saved ids when compacting).
+ * @returns the number of ids. */
+uint64_t ow_engine_foreach_id(struct ow_engine *eng,
+                              void (*fn)(void *arg, struct ow_dedup_key key,
+                                         const uint64_t content[2], int64_t occurred_us),
+                              void *arg);
+
 /** Current counters. Borrowed. */
 const struct ow_engine_stats *ow_engine_stats(const struct ow_engine *eng);
 

@@ -1,0 +1,421 @@
+/* state.c: checkpoints in a folder: an append-only id log and an atomically replaced
+ * state.json (see state.h). */
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "alloc.h"
+
+#define RECORD_BYTES 48
+#define STATE_FORMAT 1
+
+/* One remembered id on disk: key, content, time, and a checksum of those 40 bytes. */
+struct record {
+    uint64_t key[2];
+    uint64_t content[2];
+    int64_t occurred_us;
+    uint64_t check;
+};
+
+struct ow_state {
+    char *dir;
+    int lock_fd;
+    int log_fd;          /* the current id log, opened for appending */
+    int64_t gen;         /* its number */
+    uint64_t committed;  /* its length as of the last committed save */
+    struct record *pending; /* drained from the engine, not yet committed */
+    size_t npending;
+    size_t cap_pending;
+    struct ow_state_stats stats;
+};
+
+static uint64_t record_check(const struct record *r)
+{
+    return XXH64(r, offsetof(struct record, check), 0x6f70737761746368ULL);
+}
+
+static void path_of(const struct ow_state *st, char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", st->dir, name);
+}
+
+static void log_path(const struct ow_state *st, int64_t gen, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/ids-%" PRId64 ".log", st->dir, gen);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int io_err(struct ow_err *err, const char *path, const char *what)
+{
+    return ow_err_set(err, OW_EIO, path, "%s: %s", what, strerror(errno));
+}
+
+static int fsync_dir(const struct ow_state *st, struct ow_err *err)
+{
+    int fd = open(st->dir, O_RDONLY | O_DIRECTORY);
+    int rc = OW_OK;
+
+    if (fd < 0 || fsync(fd) != 0) {
+        rc = io_err(err, st->dir, "fsync of the folder");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rc;
+}
+
+static int open_log(struct ow_state *st, struct ow_err *err)
+{
+    char path[4200];
+
+    if (st->log_fd >= 0) {
+        close(st->log_fd);
+    }
+    log_path(st, st->gen, path, sizeof(path));
+    st->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (st->log_fd < 0) {
+        return io_err(err, path, "cannot open");
+    }
+    return OW_OK;
+}
+
+struct ow_state *ow_state_open(const char *dir, struct ow_err *err)
+{
+    struct ow_state *st = ow_xcalloc(1, sizeof(*st));
+    char path[4200];
+
+    st->dir = ow_xstrdup(dir);
+    st->lock_fd = -1;
+    st->log_fd = -1;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        io_err(err, dir, "cannot create the state folder");
+        goto out_fail;
+    }
+    path_of(st, path, sizeof(path), "LOCK");
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (st->lock_fd < 0) {
+        io_err(err, path, "cannot open");
+        goto out_fail;
+    }
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ow_err_set(err, OW_EIO, dir, "the state folder is in use by another opswatchd");
+        goto out_fail;
+    }
+    return st;
+out_fail:
+    ow_state_close(st);
+    return NULL;
+}
+
+void ow_state_close(struct ow_state *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    if (st->log_fd >= 0) {
+        close(st->log_fd);
+    }
+    if (st->lock_fd >= 0) {
+        close(st->lock_fd); /* releases the flock */
+    }
+    free(st->pending);
+    free(st->dir);
+    free(st);
+}
+
+/* Read the committed part of the id log into @eng. */
+static int load_ids(struct ow_state *st, struct ow_engine *eng, struct ow_err *err)
+{
+    char path[4200];
+    struct stat sb;
+    struct record r;
+    uint64_t n;
+    FILE *f;
+    int rc = OW_OK;
+
+    log_path(st, st->gen, path, sizeof(path));
+    if (stat(path, &sb) != 0) {
+        return st->committed == 0 ? OW_OK : io_err(err, path, "the id log is missing");
+    }
+    if ((uint64_t)sb.st_size < st->committed) {
+        return ow_err_set(err, OW_EINVAL, path,
+                          "truncated: %lld bytes, but %" PRIu64 " were committed",
+                          (long long)sb.st_size, st->committed);
+    }
+    if ((uint64_t)sb.st_size > st->committed && truncate(path, (off_t)st->committed) != 0) {
+        return io_err(err, path, "cannot cut the uncommitted tail");
+    }
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return io_err(err, path, "cannot read");
+    }
+    for (n = 0; n < st->committed / RECORD_BYTES; n++) {
+        struct ow_dedup_key key;
+
+        if (fread(&r, RECORD_BYTES, 1, f) != 1) {
+            rc = io_err(err, path, "read failed");
+            break;
+        }
+        if (r.check != record_check(&r)) {
+            rc = ow_err_set(err, OW_EINVAL, path, "record %" PRIu64 " (byte %" PRIu64
+                            ") is corrupt: checksum mismatch", n, n * RECORD_BYTES);
+            break;
+        }
+        key.h[0] = r.key[0];
+        key.h[1] = r.key[1];
+        ow_engine_restore_id(eng, key, r.content, r.occurred_us);
+    }
+    fclose(f);
+    st->stats.ids_logged = n;
+    return rc;
+}
+
+/* Remove id logs other than the current one (left by a compaction). */
+static void remove_old_logs(struct ow_state *st)
+{
+    char path[4200];
+
+    for (int64_t g = st->gen - 1; g >= 0 && g >= st->gen - 4; g--) {
+        log_path(st, g, path, sizeof(path));
+        unlink(path);
+    }
+}
+
+int ow_state_load(struct ow_state *st, struct ow_engine *eng, json_t **daemon, struct ow_err *err)
+{
+    char path[4200];
+    json_error_t jerr;
+    json_t *doc;
+    const json_t *ids;
+    int rc;
+
+    *daemon = NULL;
+    path_of(st, path, sizeof(path), "state.json");
+    if (access(path, F_OK) != 0) {
+        st->gen = 0;
+        st->committed = 0;
+        return open_log(st, err); /* a new folder */
+    }
+    doc = json_load_file(path, 0, &jerr);
+    if (doc == NULL) {
+        return ow_err_set(err, OW_EINVAL, path, "corrupt: %s (line %d)", jerr.text, jerr.line);
+    }
+    ids = json_object_get(doc, "ids");
+    if (json_integer_value(json_object_get(doc, "format")) != STATE_FORMAT ||
+        !json_is_integer(json_object_get(ids, "gen")) ||
+        !json_is_integer(json_object_get(ids, "bytes")) ||
+        json_integer_value(json_object_get(ids, "bytes")) % RECORD_BYTES != 0) {
+        json_decref(doc);
+        return ow_err_set(err, OW_EINVAL, path, "not an opswatch state of format %d",
+                          STATE_FORMAT);
+    }
+    st->gen = json_integer_value(json_object_get(ids, "gen"));
+    st->committed = (uint64_t)json_integer_value(json_object_get(ids, "bytes"));
+    rc = ow_engine_restore(eng, json_object_get(doc, "engine"), err);
+    if (rc == OW_OK) {
+        rc = load_ids(st, eng, err);
+    }
+    if (rc == OW_OK) {
+        rc = open_log(st, err);
+    }
+    if (rc == OW_OK) {
+        remove_old_logs(st);
+        *daemon = json_incref(json_object_get(doc, "daemon"));
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static void take_id(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                    int64_t occurred_us)
+{
+    struct ow_state *st = arg;
+    struct record *r;
+
+    if (st->npending == st->cap_pending) {
+        st->cap_pending = st->cap_pending ? st->cap_pending * 2 : 4096;
+        st->pending = ow_xrealloc(st->pending, st->cap_pending * sizeof(*st->pending));
+    }
+    r = &st->pending[st->npending++];
+    r->key[0] = key.h[0];
+    r->key[1] = key.h[1];
+    r->content[0] = content[0];
+    r->content[1] = content[1];
+    r->occurred_us = occurred_us;
+    r->check = record_check(r);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Append the pending ids; on failure cut the log back to its committed length. */
+static int append_pending(struct ow_state *st, uint64_t *bytes, struct ow_err *err)
+{
+    char path[4200];
+    size_t len = st->npending * RECORD_BYTES;
+
+    log_path(st, st->gen, path, sizeof(path));
+    if ((len > 0 && write_all(st->log_fd, st->pending, len) != 0) || fsync(st->log_fd) != 0) {
+        int rc = io_err(err, path, "cannot append the new ids");
+
+        if (ftruncate(st->log_fd, (off_t)st->committed) != 0) {
+            /* The next load cuts the tail anyway: state.json names the committed length. */
+        }
+        return rc;
+    }
+    *bytes = st->committed + len;
+    return OW_OK;
+}
+
+/* Rewrite every live id into the next log (ids-<gen+1>.log), from a buffer of its own so that
+ * the pending ids survive a failure. */
+static int compact(struct ow_state *st, struct ow_engine *eng, uint64_t *bytes,
+                   struct ow_err *err)
+{
+    struct ow_state all = {0};
+    char path[4200];
+    char tmp[4300];
+    int fd;
+    int rc = OW_OK;
+
+    ow_engine_foreach_id(eng, take_id, &all);
+    log_path(st, st->gen + 1, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, all.pending, all.npending * RECORD_BYTES) != 0 ||
+        fsync(fd) != 0 || rename(tmp, path) != 0) {
+        rc = io_err(err, tmp, "cannot write the compacted id log");
+        unlink(tmp);
+    } else {
+        *bytes = all.npending * RECORD_BYTES;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(all.pending);
+    return rc;
+}
+
+static int write_state_json(struct ow_state *st, struct ow_engine *eng, const json_t *daemon,
+                            int64_t gen, uint64_t bytes, size_t *written, struct ow_err *err)
+{
+    char path[4200];
+    char tmp[4300];
+    json_t *doc = json_pack("{s:i, s:o, s:O?, s:{s:I, s:I}}", "format", STATE_FORMAT, "engine",
+                            ow_engine_save(eng), "daemon", daemon, "ids", "gen",
+                            (json_int_t)gen, "bytes", (json_int_t)bytes);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int fd;
+    int rc = OW_OK;
+
+    json_decref(doc);
+    path_of(st, path, sizeof(path), "state.json");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || text == NULL || write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+        rc = io_err(err, tmp, "cannot write");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc == OW_OK && rename(tmp, path) != 0) {
+        rc = io_err(err, path, "cannot replace");
+    }
+    if (rc == OW_OK) {
+        rc = fsync_dir(st, err);
+    }
+    *written = text ? strlen(text) : 0;
+    free(text);
+    return rc;
+}
+
+int ow_state_save(struct ow_state *st, struct ow_engine *eng, const json_t *daemon,
+                  struct ow_err *err)
+{
+    double t0 = now_ms();
+    struct ow_dedup_stats ds;
+    uint64_t bytes = st->committed;
+    int64_t gen = st->gen;
+    size_t written = 0;
+    bool compacted = false;
+    int rc;
+
+    ow_engine_journal_drain(eng, take_id, st);
+    ow_engine_dedup_stats(eng, &ds);
+    if (st->committed / RECORD_BYTES + st->npending > 2 * ds.ids + 100000) {
+        rc = compact(st, eng, &bytes, err);
+        compacted = rc == OW_OK;
+        gen = st->gen + 1;
+    } else {
+        rc = append_pending(st, &bytes, err);
+    }
+    if (rc == OW_OK) {
+        rc = write_state_json(st, eng, daemon, gen, bytes, &written, err);
+    }
+    if (rc != OW_OK && compacted) {
+        char path[4200];
+
+        log_path(st, gen, path, sizeof(path));
+        unlink(path); /* the compacted log was never committed */
+        compacted = false;
+    }
+    if (rc != OW_OK) {
+        /* Nothing is committed: cut what this save appended, keep the ids for the next. */
+        if (!compacted && ftruncate(st->log_fd, (off_t)st->committed) != 0) {
+            /* The next load cuts past the committed length anyway. */
+        }
+        return rc;
+    }
+    st->stats.bytes_written = written + (compacted ? bytes : st->npending * RECORD_BYTES);
+    st->stats.ids_logged = bytes / RECORD_BYTES;
+    st->npending = 0;
+    st->committed = bytes;
+    if (compacted) {
+        st->gen = gen;
+        st->stats.compactions++;
+        remove_old_logs(st);
+        rc = open_log(st, err);
+    }
+    st->stats.saves++;
+    st->stats.last_save_ms = now_ms() - t0;
+    return rc;
+}
+
+void ow_state_stats(const struct ow_state *st, struct ow_state_stats *out)
+{
+    *out = st->stats;
+}

@@ -1,0 +1,308 @@
+/* test_state_store.c: the state folder: saves that append only new ids, atomic commits, the
+ * uncommitted tail cut at load, corruption detected, a failed save retried, compaction, the
+ * lock. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_fixture.h"
+#include "state.h"
+
+struct t {
+    char dir[64];
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof(*t));
+
+    snprintf(t->dir, sizeof(t->dir), "/tmp/ow_state_XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
+    assert_int_equal(system(cmd), 0);
+    free(t);
+    return 0;
+}
+
+static int csr(struct fixture *f, int i, const char *at)
+{
+    return apply_fmt(f,
+                     "{\"event_id\":\"c%d\",\"type\":\"csr\",\"schema_version\":1,"
+                     "\"occurred_at\":\"%s\",\"party_id\":\"SUB-%02d\",\"batched\":false,"
+                     "\"count\":%d,\"region\":\"north\"}",
+                     i, at, i % 7, i % 5 + 1);
+}
+
+static off_t file_size(const char *dir, const char *name)
+{
+    char path[256];
+    struct stat sb;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A fresh engine loading the folder; the caller destroys both. */
+static struct fixture *reload(struct t *t, struct ow_state **st, json_t **daemon, int *rc,
+                              struct ow_err *err)
+{
+    struct fixture *g = fixture_create(NULL, true);
+
+    *st = ow_state_open(t->dir, err);
+    assert_non_null(*st);
+    *rc = ow_state_load(*st, g->eng, daemon, err);
+    return g;
+}
+
+static void state_store__saves_append_only_new_ids_and_reload(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(NULL, true);
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_err err;
+    json_t *daemon = json_pack("{s:{s:I}}", "offsets", "dcc.csr/0", (json_int_t)1234);
+    json_t *got = NULL;
+    struct fixture *g;
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    assert_non_null(st);
+    assert_int_equal(ow_state_load(st, f->eng, &got, &err), OW_OK);
+    assert_null(got); /* a new folder */
+    for (int i = 0; i < 100; i++) {
+        csr(f, i, "2021-04-02T10:00:00Z");
+    }
+    assert_int_equal(ow_state_save(st, f->eng, daemon, &err), OW_OK);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), 100 * 48);
+    for (int i = 100; i < 150; i++) {
+        csr(f, i, "2021-04-03T10:00:00Z");
+    }
+    assert_int_equal(ow_state_save(st, f->eng, daemon, &err), OW_OK);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.saves, 2);
+    assert_int_equal(ss.ids_logged, 150);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), 150 * 48); /* appended, not rewritten */
+    ow_state_close(st);
+
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    assert_true(json_equal(daemon, got));
+    /* Every id is remembered again: the same events are duplicates now. */
+    for (int i = 0; i < 150; i++) {
+        assert_int_equal(csr(g, i, i < 100 ? "2021-04-02T10:00:00Z" : "2021-04-03T10:00:00Z"),
+                         OW_EDUP);
+    }
+    assert_int_equal(csr(g, 150, "2021-04-03T10:00:00Z"), OW_OK);
+    assert_int_equal(ow_engine_stats(g->eng)->watermark_us,
+                     ow_engine_stats(f->eng)->watermark_us);
+    json_decref(got);
+    json_decref(daemon);
+    ow_state_close(st);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static void state_store__uncommitted_tail_is_cut(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(NULL, true);
+    struct ow_state *st;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    char path[256];
+    FILE *log;
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    for (int i = 0; i < 10; i++) {
+        csr(f, i, "2021-04-02T10:00:00Z");
+    }
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_close(st);
+    /* A save that died after appending ids but before its rename: garbage past the commit. */
+    snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
+    log = fopen(path, "ab");
+    fputs("half a record", log);
+    fclose(log);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), 10 * 48);
+    assert_int_equal(csr(g, 3, "2021-04-02T10:00:00Z"), OW_EDUP);
+    json_decref(got);
+    ow_state_close(st);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static void state_store__corruption_is_detected_with_the_file_named(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(NULL, true);
+    struct ow_state *st;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    char path[256];
+    FILE *fp;
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    for (int i = 0; i < 10; i++) {
+        csr(f, i, "2021-04-02T10:00:00Z");
+    }
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_close(st);
+    /* Flip a byte inside record 4. */
+    snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
+    fp = fopen(path, "r+b");
+    fseek(fp, 4 * 48 + 5, SEEK_SET);
+    fputc('X', fp);
+    fclose(fp);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.where, "ids-0.log"));
+    assert_non_null(strstr(err.text, "record 4 (byte 192) is corrupt"));
+    ow_state_close(st);
+    fixture_destroy(g);
+    /* A truncated log (shorter than committed) and a broken state.json are refused too. */
+    assert_int_equal(truncate(path, 3 * 48), 0);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.text, "truncated"));
+    ow_state_close(st);
+    fixture_destroy(g);
+    snprintf(path, sizeof(path), "%s/state.json", t->dir);
+    assert_int_equal(truncate(path, 20), 0);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.where, "state.json"));
+    assert_non_null(strstr(err.text, "corrupt"));
+    ow_state_close(st);
+    fixture_destroy(g);
+    fixture_destroy(f);
+}
+
+static void state_store__failed_save_commits_nothing_and_is_retried(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(NULL, true);
+    struct ow_state *st;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    char path[256];
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    csr(f, 1, "2021-04-02T10:00:00Z");
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    csr(f, 2, "2021-04-02T10:00:00Z");
+    /* Make the next state.json impossible to write (as a full disk would). */
+    snprintf(path, sizeof(path), "%s/state.json.tmp", t->dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_EIO);
+    assert_non_null(strstr(err.where, "state.json.tmp"));
+    assert_int_equal(rmdir(path), 0);
+    csr(f, 3, "2021-04-02T10:00:00Z");
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_close(st);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), 3 * 48);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(csr(g, i, "2021-04-02T10:00:00Z"), OW_EDUP);
+    }
+    ow_state_close(st);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static void state_store__compaction_rewrites_the_live_ids(void **state)
+{
+    struct t *t = *state;
+    /* A short span, so most logged ids expire and the log outgrows the live set. */
+    struct fixture *f = fixture_create("{\"dedup\": {\"span\": \"1h\"}}", true);
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_err err;
+    json_t *got;
+    char at[32];
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    for (int i = 0; i < 240000; i++) {
+        snprintf(at, sizeof(at), "2021-04-%02dT%02d:%02d:00Z", 1 + i / 14400, i / 600 % 24,
+                 i / 10 % 60);
+        csr(f, i, at);
+        if (i % 20000 == 19999) {
+            assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+        }
+    }
+    ow_state_stats(st, &ss);
+    assert_true(ss.compactions >= 1);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), -1); /* the old log is gone */
+    assert_true(ss.ids_logged < 240000);
+    ow_state_close(st);
+    fixture_destroy(f);
+}
+
+static void state_store__folder_is_locked(void **state)
+{
+    struct t *t = *state;
+    struct ow_err err;
+    struct ow_state *a = ow_state_open(t->dir, &err);
+    struct ow_state *b = ow_state_open(t->dir, &err);
+
+    assert_non_null(a);
+    assert_null(b);
+    assert_non_null(strstr(err.text, "in use by another opswatchd"));
+    ow_state_close(a);
+    b = ow_state_open(t->dir, &err);
+    assert_non_null(b);
+    ow_state_close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(state_store__saves_append_only_new_ids_and_reload, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(state_store__uncommitted_tail_is_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(state_store__corruption_is_detected_with_the_file_named,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(state_store__failed_save_commits_nothing_and_is_retried,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(state_store__compaction_rewrites_the_live_ids, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(state_store__folder_is_locked, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("state_store", tests, NULL, NULL);
+}

@@ -418,8 +418,7 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
         return OW_EDUP;
     case OW_DEDUP_CONFLICT:
         snprintf(msg, sizeof(msg),
-                 "%s: field 'event_id': duplicate id with different content (\"%.60s\" was "
-                 "seen before with other content)",
+                 "%s: field 'event_id': duplicate id \"%.128s\" with different content",
                  ow_event_type_name(ev->type), ev->event_id.p);
         dead_letter(eng, buf, len, src, OW_DL_DUPLICATE_CONFLICT, msg);
         return OW_ESCHEMA;

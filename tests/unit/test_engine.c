@@ -78,7 +78,7 @@ static void engine__same_id_other_content_is_a_dead_letter(void **state)
     dl = dead_letter(f, 0);
     assert_string_equal(json_string_value(json_object_get(dl, "reason")), "duplicate_conflict");
     assert_non_null(strstr(json_string_value(json_object_get(dl, "error")),
-                           "csr: field 'event_id': duplicate id with different content"));
+                           "csr: field 'event_id': duplicate id \"c1\" with different content"));
     assert_int_equal(ow_engine_stats(f->eng)->dead_by_reason[OW_DL_DUPLICATE_CONFLICT], 1);
 }
 
@@ -236,6 +236,38 @@ static void engine__month_series_has_no_gaps(void **state)
     assert_null(latest_snapshot(f, "2021-08"));
 }
 
+static char *read_fixture(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 1 << 17);
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, (1 << 17) - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+    return buf;
+}
+
+/* tests/fixtures/events/pairs/<case>/{first.json,second.json,error}: the first applies, the
+ * second is a dead letter with exactly that reason. */
+static void engine__pair_fixtures(void **state)
+{
+    struct fixture *f = *state;
+    char *first = read_fixture("tests/fixtures/events/pairs/dup_conflict/first.json");
+    char *second = read_fixture("tests/fixtures/events/pairs/dup_conflict/second.json");
+    char *error = read_fixture("tests/fixtures/events/pairs/dup_conflict/error");
+
+    assert_int_equal(apply_json(f, first), OW_OK);
+    assert_int_equal(apply_json(f, second), OW_ESCHEMA);
+    assert_string_equal(json_string_value(json_object_get(dead_letter(f, 0), "error")), error);
+    free(first);
+    free(second);
+    free(error);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +277,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(engine__invalid_first_copy_is_not_remembered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(engine__pair_fixtures, setup, teardown),
         cmocka_unit_test_setup_teardown(engine__dead_letter_names_source_and_keeps_payload,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(engine__oversized_payload_is_cut_with_its_digest, setup,

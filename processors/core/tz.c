@@ -1,4 +1,9 @@
-/* tz.c: IANA zones through the C library, with a precomputed table of month starts. */
+/* tz.c: IANA zones through the C library, with a table of month starts filled on demand.
+ *
+ * The table covers 1900..2200 but each entry costs a few localtime_r() calls, so building it
+ * whole at start-up cost more than replaying 100k events; an entry is computed the first time
+ * it is looked at (a replay touches a handful of months) and kept. The table lives behind a
+ * pointer so that the const accessors can fill it (one thread only, as for TZ itself). */
 #include "tz.h"
 
 #include <fcntl.h>
@@ -23,9 +28,12 @@
 struct ow_tz {
     char *name;
     char *tzenv; /* the value given to TZ */
-    /* start[i]: local midnight starting month FIRST_MONTH + i; start[N_MONTHS] ends the table. */
-    int64_t start[N_MONTHS + 1];
+    /* start[i]: local midnight starting month FIRST_MONTH + i, or UNSET until first needed;
+     * start[N_MONTHS] ends the table. */
+    int64_t *start;
 };
+
+#define UNSET INT64_MIN
 
 /* The zone the C library was last pointed at by this file (TZ is process-global). */
 static const struct ow_tz *active;
@@ -171,6 +179,21 @@ static int64_t midnight_slow(int y, int m, int d)
     return hi;
 }
 
+/* Entry @i (0..N_MONTHS) of the month-start table, computed on first use. */
+static int64_t month_start(const struct ow_tz *tz, int64_t i)
+{
+    int64_t v = tz->start[i];
+
+    if (__builtin_expect(v == UNSET, 0)) {
+        int month = FIRST_MONTH + (int)i;
+
+        activate(tz);
+        v = midnight_slow(month / 12, month % 12 + 1, 1) * OW_US_PER_SEC;
+        tz->start[i] = v;
+    }
+    return v;
+}
+
 struct ow_tz *ow_tz_create(const char *name, struct ow_err *err)
 {
     struct ow_tz *tz;
@@ -201,10 +224,9 @@ struct ow_tz *ow_tz_create(const char *name, struct ow_err *err)
         memcpy(tz->tzenv + 1, name, strlen(name) + 1);
     }
     activate(tz);
+    tz->start = ow_xmalloc((N_MONTHS + 1) * sizeof(*tz->start));
     for (int i = 0; i <= N_MONTHS; i++) {
-        int month = FIRST_MONTH + i;
-
-        tz->start[i] = midnight_slow(month / 12, month % 12 + 1, 1) * OW_US_PER_SEC;
+        tz->start[i] = UNSET;
     }
     return tz;
 }
@@ -217,6 +239,7 @@ void ow_tz_destroy(struct ow_tz *tz)
     if (active == tz) {
         active = NULL;
     }
+    free(tz->start);
     free(tz->name);
     free(tz->tzenv);
     free(tz);
@@ -240,7 +263,7 @@ int64_t ow_tz_midnight(const struct ow_tz *tz, int y, int m, int d)
     ow_civil_from_days(days, &cy, &cm, &cd);
     month = (int64_t)cy * 12 + (cm - 1);
     if (cd == 1 && month >= FIRST_MONTH && month <= FIRST_MONTH + N_MONTHS) {
-        return tz->start[month - FIRST_MONTH];
+        return month_start(tz, month - FIRST_MONTH);
     }
     activate(tz);
     return midnight_slow(cy, cm, cd) * OW_US_PER_SEC;
@@ -251,17 +274,17 @@ int ow_tz_month_of(const struct ow_tz *tz, int64_t us)
     struct ow_civil c;
     int64_t i;
 
-    if (us >= tz->start[0] && us < tz->start[N_MONTHS]) {
+    if (us >= month_start(tz, 0) && us < month_start(tz, N_MONTHS)) {
         /* The mean month lands within one entry of the answer: month starts stray from the
          * mean by under two days, and offsets by under a day. The loops settle it exactly. */
-        i = (us - tz->start[0]) / MEAN_MONTH_US;
+        i = (us - month_start(tz, 0)) / MEAN_MONTH_US;
         if (i > N_MONTHS - 1) {
             i = N_MONTHS - 1;
         }
-        while (us < tz->start[i]) {
+        while (us < month_start(tz, i)) {
             i--;
         }
-        while (us >= tz->start[i + 1]) {
+        while (us >= month_start(tz, i + 1)) {
             i++;
         }
         return FIRST_MONTH + (int)i;

@@ -1,7 +1,8 @@
 /* tz.h: an IANA time zone as the engine needs it: local civil dates <-> instants.
  *
- * Built on the C library's zoneinfo (tzdata). Month starts are precomputed for years
- * 1900..2200 so that mapping an instant to its month is a binary search, not a libc call:
+ * Built on the C library's zoneinfo (tzdata). Month starts for years 1900..2200 are kept in a
+ * table (each entry computed once, on first use) so that mapping an instant to its month is a
+ * table lookup, not a libc call:
  * this runs once per event on the hot path.
  *
  * Limitation: the C library has one active zone per process (the TZ environment variable).

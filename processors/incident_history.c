@@ -98,6 +98,24 @@ void ow__inc_insert(struct ow_incident *inc, const struct ow_event *ev)
     inc->n++;
 }
 
+bool ow__inc_append(struct ow_incident *inc, const struct ow_inc_ev *e)
+{
+    struct ow_inc_ev *x;
+
+    if (inc->n > 0 && ev_cmp(&inc->evs[inc->n - 1], e) >= 0) {
+        return false;
+    }
+    if (inc->n == inc->cap) {
+        inc->cap = inc->cap ? 2 * inc->cap : 4;
+        inc->evs = ow_xrealloc(inc->evs, inc->cap * sizeof(*inc->evs));
+    }
+    x = &inc->evs[inc->n++];
+    *x = *e;
+    x->event_id = ow_xstrdup(e->event_id);
+    x->rdp_id = e->rdp_id != NULL ? ow_xstrdup(e->rdp_id) : NULL;
+    return true;
+}
+
 static int8_t first_region(const struct ow_incident *inc)
 {
     for (size_t i = 0; i < inc->n; i++) {

@@ -98,6 +98,10 @@ bool ow__inc_has_event(const struct ow_incident *inc, const char *id, size_t len
 /** Insert a copy of @ev's fields in order. The caller has checked ow__inc_has_event(). */
 void ow__inc_insert(struct ow_incident *inc, const struct ow_event *ev);
 
+/** Append a copy of @e (its strings copied) if it sorts after every event of @inc, as when
+ * a saved history is read back. @returns false, changing nothing, if it does not. */
+bool ow__inc_append(struct ow_incident *inc, const struct ow_inc_ev *e);
+
 /** The walk after every event that occurred at or before @until (INT64_MAX: all); a held
  * incident stays OW_INC_NONE. */
 void ow__inc_walk_until(const struct ow_incident *inc, int64_t until, struct ow_inc_walk *k);

@@ -37,6 +37,7 @@
 #include "incident_history.h"
 #include "processor.h"
 #include "rfc3339.h"
+#include "state_row.h"
 #include "strmap.h"
 #include "tz.h"
 
@@ -684,6 +685,168 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
     return out;
 }
 
+/* ---- checkpoints ----
+ * {"v":1, "wm", "max_us", "next_check", "input_ended", "backlog_active", "backlog_window",
+ *  "incidents": [[id, hold_expired, open_now, overdue, overdue_window, deadline,
+ *                 [[us, event_id, rdp_id|null, action, severity, region], ...]], ...],
+ *  "watch": [id, ...]}
+ * Incidents in key order (the same state saves the same text). The watch list keeps its
+ * order: on_watermark raises alerts in that order. open_count is the number of open_now. */
+
+#define STATE_VERSION 1
+
+static json_t *incident_row(const struct ow_incident *inc)
+{
+    json_t *evs = json_array();
+
+    for (size_t i = 0; i < inc->n; i++) {
+        const struct ow_inc_ev *e = &inc->evs[i];
+
+        json_array_append_new(evs, json_pack("[I, s, s?, i, i, i]", (json_int_t)e->us,
+                                             e->event_id, e->rdp_id, e->action, e->severity,
+                                             e->region));
+    }
+    return json_pack("[s, b, b, i, i, I, o]", inc->id, inc->hold_expired, inc->open_now,
+                     inc->overdue, inc->overdue_window, (json_int_t)inc->deadline, evs);
+}
+
+static json_t *incidents_save(void *ctx)
+{
+    struct incidents_ctx *c = ctx;
+    struct ow_strmap_entry *e = ow_strmap_sorted(c->incidents);
+    json_t *incs = json_array();
+    json_t *watched = json_array();
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(c->incidents); i++) {
+        json_array_append_new(incs, incident_row(e[i].value));
+    }
+    free(e);
+    for (size_t i = 0; i < c->nwatch; i++) {
+        json_array_append_new(watched, json_string(c->watch[i]->id));
+    }
+    return json_pack("{s:i, s:I, s:I, s:I, s:b, s:b, s:i, s:o, s:o}", "v", STATE_VERSION, "wm",
+                     (json_int_t)c->wm, "max_us", (json_int_t)c->max_us, "next_check",
+                     (json_int_t)c->next_check, "input_ended", c->input_ended, "backlog_active",
+                     c->backlog_active, "backlog_window", c->backlog_window, "incidents", incs,
+                     "watch", watched);
+}
+
+static int restore_events(struct ow_incident *inc, const json_t *evs, size_t at,
+                          struct ow_err *err)
+{
+    for (size_t i = 0; i < json_array_size(evs); i++) {
+        struct ow_inc_ev e;
+        struct ow_row r;
+
+        ow_row_open(&r, json_array_get(evs, i), 6);
+        e.us = ow_row_int(&r, INT64_MIN, INT64_MAX);
+        e.event_id = (char *)ow_row_str(&r, false);
+        e.rdp_id = (char *)ow_row_str(&r, true);
+        e.action = (int8_t)ow_row_int(&r, OW_ACT_OPENED, OW_ACT_REOPENED);
+        e.severity = (int8_t)ow_row_int(&r, 0, OW_INC_NSEV);
+        e.region = (int8_t)ow_row_int(&r, OW_REGION_NONE, OW_REGION__COUNT - 1);
+        if (!ow_row_ok(&r)) {
+            return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.incidents",
+                              "incident %zu, event %zu: %s", at, i, ow_row_error(&r));
+        }
+        if (!ow__inc_append(inc, &e)) {
+            return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.incidents",
+                              "incident %zu, event %zu: out of order or repeated", at, i);
+        }
+    }
+    return OW_OK;
+}
+
+static int restore_incident(struct incidents_ctx *c, const json_t *row, size_t at,
+                            struct ow_err *err)
+{
+    struct ow_incident *inc;
+    const json_t *evs;
+    const char *id;
+    bool created;
+    struct ow_row r;
+    bool hold_expired;
+    bool open_now;
+    int overdue;
+    int overdue_window;
+    int64_t deadline;
+
+    ow_row_open(&r, row, 7);
+    id = ow_row_str(&r, false);
+    hold_expired = ow_row_bool(&r);
+    open_now = ow_row_bool(&r);
+    overdue = (int)ow_row_int(&r, OW_INC_OVERDUE_NONE, OW_INC_OVERDUE_DONE);
+    overdue_window = (int)ow_row_int(&r, INT32_MIN, INT32_MAX);
+    deadline = ow_row_int(&r, INT64_MIN, INT64_MAX);
+    evs = ow_row_array(&r);
+    if (!ow_row_ok(&r)) {
+        return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.incidents", "incident %zu: %s",
+                          at, ow_row_error(&r));
+    }
+    inc = ow_strmap_upsert(c->incidents, id, strlen(id), &created);
+    if (!created) {
+        return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.incidents",
+                          "incident %zu: '%.100s' is there twice", at, id);
+    }
+    inc->id = ow_xstrdup(id);
+    inc->hold_expired = hold_expired;
+    inc->open_now = open_now;
+    inc->overdue = (int8_t)overdue;
+    inc->overdue_window = overdue_window;
+    inc->deadline = deadline;
+    c->open_count += open_now;
+    return restore_events(inc, evs, at, err);
+}
+
+static int incidents_restore(void *ctx, const json_t *state, struct ow_err *err)
+{
+    struct incidents_ctx *c = ctx;
+    const json_t *incs = json_object_get(state, "incidents");
+    const json_t *watched = json_object_get(state, "watch");
+    int64_t v = 0;
+    int64_t window = 0;
+    int rc;
+
+    if (!ow_state_int(state, "v", STATE_VERSION, STATE_VERSION, &v)) {
+        return ow_err_set(err, OW_EINVAL, "state: rdp_incidents", "expected version %d",
+                          STATE_VERSION);
+    }
+    if (!ow_state_int(state, "wm", INT64_MIN, INT64_MAX, &c->wm) ||
+        !ow_state_int(state, "max_us", INT64_MIN, INT64_MAX, &c->max_us) ||
+        !ow_state_int(state, "next_check", INT64_MIN, INT64_MAX, &c->next_check) ||
+        !ow_state_bool(state, "input_ended", &c->input_ended) ||
+        !ow_state_bool(state, "backlog_active", &c->backlog_active) ||
+        !ow_state_int(state, "backlog_window", INT32_MIN, INT32_MAX, &window) ||
+        !json_is_array(incs) || !json_is_array(watched)) {
+        return ow_err_set(err, OW_EINVAL, "state: rdp_incidents",
+                          "expected integers wm, max_us, next_check, backlog_window, booleans "
+                          "input_ended, backlog_active, arrays incidents, watch");
+    }
+    c->backlog_window = (int)window;
+    for (size_t i = 0; i < json_array_size(incs); i++) {
+        rc = restore_incident(c, json_array_get(incs, i), i, err);
+        if (rc != OW_OK) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < json_array_size(watched); i++) {
+        const char *id = json_string_value(json_array_get(watched, i));
+        struct ow_incident *inc = id != NULL ? ow_strmap_get(c->incidents, id, strlen(id)) : NULL;
+
+        if (inc == NULL || inc->watched) {
+            return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.watch",
+                              "entry %zu: not a saved incident, or there twice", i);
+        }
+        if (c->nwatch == c->cap_watch) {
+            c->cap_watch = c->cap_watch ? 2 * c->cap_watch : 16;
+            c->watch = ow_xrealloc(c->watch, c->cap_watch * sizeof(*c->watch));
+        }
+        c->watch[c->nwatch++] = inc;
+        inc->watched = true;
+    }
+    return OW_OK;
+}
+
 const struct ow_processor ow_rdp_incidents_processor = {
     .abi = OW_PROCESSOR_ABI,
     .name = "rdp_incidents",
@@ -699,5 +862,7 @@ const struct ow_processor ow_rdp_incidents_processor = {
     .on_watermark = incidents_on_watermark,
     .end_of_input = incidents_end_of_input,
     .snapshot = incidents_snapshot,
+    .save = incidents_save,
+    .restore = incidents_restore,
     .destroy = incidents_destroy,
 };

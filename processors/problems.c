@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "civil.h"
 #include "processor.h"
+#include "state_row.h"
 #include "strmap.h"
 #include "tz.h"
 
@@ -637,32 +638,42 @@ static void wake_problem(const struct ow_strmap_entry *en, void *arg)
     }
 }
 
+/* Every problem in key order: the alerts they raise come out in that order, which must not
+ * depend on the hash map's layout (a map restored from a checkpoint is laid out anew). */
+static void wake_all(struct prb_ctx *c)
+{
+    struct wake_arg wa = {c, INT64_MAX};
+    struct ow_strmap_entry *e = ow_strmap_sorted(c->problems);
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(c->problems); i++) {
+        wake_problem(&e[i], &wa);
+    }
+    free(e);
+    c->next_wake = wa.next;
+}
+
 /* The watermark passed a hold's end or an RCA target: look at every problem (they are few,
  * and this happens once per such instant, not once per event). */
 static void prb_on_watermark(void *ctx, int64_t watermark_us, struct ow_sink *out)
 {
     struct prb_ctx *c = ctx;
-    struct wake_arg wa = {c, INT64_MAX};
 
     (void)out;
     c->wm = watermark_us;
     if (watermark_us <= c->next_wake) {
         return;
     }
-    ow_strmap_foreach(c->problems, wake_problem, &wa);
-    c->next_wake = wa.next;
+    wake_all(c);
 }
 
 /* The end of replay input: no `created` will come, so every hold is over. */
 static void prb_end_of_input(void *ctx, struct ow_sink *out)
 {
     struct prb_ctx *c = ctx;
-    struct wake_arg wa = {c, INT64_MAX};
 
     (void)out;
     c->input_ended = true;
-    ow_strmap_foreach(c->problems, wake_problem, &wa);
-    c->next_wake = wa.next;
+    wake_all(c);
 }
 
 struct prune_arg {
@@ -704,6 +715,146 @@ static void prb_expire(void *ctx, struct ow_window_id w)
     free(pa.keys);
 }
 
+/* ---- checkpoints ----
+ * {"v":1, "wm", "next_wake", "max_quarter", "input_ended",
+ *  "problems": [[id, released, alerted, alert_target, fired_target,
+ *                [[us, event_id, action, status, category, significant, rca_us|null], ...]],
+ *               ...]}
+ * Problems in key order; NO_TIME is saved as itself (the least integer). */
+
+#define STATE_VERSION 1
+
+static json_t *problem_row(const struct prb *p)
+{
+    json_t *evs = json_array();
+
+    for (size_t i = 0; i < p->n; i++) {
+        const struct prb_ev *e = &p->evs[i];
+
+        json_array_append_new(evs, json_pack("[I, s, i, i, i, i, o]", (json_int_t)e->us,
+                                             e->event_id, e->action, e->status, e->category,
+                                             e->significant,
+                                             e->has_rca ? json_integer((json_int_t)e->rca_us)
+                                                        : json_null()));
+    }
+    return json_pack("[s, b, b, I, I, o]", p->id, p->released, p->alerted,
+                     (json_int_t)p->alert_target, (json_int_t)p->fired_target, evs);
+}
+
+static json_t *prb_save(void *ctx)
+{
+    struct prb_ctx *c = ctx;
+    struct ow_strmap_entry *e = ow_strmap_sorted(c->problems);
+    json_t *rows = json_array();
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(c->problems); i++) {
+        json_array_append_new(rows, problem_row(e[i].value));
+    }
+    free(e);
+    return json_pack("{s:i, s:I, s:I, s:i, s:b, s:o}", "v", STATE_VERSION, "wm",
+                     (json_int_t)c->wm, "next_wake", (json_int_t)c->next_wake, "max_quarter",
+                     c->max_quarter, "input_ended", c->input_ended, "problems", rows);
+}
+
+static int restore_events(struct prb *p, const json_t *evs, size_t at, struct ow_err *err)
+{
+    for (size_t i = 0; i < json_array_size(evs); i++) {
+        struct prb_ev e;
+        struct ow_row r;
+        const char *id;
+
+        memset(&e, 0, sizeof(e));
+        ow_row_open(&r, json_array_get(evs, i), 7);
+        e.us = ow_row_int(&r, INT64_MIN, INT64_MAX);
+        id = ow_row_str(&r, false);
+        e.action = (int8_t)ow_row_int(&r, OW_ACT_CLOSED, OW_ACT_STATUS_CHANGED);
+        e.status = (int8_t)ow_row_int(&r, OW_PSTATUS_NONE, OW_PSTATUS__COUNT - 1);
+        e.category = (int8_t)ow_row_int(&r, OW_CAT_NONE, OW_CAT__COUNT - 1);
+        e.significant = (int8_t)ow_row_int(&r, -1, 1);
+        e.rca_us = ow_row_int_or_null(&r, INT64_MIN, INT64_MAX, NO_TIME);
+        e.has_rca = json_is_integer(json_array_get(json_array_get(evs, i), 6));
+        if (!ow_row_ok(&r) || e.action == OW_ACT_DISPUTED || e.action == OW_ACT_DISPUTE_RESOLVED) {
+            return ow_err_set(err, OW_EINVAL, "state: problems.problems",
+                              "problem %zu, event %zu: %s", at, i,
+                              ow_row_ok(&r) ? "not a problem action" : ow_row_error(&r));
+        }
+        e.event_id = (char *)id;
+        if (p->n > 0 && !ev_before(&p->evs[p->n - 1], &e)) {
+            return ow_err_set(err, OW_EINVAL, "state: problems.problems",
+                              "problem %zu, event %zu: out of order or repeated", at, i);
+        }
+        e.event_id = ow_xstrdup(id);
+        problem_insert(p, &e);
+    }
+    return OW_OK;
+}
+
+static int restore_problem(struct prb_ctx *c, const json_t *row, size_t at, struct ow_err *err)
+{
+    struct prb *p;
+    const json_t *evs;
+    const char *id;
+    bool created;
+    struct ow_row r;
+    bool released;
+    bool alerted;
+    int64_t alert_target;
+    int64_t fired_target;
+
+    ow_row_open(&r, row, 6);
+    id = ow_row_str(&r, false);
+    released = ow_row_bool(&r);
+    alerted = ow_row_bool(&r);
+    alert_target = ow_row_int(&r, INT64_MIN, INT64_MAX);
+    fired_target = ow_row_int(&r, INT64_MIN, INT64_MAX);
+    evs = ow_row_array(&r);
+    if (!ow_row_ok(&r)) {
+        return ow_err_set(err, OW_EINVAL, "state: problems.problems", "problem %zu: %s", at,
+                          ow_row_error(&r));
+    }
+    p = ow_strmap_upsert(c->problems, id, strlen(id), &created);
+    if (!created) {
+        return ow_err_set(err, OW_EINVAL, "state: problems.problems",
+                          "problem %zu: '%.100s' is there twice", at, id);
+    }
+    p->id = ow_xstrdup(id);
+    p->released = released;
+    p->alerted = alerted;
+    p->alert_target = alert_target;
+    p->fired_target = fired_target;
+    return restore_events(p, evs, at, err);
+}
+
+static int prb_restore(void *ctx, const json_t *state, struct ow_err *err)
+{
+    struct prb_ctx *c = ctx;
+    const json_t *rows = json_object_get(state, "problems");
+    int64_t v = 0;
+    int64_t max_quarter = 0;
+    int rc;
+
+    if (!ow_state_int(state, "v", STATE_VERSION, STATE_VERSION, &v)) {
+        return ow_err_set(err, OW_EINVAL, "state: problems", "expected version %d",
+                          STATE_VERSION);
+    }
+    if (!ow_state_int(state, "wm", INT64_MIN, INT64_MAX, &c->wm) ||
+        !ow_state_int(state, "next_wake", INT64_MIN, INT64_MAX, &c->next_wake) ||
+        !ow_state_int(state, "max_quarter", INT32_MIN, INT32_MAX, &max_quarter) ||
+        !ow_state_bool(state, "input_ended", &c->input_ended) || !json_is_array(rows)) {
+        return ow_err_set(err, OW_EINVAL, "state: problems",
+                          "expected integers wm, next_wake, max_quarter, boolean input_ended, "
+                          "array problems");
+    }
+    c->max_quarter = (int)max_quarter;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        rc = restore_problem(c, json_array_get(rows, i), i, err);
+        if (rc != OW_OK) {
+            return rc;
+        }
+    }
+    return OW_OK;
+}
+
 const struct ow_processor ow_problems_processor = {
     .abi = OW_PROCESSOR_ABI,
     .name = "problems",
@@ -720,5 +871,7 @@ const struct ow_processor ow_problems_processor = {
     .end_of_input = prb_end_of_input,
     .snapshot = prb_snapshot,
     .expire = prb_expire,
+    .save = prb_save,
+    .restore = prb_restore,
     .destroy = prb_destroy,
 };

@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "civil.h"
 #include "processor.h"
+#include "state_row.h"
 #include "strmap.h"
 #include "tz.h"
 
@@ -583,6 +584,133 @@ static void chr_expire(void *ctx, struct ow_window_id w)
     free(pa.keys);
 }
 
+/* ---- checkpoints ----
+ * {"v":1, "hubs": [[ch_id, [[us, event_id, action, attribution, fault, region], ...]], ...]}
+ * Hubs in key order. The per-quarter counters are not saved: restore adds up the records of
+ * the restored histories into every quarter not expired. That is what the counters hold,
+ * because a counter moves with every change of a record in its quarter until the quarter
+ * expires (then it is dropped), and the hubs forgotten at expiry have records in expired
+ * quarters only. A checkpoint then cannot carry counters that disagree with its histories. */
+
+#define STATE_VERSION 1
+
+static json_t *hub_row(const char *id, const struct chr_hub *h)
+{
+    json_t *evs = json_array();
+
+    for (size_t i = 0; i < h->n; i++) {
+        const struct chr_ev *e = &h->evs[i];
+
+        json_array_append_new(evs, json_pack("[I, s, i, i, i, i]", (json_int_t)e->us,
+                                             e->event_id, e->action, e->attribution, e->fault,
+                                             e->region));
+    }
+    return json_pack("[s, o]", id, evs);
+}
+
+static json_t *chr_save(void *ctx)
+{
+    struct chr_ctx *c = ctx;
+    struct ow_strmap_entry *e = ow_strmap_sorted(c->hubs);
+    json_t *rows = json_array();
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(c->hubs); i++) {
+        json_array_append_new(rows, hub_row(e[i].key, e[i].value));
+    }
+    free(e);
+    return json_pack("{s:i, s:o}", "v", STATE_VERSION, "hubs", rows);
+}
+
+static int restore_hub(struct chr_ctx *c, const json_t *row, size_t at, struct ow_err *err)
+{
+    struct chr_hub *h;
+    const json_t *evs;
+    const char *id;
+    bool created;
+    struct ow_row r;
+
+    ow_row_open(&r, row, 2);
+    id = ow_row_str(&r, false);
+    evs = ow_row_array(&r);
+    if (!ow_row_ok(&r)) {
+        return ow_err_set(err, OW_EINVAL, "state: ch_returns.hubs", "hub %zu: %s", at,
+                          ow_row_error(&r));
+    }
+    h = ow_strmap_upsert(c->hubs, id, strlen(id), &created);
+    if (!created) {
+        return ow_err_set(err, OW_EINVAL, "state: ch_returns.hubs",
+                          "hub %zu: '%.100s' is there twice", at, id);
+    }
+    for (size_t i = 0; i < json_array_size(evs); i++) {
+        struct chr_ev e;
+        const char *eid;
+
+        memset(&e, 0, sizeof(e));
+        ow_row_open(&r, json_array_get(evs, i), 6);
+        e.us = ow_row_int(&r, INT64_MIN, INT64_MAX);
+        eid = ow_row_str(&r, false);
+        e.action = (int8_t)ow_row_int(&r, OW_ACT_CLOSED, OW_ACT_DISPUTE_RESOLVED);
+        e.attribution = (int8_t)ow_row_int(&r, OW_ATTR_NONE, OW_ATTR_DCC);
+        e.fault = (int8_t)ow_row_int(&r, OW_FAULT_NONE, OW_FAULT__COUNT - 1);
+        e.region = (int8_t)ow_row_int(&r, 0, OW_REGION__COUNT - 1);
+        if (!ow_row_ok(&r)) {
+            return ow_err_set(err, OW_EINVAL, "state: ch_returns.hubs", "hub %zu, event %zu: %s",
+                              at, i, ow_row_error(&r));
+        }
+        e.event_id = (char *)eid;
+        if (h->n > 0 && !ev_before(&h->evs[h->n - 1], &e)) {
+            return ow_err_set(err, OW_EINVAL, "state: ch_returns.hubs",
+                              "hub %zu, event %zu: out of order or repeated", at, i);
+        }
+        e.event_id = ow_xstrdup(eid);
+        e.month = ow_tz_month_of(c->env.tz, e.us);
+        hub_insert(h, &e);
+    }
+    return OW_OK;
+}
+
+/* Add @h's records to the counters of the quarters not expired. */
+static void count_hub(const struct ow_strmap_entry *en, void *arg)
+{
+    struct chr_ctx *c = arg;
+    const struct chr_hub *h = en->value;
+    struct chr_rec *recs = ow_xcalloc(h->n + 1, sizeof(*recs));
+    size_t n = hub_records(h, recs);
+
+    for (size_t i = 0; i < n; i++) {
+        struct ow_window_id w = {OW_WIN_QUARTER, quarter_of_month(recs[i].month)};
+
+        if (!ow_engine_window_expired(c->env.eng, w)) {
+            rec_count(c, &recs[i], 1);
+        }
+    }
+    free(recs);
+}
+
+static int chr_restore(void *ctx, const json_t *state, struct ow_err *err)
+{
+    struct chr_ctx *c = ctx;
+    const json_t *rows = json_object_get(state, "hubs");
+    int64_t v = 0;
+    int rc;
+
+    if (!ow_state_int(state, "v", STATE_VERSION, STATE_VERSION, &v)) {
+        return ow_err_set(err, OW_EINVAL, "state: ch_returns", "expected version %d",
+                          STATE_VERSION);
+    }
+    if (!json_is_array(rows)) {
+        return ow_err_set(err, OW_EINVAL, "state: ch_returns", "expected an array hubs");
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        rc = restore_hub(c, json_array_get(rows, i), i, err);
+        if (rc != OW_OK) {
+            return rc;
+        }
+    }
+    ow_strmap_foreach(c->hubs, count_hub, c);
+    return OW_OK;
+}
+
 const struct ow_processor ow_ch_returns_processor = {
     .abi = OW_PROCESSOR_ABI,
     .name = "ch_returns",
@@ -597,5 +725,7 @@ const struct ow_processor ow_ch_returns_processor = {
     .apply = chr_apply,
     .snapshot = chr_snapshot,
     .expire = chr_expire,
+    .save = chr_save,
+    .restore = chr_restore,
     .destroy = chr_destroy,
 };

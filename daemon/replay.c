@@ -1,5 +1,10 @@
 /* replay.c: reads events line by line, feeds the engine, writes the outputs as files and one
- * summary line on stderr. */
+ * summary line on stderr.
+ *
+ * Input is read in large blocks and split at '\n' with memchr (getline cost a locked stdio
+ * call and a copy per line). The wall clock is read once per block, not once per line: every
+ * line of a block gets the instant its block was read as received_at (seen in dead letters)
+ * and as the engine's wall clock; a block is read in well under a millisecond. */
 #include "replay.h"
 
 #include <errno.h>
@@ -11,10 +16,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "civil.h"
 #include "config.h"
 #include "engine.h"
 #include "file_sink.h"
+
+#define BLOCK (4u << 20) /* bytes read at a time; a longer line grows the buffer */
 
 struct replay_args {
     const char *config;
@@ -99,6 +107,57 @@ static bool blank(const char *s, size_t len)
     return true;
 }
 
+/* One line of input (NUL-terminated at @line[@len], no '\n'). */
+static void feed_line(struct ow_engine *eng, char *line, size_t len, struct ow_source *src)
+{
+    src->offset++;
+    if (blank(line, len)) {
+        return;
+    }
+    ow_engine_apply(eng, line, len, src);
+}
+
+/* Every line of @in through the engine: 0, or -1 on a read error. */
+static int feed_all(struct ow_engine *eng, FILE *in, struct ow_source *src)
+{
+    size_t cap = BLOCK;
+    char *buf = ow_xmalloc(cap + 1);
+    size_t have = 0; /* bytes in buf: the unfinished line carried over */
+    size_t got;
+    int rc = 0;
+
+    while ((got = fread(buf + have, 1, cap - have, in)) > 0) {
+        char *p = buf;
+        char *end = buf + have + got;
+        char *nl;
+
+        src->received_us = wall_clock_us();
+        ow_engine_set_wall_clock(eng, src->received_us);
+        while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+            *nl = '\0';
+            feed_line(eng, p, (size_t)(nl - p), src);
+            p = nl + 1;
+        }
+        have = (size_t)(end - p);
+        memmove(buf, p, have);
+        if (have == cap) {
+            cap *= 2;
+            buf = ow_xrealloc(buf, cap + 1);
+        }
+    }
+    if (ferror(in)) {
+        rc = -1;
+        goto out;
+    }
+    if (have > 0) {
+        buf[have] = '\0';
+        feed_line(eng, buf, have, src);
+    }
+out:
+    free(buf);
+    return rc;
+}
+
 static void print_summary(const struct ow_engine_stats *st, double secs)
 {
     struct rusage ru;
@@ -137,9 +196,6 @@ int ow_replay_main(int argc, char **argv)
     struct ow_err err = {{0}, {0}};
     char msg[600];
     FILE *in = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
     double t0;
     int rc = 1;
 
@@ -173,19 +229,7 @@ int ow_replay_main(int argc, char **argv)
     src.topic = strcmp(a.input, "-") == 0 ? "stdin" : a.input;
     src.partition = -1;
     t0 = mono_seconds();
-    while ((len = getline(&line, &cap, in)) != -1) {
-        src.offset++;
-        if (len > 0 && line[len - 1] == '\n') {
-            line[--len] = '\0';
-        }
-        if (blank(line, (size_t)len)) {
-            continue;
-        }
-        src.received_us = wall_clock_us();
-        ow_engine_set_wall_clock(eng, src.received_us);
-        ow_engine_apply(eng, line, (size_t)len, &src);
-    }
-    if (ferror(in)) {
+    if (feed_all(eng, in, &src) != 0) {
         fprintf(stderr, "opswatch replay: %s: read error: %s\n", a.input, strerror(errno));
         rc = 2;
         goto out;
@@ -199,7 +243,6 @@ int ow_replay_main(int argc, char **argv)
     print_summary(ow_engine_stats(eng), mono_seconds() - t0);
     rc = 0;
 out:
-    free(line);
     ow_engine_destroy(eng);
     ow_file_sink_destroy(fs);
     if (in != NULL && in != stdin) {

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "event.h"
 #include "strmap.h"
@@ -36,5 +38,17 @@ const struct ow_strmap *ow_forecasts_services(const struct ow_forecasts *fs, int
 
 /** Forget @month. */
 void ow_forecasts_drop(struct ow_forecasts *fs, int month);
+
+/** The store as JSON (new reference): [[month, {party: [all, all_at, {service: [quantity,
+ * at]}]}], ...], months ascending; all and all_at null without an all-services forecast, the
+ * services object left out without per-service ones. Only the forecasts and their
+ * occurred_at are saved (latest-wins needs them); the totals are recomputed on restore. */
+json_t *ow_forecasts_save(const struct ow_forecasts *fs);
+
+/** Load what ow_forecasts_save() wrote into an empty store. @returns OW_OK, or OW_EINVAL with
+ * @err (where: @where and the month) when @saved is malformed or a total would overflow; the
+ * store is then partly filled and should be destroyed. */
+int ow_forecasts_restore(struct ow_forecasts *fs, const json_t *saved, const char *where,
+                         struct ow_err *err);
 
 #endif

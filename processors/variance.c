@@ -603,31 +603,54 @@ int ow_variance_forecast(struct ow_variance *v, const struct ow_event *ev, struc
     return OW_OK;
 }
 
-struct sweep {
-    struct ow_variance *v;
-    const struct ow_variance_month *vm;
-    int64_t event_us;
-};
-
-static void sweep_party(const struct ow_strmap_entry *e, void *arg)
-{
-    const struct sweep *sw = arg;
-
-    judge_party(sw->v, sw->vm, e->key, e->value, sw->event_us);
-}
-
+/* Months and parties are judged in key order, not in the hash maps' order: the order of the
+ * alert records of one watermark step then follows from the data alone, not from the history
+ * of the maps, so a book restored from a checkpoint (processor.h, save) says the same things in
+ * the same order. */
 static void judge_month(struct ow_variance *v, const struct ow_variance_month *vm,
                         int64_t event_us)
 {
-    struct sweep sw = {v, vm, event_us};
+    struct ow_strmap_entry *e = ow_strmap_sorted(vm->parties);
 
-    ow_strmap_foreach(vm->parties, sweep_party, &sw);
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(vm->parties); i++) {
+        judge_party(v, vm, e[i].key, e[i].value, event_us);
+    }
+    free(e);
 }
 
-static void sweep_month(const struct ow_strmap_entry *e, void *arg)
+static int index_cmp(const void *x, const void *y)
 {
-    struct ow_variance *v = arg;
-    struct ow_variance_month *vm = e->value;
+    int a = *(const int *)x;
+    int b = *(const int *)y;
+
+    return (a > b) - (a < b);
+}
+
+struct indexes {
+    int *v;
+    size_t n;
+};
+
+static void add_index(const struct ow_strmap_entry *e, void *arg)
+{
+    struct indexes *ix = arg;
+
+    memcpy(&ix->v[ix->n++], e->key, sizeof(int));
+}
+
+/* The indexes of the months, ascending, in a new array (free() it) of *@n. */
+static int *month_indexes(const struct ow_variance *v, size_t *n)
+{
+    struct indexes ix = {ow_xcalloc(ow_strmap_count(v->months) + 1, sizeof(int)), 0};
+
+    ow_strmap_foreach(v->months, add_index, &ix);
+    qsort(ix.v, ix.n, sizeof(*ix.v), index_cmp);
+    *n = ix.n;
+    return ix.v;
+}
+
+static void sweep_month(struct ow_variance *v, struct ow_variance_month *vm)
+{
     int64_t wm = v->watermark_us;
 
     if (vm->next_sweep_us <= wm) {
@@ -645,12 +668,19 @@ static void sweep_month(const struct ow_strmap_entry *e, void *arg)
 
 void ow_variance_on_watermark(struct ow_variance *v, int64_t watermark_us)
 {
+    size_t n;
+    int *months;
+
     v->watermark_us = watermark_us;
     if (watermark_us < v->next_sweep_us || !v->conf->rules[OW_VR_PROJECTED].enabled) {
         return;
     }
     v->next_sweep_us = INT64_MAX;
-    ow_strmap_foreach(v->months, sweep_month, v);
+    months = month_indexes(v, &n);
+    for (size_t i = 0; i < n; i++) {
+        sweep_month(v, ow_strmap_get(v->months, (const char *)&months[i], sizeof(int)));
+    }
+    free(months);
 }
 
 void ow_variance_on_close(struct ow_variance *v, struct ow_window_id w)
@@ -703,4 +733,208 @@ void ow_variance_report(const struct ow_variance *v, int month, json_t *out)
     }
     ow_variance_build(out, rows.row, rows.n, &v->conf->bands);
     free(rows.row);
+}
+
+/* ---- save and restore ---- */
+
+/* A month is saved as {"m": index, "actual": total, "sweep": next_sweep_us, "closed": bool,
+ * "parties": {party: [actual, forecast or null, next_at, said x OW_VR__COUNT]}, "own": the
+ * processor's members}. The start, end and projection instants follow from the index and the
+ * configuration; the forecast is the store's value cached at the last forecast event. */
+#define LINE_FIELDS (3 + OW_VR__COUNT)
+
+static json_t *line_save(const struct ow_variance_line *l)
+{
+    json_t *out = json_array();
+
+    json_array_append_new(out, json_integer((json_int_t)l->actual));
+    json_array_append_new(out,
+                          l->has_forecast ? json_integer((json_int_t)l->forecast) : json_null());
+    json_array_append_new(out, json_integer((json_int_t)l->watch.next_at));
+    for (int r = 0; r < OW_VR__COUNT; r++) {
+        json_array_append_new(out, json_integer(l->watch.said[r]));
+    }
+    return out;
+}
+
+static json_t *month_save(const struct ow_variance *v, const struct ow_variance_month *vm)
+{
+    struct ow_strmap_entry *e = ow_strmap_sorted(vm->parties);
+    json_t *parties = json_object();
+    json_t *out;
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(vm->parties); i++) {
+        json_object_setn_new(parties, e[i].key, e[i].len, line_save(e[i].value));
+    }
+    free(e);
+    out = json_pack("{s:i, s:I, s:I, s:b, s:o}", "m", vm->w.index, "actual",
+                    (json_int_t)vm->actual, "sweep", (json_int_t)vm->next_sweep_us, "closed",
+                    vm->closed, "parties", parties);
+    if (v->spec->month_save != NULL) {
+        json_object_set_new(out, "own", v->spec->month_save(vm));
+    }
+    return out;
+}
+
+json_t *ow_variance_save(const struct ow_variance *v)
+{
+    size_t n;
+    int *indexes = month_indexes(v, &n);
+    json_t *months = json_array();
+
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(months, month_save(v, ow_variance_month_find(v, indexes[i])));
+    }
+    free(indexes);
+    return json_pack("{s:i, s:I, s:i, s:I, s:o, s:o}", "v", 1, "watermark_us",
+                     (json_int_t)v->watermark_us, "closed_through", v->closed_through,
+                     "next_sweep_us", (json_int_t)v->next_sweep_us, "months", months,
+                     "forecasts", ow_forecasts_save(v->forecasts));
+}
+
+/* @obj's member @key as an integer in [lo, hi]. */
+static bool member_int(const json_t *obj, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+    const json_t *j = json_object_get(obj, key);
+
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+        return false;
+    }
+    *out = json_integer_value(j);
+    return true;
+}
+
+static bool item_int(const json_t *arr, size_t i, int64_t lo, int64_t hi, int64_t *out)
+{
+    const json_t *j = json_array_get(arr, i);
+
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+        return false;
+    }
+    *out = json_integer_value(j);
+    return true;
+}
+
+static int line_restore(struct ow_variance_line *l, const json_t *j, const char *where,
+                        struct ow_err *err)
+{
+    const json_t *fc = json_array_get(j, 1);
+    int64_t said;
+
+    if (json_array_size(j) != LINE_FIELDS || !item_int(j, 0, 0, INT64_MAX, &l->actual) ||
+        !item_int(j, 2, INT64_MIN, INT64_MAX, &l->watch.next_at) ||
+        !(json_is_null(fc) || item_int(j, 1, 0, INT64_MAX, &l->forecast))) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "expected [actual >= 0, forecast >= 0 or null, next_at, said x %d]",
+                          OW_VR__COUNT);
+    }
+    l->has_forecast = !json_is_null(fc);
+    for (int r = 0; r < OW_VR__COUNT; r++) {
+        if (!item_int(j, 3 + (size_t)r, SAID_QUIET, SAID_HOLDING, &said)) {
+            return ow_err_set(err, OW_EINVAL, where, "said[%d]: expected an integer 0..2", r);
+        }
+        l->watch.said[r] = (uint8_t)said;
+    }
+    return OW_OK;
+}
+
+static int month_restore(struct ow_variance *v, const json_t *j, const char *where,
+                         struct ow_err *err)
+{
+    const json_t *parties = json_object_get(j, "parties");
+    struct ow_variance_month *vm;
+    char at[192];
+    int64_t index;
+    int64_t actual;
+    int64_t sweep;
+    int64_t sum = 0;
+    bool overflow = false;
+    const char *party;
+    size_t len;
+    json_t *jl;
+    int rc;
+
+    /* Month indexes of the years 1..9999. */
+    if (!member_int(j, "m", 12, 9999 * 12 + 11, &index) ||
+        !member_int(j, "actual", 0, INT64_MAX, &actual) ||
+        !member_int(j, "sweep", INT64_MIN, INT64_MAX, &sweep) ||
+        !json_is_boolean(json_object_get(j, "closed")) || !json_is_object(parties)) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "expected {\"m\": month index, \"actual\": total >= 0, \"sweep\": "
+                          "instant, \"closed\": bool, \"parties\": {...}}");
+    }
+    if (ow_variance_month_find(v, (int)index) != NULL) {
+        return ow_err_set(err, OW_EINVAL, where, "month %d appears twice", (int)index);
+    }
+    vm = ow_variance_month(v, (int)index);
+    vm->actual = actual;
+    vm->next_sweep_us = sweep;
+    vm->closed = json_is_true(json_object_get(j, "closed"));
+    json_object_keylen_foreach((json_t *)parties, party, len, jl)
+    {
+        struct ow_variance_line *l = ow_strmap_upsert(vm->parties, party, len, NULL);
+
+        snprintf(at, sizeof(at), "%.120s.parties.%.60s", where, party);
+        rc = line_restore(l, jl, at, err);
+        if (rc != OW_OK) {
+            return rc;
+        }
+        overflow = overflow || __builtin_add_overflow(sum, l->actual, &sum);
+    }
+    if (overflow || sum != actual) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "actual: %lld is not the sum of the parties' actuals", (long long)actual);
+    }
+    if (v->spec->month_restore != NULL) {
+        snprintf(at, sizeof(at), "%.120s.own", where);
+        return v->spec->month_restore(vm, json_object_get(j, "own"), at, err);
+    }
+    return OW_OK;
+}
+
+int ow_variance_restore(struct ow_variance *v, const json_t *saved, struct ow_err *err)
+{
+    const json_t *months = json_object_get(saved, "months");
+    char where[160];
+    char at[192];
+    int64_t watermark;
+    int64_t closed_through;
+    int64_t sweep;
+    size_t i;
+    json_t *jm;
+    int rc;
+
+    snprintf(where, sizeof(where), "state: processors.%s", v->spec->name);
+    if (ow_strmap_count(v->months) != 0) {
+        return ow_err_set(err, OW_EINVAL, where, "restore needs a book fresh from create");
+    }
+    if (!json_is_object(saved) || json_integer_value(json_object_get(saved, "v")) != 1) {
+        return ow_err_set(err, OW_EINVAL, where, "expected a state object of version 1 (\"v\": 1)");
+    }
+    if (!member_int(saved, "watermark_us", INT64_MIN, INT64_MAX, &watermark) ||
+        !member_int(saved, "closed_through", INT_MIN, INT_MAX, &closed_through) ||
+        !member_int(saved, "next_sweep_us", INT64_MIN, INT64_MAX, &sweep) ||
+        !json_is_array(months)) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "expected integers watermark_us, closed_through, next_sweep_us and an "
+                          "array months");
+    }
+    json_array_foreach(months, i, jm)
+    {
+        snprintf(at, sizeof(at), "%s.months[%zu]", where, i);
+        rc = month_restore(v, jm, at, err);
+        if (rc != OW_OK) {
+            return rc;
+        }
+    }
+    snprintf(at, sizeof(at), "%s.forecasts", where);
+    rc = ow_forecasts_restore(v->forecasts, json_object_get(saved, "forecasts"), at, err);
+    if (rc != OW_OK) {
+        return rc;
+    }
+    v->watermark_us = watermark;
+    v->closed_through = (int)closed_through;
+    v->next_sweep_us = sweep;
+    v->last = NULL;
+    return OW_OK;
 }

@@ -164,6 +164,13 @@ struct ow_variance_spec {
                           struct ow_variance_month */
     void (*month_init)(void *month); /* its own members; may be NULL */
     void (*month_free)(void *month); /* may be NULL */
+    /* Its own members as JSON (new reference) for ow_variance_save(); may be NULL (nothing
+     * of its own). */
+    json_t *(*month_save)(const void *month);
+    /* Load what month_save() wrote into a month fresh from month_init(): OW_OK, or OW_EINVAL
+     * with @err (at @where) when @saved is malformed. NULL when month_save is. */
+    int (*month_restore)(void *month, const json_t *saved, const char *where,
+                         struct ow_err *err);
 };
 
 struct ow_variance;
@@ -212,5 +219,16 @@ const struct ow_forecasts *ow_variance_forecasts(const struct ow_variance *v);
 
 /** Forget month @month (retention passed). */
 void ow_variance_expire(struct ow_variance *v, int month);
+
+/** The book's whole state as JSON (new reference), for the processor's save(): the months
+ * (actuals, what each rule last told the alert engine, the closing and sweeping bookkeeping,
+ * the processor's own members through spec->month_save), the forecasts with their
+ * occurred_at, and the watermark. Versioned: {"v": 1, ...}. */
+json_t *ow_variance_save(const struct ow_variance *v);
+
+/** Rebuild what ow_variance_save() wrote into a book fresh from ow_variance_create() (same
+ * configuration). @returns OW_OK, or OW_EINVAL with @err naming what in @saved is malformed
+ * (the book is then partly filled: destroy it). */
+int ow_variance_restore(struct ow_variance *v, const json_t *saved, struct ow_err *err);
 
 #endif

@@ -30,6 +30,53 @@ struct csr_ctx {
     struct ow_variance *v;
 };
 
+/* A month's own members: [single, batched, north, central, south, unknown]. */
+static json_t *month_save(const void *month)
+{
+    const struct csr_month *m = month;
+    json_t *out = json_pack("[I, I]", (json_int_t)m->single, (json_int_t)m->batched);
+
+    for (int r = 0; r <= OW_REGION__COUNT; r++) {
+        json_array_append_new(out, json_integer((json_int_t)m->by_region[r]));
+    }
+    return out;
+}
+
+static int month_restore(void *month, const json_t *saved, const char *where,
+                         struct ow_err *err)
+{
+    struct csr_month *m = month;
+    int64_t *fields[2 + OW_REGION__COUNT + 1] = {&m->single, &m->batched};
+    int64_t sum = 0;
+
+    for (int r = 0; r <= OW_REGION__COUNT; r++) {
+        fields[2 + r] = &m->by_region[r];
+    }
+    if (json_array_size(saved) != sizeof(fields) / sizeof(*fields)) {
+        goto malformed;
+    }
+    for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
+        const json_t *j = json_array_get(saved, i);
+
+        if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+            json_integer_value(j) > m->vm.actual) {
+            goto malformed;
+        }
+        *fields[i] = json_integer_value(j);
+    }
+    for (int r = 0; r <= OW_REGION__COUNT; r++) {
+        sum += m->by_region[r]; /* each at most the total: no overflow */
+    }
+    if (m->single + m->batched != m->vm.actual || sum != m->vm.actual) {
+        goto malformed;
+    }
+    return OW_OK;
+malformed:
+    return ow_err_set(err, OW_EINVAL, where,
+                      "expected [single, batched, north, central, south, unknown]: integers "
+                      "that each add up to the month's actual");
+}
+
 static const struct ow_variance_spec csr_spec = {
     .name = "csr_variance",
     .type = "csr",
@@ -39,6 +86,8 @@ static const struct ow_variance_spec csr_spec = {
     .nouns = "CSRs",
     .per_service = false,
     .month_size = sizeof(struct csr_month),
+    .month_save = month_save,
+    .month_restore = month_restore,
 };
 
 static const char *const csr_types[] = {"csr", "forecast", NULL};
@@ -130,6 +179,20 @@ static json_t *csr_snapshot(void *ctx, struct ow_window_id w)
     return out;
 }
 
+static json_t *csr_save(void *ctx)
+{
+    struct csr_ctx *c = ctx;
+
+    return ow_variance_save(c->v);
+}
+
+static int csr_restore(void *ctx, const json_t *state, struct ow_err *err)
+{
+    struct csr_ctx *c = ctx;
+
+    return ow_variance_restore(c->v, state, err);
+}
+
 static void csr_expire(void *ctx, struct ow_window_id w)
 {
     struct csr_ctx *c = ctx;
@@ -153,5 +216,7 @@ const struct ow_processor ow_csr_variance_processor = {
     .on_close = csr_on_close,
     .snapshot = csr_snapshot,
     .expire = csr_expire,
+    .save = csr_save,
+    .restore = csr_restore,
     .destroy = csr_destroy,
 };

@@ -50,6 +50,80 @@ static void month_free(void *month)
     ow_strmap_destroy(m->services, NULL);
 }
 
+/* A month's own members: [[north, central, south], {service_ref: actual}]. */
+static json_t *month_save(const void *month)
+{
+    const struct sr_month *m = month;
+    struct ow_strmap_entry *e = ow_strmap_sorted(m->services);
+    json_t *services = json_object();
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(m->services); i++) {
+        json_object_setn_new(services, e[i].key, e[i].len,
+                             json_integer((json_int_t) * (const int64_t *)e[i].value));
+    }
+    free(e);
+    return json_pack("[[I, I, I], o]", (json_int_t)m->by_region[OW_REGION_NORTH],
+                     (json_int_t)m->by_region[OW_REGION_CENTRAL],
+                     (json_int_t)m->by_region[OW_REGION_SOUTH], services);
+}
+
+/* @j as a part of the month's total: an integer 0..@total, added to *@sum. */
+static bool part_of(const json_t *j, int64_t total, int64_t *sum)
+{
+    if (!json_is_integer(j) || json_integer_value(j) < 0 || json_integer_value(j) > total) {
+        return false;
+    }
+    *sum += json_integer_value(j); /* stays below 2 * total: no overflow */
+    return *sum <= total;
+}
+
+static int month_restore(void *month, const json_t *saved, const char *where,
+                         struct ow_err *err)
+{
+    struct sr_month *m = month;
+    const json_t *regions = json_array_get(saved, 0);
+    const json_t *services = json_array_get(saved, 1);
+    int64_t total = m->vm.actual;
+    int64_t in_regions = 0;
+    int64_t in_services = 0;
+    const char *svc;
+    size_t len;
+    json_t *j;
+
+    if (json_array_size(saved) != 2 || json_array_size(regions) != OW_REGION__COUNT ||
+        !json_is_object(services)) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "expected [[north, central, south], {service_ref: actual}]");
+    }
+    for (int r = 0; r < OW_REGION__COUNT; r++) {
+        j = json_array_get(regions, (size_t)r);
+        if (!part_of(j, total, &in_regions)) {
+            return ow_err_set(err, OW_EINVAL, where,
+                              "regions[%d]: expected an integer, the regions adding up to the "
+                              "month's actual",
+                              r);
+        }
+        m->by_region[r] = json_integer_value(j);
+    }
+    json_object_keylen_foreach((json_t *)services, svc, len, j)
+    {
+        if (!part_of(j, total, &in_services)) {
+            return ow_err_set(err, OW_EINVAL, where,
+                              "service '%.40s': expected an integer, the services adding up to "
+                              "the month's actual",
+                              svc);
+        }
+        *(int64_t *)ow_strmap_upsert(m->services, svc, len, NULL) = json_integer_value(j);
+    }
+    if (in_regions != total || in_services != total) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "the regions (%lld) and the services (%lld) must each add up to the "
+                          "month's actual (%lld)",
+                          (long long)in_regions, (long long)in_services, (long long)total);
+    }
+    return OW_OK;
+}
+
 static const struct ow_variance_spec sr_spec = {
     .name = "sr_variance",
     .type = "service_request",
@@ -61,6 +135,8 @@ static const struct ow_variance_spec sr_spec = {
     .month_size = sizeof(struct sr_month),
     .month_init = month_init,
     .month_free = month_free,
+    .month_save = month_save,
+    .month_restore = month_restore,
 };
 
 static const char *const sr_types[] = {"service_request", "forecast", NULL};
@@ -201,6 +277,20 @@ static json_t *sr_snapshot(void *ctx, struct ow_window_id w)
     return out;
 }
 
+static json_t *sr_save(void *ctx)
+{
+    struct sr_ctx *c = ctx;
+
+    return ow_variance_save(c->v);
+}
+
+static int sr_restore(void *ctx, const json_t *state, struct ow_err *err)
+{
+    struct sr_ctx *c = ctx;
+
+    return ow_variance_restore(c->v, state, err);
+}
+
 static void sr_expire(void *ctx, struct ow_window_id w)
 {
     struct sr_ctx *c = ctx;
@@ -224,5 +314,7 @@ const struct ow_processor ow_sr_variance_processor = {
     .on_close = sr_on_close,
     .snapshot = sr_snapshot,
     .expire = sr_expire,
+    .save = sr_save,
+    .restore = sr_restore,
     .destroy = sr_destroy,
 };

@@ -853,6 +853,143 @@ static void perf_expire(void *ctx, struct ow_window_id w)
     free(e);
 }
 
+/* ---- save and restore ---- */
+
+/* {"v": 1, "watermark_us", "next_close", "last_month", "keys": [[measure, provider, [[month,
+ * met, total, said below_target, said below_minimum], ...]], ...]}: the pairs with cells, in
+ * key order, cells ascending. A pair's level, resolve lines and pinning follow from the
+ * configuration; pinned pairs without cells are made by init. */
+static json_t *perf_save(void *ctx)
+{
+    struct perf_ctx *c = ctx;
+    struct ow_strmap_entry *e = ow_strmap_sorted(c->keys);
+    json_t *keys = json_array();
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(c->keys); i++) {
+        const struct perf_key *k = e[i].value;
+        json_t *cells = json_array();
+
+        if (k->n == 0) {
+            json_decref(cells);
+            continue;
+        }
+        for (size_t j = 0; j < k->n; j++) {
+            const struct perf_cell *cell = &k->cells[j];
+
+            json_array_append_new(cells, json_pack("[i, I, I, i, i]", cell->month,
+                                                   (json_int_t)cell->met,
+                                                   (json_int_t)cell->total,
+                                                   cell->said[BELOW_TARGET],
+                                                   cell->said[BELOW_MINIMUM]));
+        }
+        json_array_append_new(keys, json_pack("[s, s, o]", k->measure, k->provider, cells));
+    }
+    free(e);
+    return json_pack("{s:i, s:I, s:i, s:i, s:o}", "v", 1, "watermark_us",
+                     (json_int_t)c->watermark_us, "next_close", c->next_close, "last_month",
+                     c->last_month, "keys", keys);
+}
+
+/* @j as an integer in [lo, hi]. */
+static bool int_in(const json_t *j, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+        return false;
+    }
+    *out = json_integer_value(j);
+    return true;
+}
+
+static int cells_restore(struct perf_key *k, const json_t *cells, const char *where,
+                         struct ow_err *err)
+{
+    size_t i;
+    json_t *jc;
+
+    json_array_foreach(cells, i, jc)
+    {
+        int64_t f[5];
+        bool ok = json_array_size(jc) == 5;
+        struct perf_cell *cell;
+
+        ok = ok && int_in(json_array_get(jc, 0), 0, INT_MAX, &f[0]);
+        ok = ok && int_in(json_array_get(jc, 1), 0, INT64_MAX, &f[1]);
+        ok = ok && int_in(json_array_get(jc, 2), f[1], INT64_MAX, &f[2]);
+        ok = ok && int_in(json_array_get(jc, 3), SAID_QUIET, SAID_HOLDING, &f[3]);
+        ok = ok && int_in(json_array_get(jc, 4), SAID_QUIET, SAID_HOLDING, &f[4]);
+        if (!ok) {
+            return ow_err_set(err, OW_EINVAL, where,
+                              "cell %zu: expected [month, met >= 0, total >= met, said 0..2, "
+                              "said 0..2]",
+                              i);
+        }
+        if (k->n > 0 && k->cells[k->n - 1].month >= f[0]) {
+            return ow_err_set(err, OW_EINVAL, where, "cell %zu: months must ascend", i);
+        }
+        cell = cell_get(k, (int)f[0], true); /* the last: appended */
+        cell->met = f[1];
+        cell->total = f[2];
+        cell->said[BELOW_TARGET] = (uint8_t)f[3];
+        cell->said[BELOW_MINIMUM] = (uint8_t)f[4];
+    }
+    return OW_OK;
+}
+
+static int perf_restore(void *ctx, const json_t *state, struct ow_err *err)
+{
+    struct perf_ctx *c = ctx;
+    const json_t *keys = json_object_get(state, "keys");
+    static const char where[] = "state: processors.performance";
+    char at[256];
+    int64_t watermark;
+    int64_t next_close;
+    int64_t last_month;
+    size_t i;
+    json_t *jk;
+    int rc;
+
+    if (!json_is_object(state) || json_integer_value(json_object_get(state, "v")) != 1) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "expected a state object of version 1 (\"v\": 1)");
+    }
+    if (!int_in(json_object_get(state, "watermark_us"), INT64_MIN, INT64_MAX, &watermark) ||
+        !int_in(json_object_get(state, "next_close"), INT_MIN, INT_MAX, &next_close) ||
+        !int_in(json_object_get(state, "last_month"), INT_MIN, INT_MAX, &last_month) ||
+        !json_is_array(keys)) {
+        return ow_err_set(err, OW_EINVAL, where,
+                          "expected integers watermark_us, next_close, last_month and an array "
+                          "keys");
+    }
+    json_array_foreach(keys, i, jk)
+    {
+        const char *measure = json_string_value(json_array_get(jk, 0));
+        const char *provider = json_string_value(json_array_get(jk, 1));
+        const json_t *cells = json_array_get(jk, 2);
+        struct perf_key *k;
+
+        snprintf(at, sizeof(at), "%s.keys[%zu]", where, i);
+        if (json_array_size(jk) != 3 || measure == NULL || provider == NULL ||
+            !json_is_array(cells) || json_array_size(cells) == 0) {
+            return ow_err_set(err, OW_EINVAL, at,
+                              "expected [measure, provider, [cell, ...]] with at least one "
+                              "cell");
+        }
+        k = key_get(c, measure, strlen(measure), provider, strlen(provider), true);
+        if (k->n != 0) {
+            return ow_err_set(err, OW_EINVAL, at, "(%.40s, %.40s) appears twice", measure,
+                              provider);
+        }
+        rc = cells_restore(k, cells, at, err);
+        if (rc != OW_OK) {
+            return rc;
+        }
+    }
+    c->watermark_us = watermark;
+    c->next_close = (int)next_close;
+    c->last_month = (int)last_month;
+    return OW_OK;
+}
+
 const struct ow_processor ow_performance_processor = {
     .abi = OW_PROCESSOR_ABI,
     .name = "performance",
@@ -869,5 +1006,7 @@ const struct ow_processor ow_performance_processor = {
     .on_close = perf_on_close,
     .snapshot = perf_snapshot,
     .expire = perf_expire,
+    .save = perf_save,
+    .restore = perf_restore,
     .destroy = perf_destroy,
 };

@@ -97,6 +97,11 @@ struct ow_decoder {
     signed char names[NAME_TABLE_SIZE];
     unsigned char name_len[OW__F__COUNT];
 
+    /* Per type: slots that must always be present (envelope and schema_version included), and
+     * whether any rule of the type is conditional (then check_required runs field by field). */
+    uint64_t req_always[OW_EV__COUNT];
+    bool req_conditional[OW_EV__COUNT];
+
     char *strbuf; /* the scanner's buffer for strings with escapes */
     struct ow_json_scan js;
 };
@@ -268,6 +273,30 @@ static void names_build(struct ow_decoder *dec)
     }
 }
 
+static void add_required(struct ow_decoder *dec, int type, const struct ow__field *f)
+{
+    if (f->req == OW__REQ_ALWAYS) {
+        dec->req_always[type] |= UINT64_C(1) << f->slot;
+    } else if (f->req != OW__REQ_NO) {
+        dec->req_conditional[type] = true;
+    }
+}
+
+/* The required-field masks of every type, from the tables. */
+static void required_build(struct ow_decoder *dec)
+{
+    for (int t = 0; t < OW_EV__COUNT; t++) {
+        dec->req_always[t] = UINT64_C(1) << OW__F_SCHEMA_VERSION;
+        dec->req_conditional[t] = false;
+        for (size_t i = 0; i < ow__envelope_count; i++) {
+            add_required(dec, t, &ow__envelope[i]);
+        }
+        for (size_t i = 0; i < ow__types[t].nfields; i++) {
+            add_required(dec, t, &ow__types[t].fields[i]);
+        }
+    }
+}
+
 static int names_find(const struct ow_decoder *dec, const char *s, size_t n)
 {
     int slot;
@@ -283,6 +312,47 @@ static int names_find(const struct ow_decoder *dec, const char *s, size_t n)
 }
 
 /* ---- parse-time state ---- */
+
+/* memcpy of @n bytes for the short keys and values of events, inline: a libc call per member
+ * cost more than the copy. Loads and stores stay within [src, src + n) and [dst, dst + n)
+ * (overlapping halves), so nothing past either buffer is touched. */
+static inline void copy_small(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+
+    if (n > 32) {
+        memcpy(d, s, n);
+    } else if (n >= 16) {
+        uint64_t a[2];
+        uint64_t b[2];
+
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a;
+        uint64_t b;
+
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a;
+        uint32_t b;
+
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            d[i] = s[i];
+        }
+    }
+}
 
 /* Record the first error found while parsing; @subject prefixes @text. */
 static void fail(struct ow_decoder *dec, bool at_member, const char *subject, const char *text)
@@ -349,7 +419,7 @@ static void store_slot(struct ow_decoder *dec, enum tok tok, const char *p, size
         /* Cannot overflow: the arena is as large as the input, and copies never overlap. */
         char *a = dec->arena + dec->arena_used;
 
-        memcpy(a, p, n);
+        copy_small(a, p, n);
         a[n] = '\0';
         s->p = a;
         dec->arena_used += n + 1;
@@ -381,9 +451,7 @@ static void hash_value(struct ow_decoder *dec, unsigned tag, const void *p, size
         return;
     }
     dec->scratch[dec->scratch_used] = (unsigned char)tag;
-    if (n > 0) {
-        memcpy(dec->scratch + dec->scratch_used + 1, p, n);
-    }
+    copy_small(dec->scratch + dec->scratch_used + 1, p, n);
     h = XXH3_128bits(dec->scratch + f->key_off, dec->scratch_used + 1 + n - f->key_off);
     f->lane[0] += h.low64;
     f->lane[1] += h.high64;
@@ -443,7 +511,7 @@ static void on_key(struct ow_decoder *dec)
     f->key_off = dec->scratch_used;
     n32 = (uint32_t)n;
     memcpy(dec->scratch + dec->scratch_used, &n32, sizeof(n32));
-    memcpy(dec->scratch + dec->scratch_used + sizeof(n32), s, n);
+    copy_small(dec->scratch + dec->scratch_used + sizeof(n32), s, n);
     dec->scratch_used += sizeof(n32) + n;
 }
 
@@ -933,6 +1001,12 @@ static int validate(const struct ow_decoder *dec, struct ow_event *ev, struct ow
             return rc;
         }
     }
+    /* Every required field present and no conditional rule: the walk below would find
+     * nothing. Otherwise it runs, so the first missing field in table order is reported. */
+    if ((dec->seen & dec->req_always[type]) == dec->req_always[type] &&
+        !dec->req_conditional[type]) {
+        goto finish;
+    }
     for (size_t i = 0; i < ow__envelope_count; i++) {
         rc = check_required(dec, ev, prefix, &ow__envelope[i], err);
         if (rc != OW_OK) {
@@ -948,6 +1022,7 @@ static int validate(const struct ow_decoder *dec, struct ow_event *ev, struct ow
             return rc;
         }
     }
+finish:
     if (t->finish != NULL) {
         rc = t->finish(ev, err);
         if (rc != OW_OK) {
@@ -969,6 +1044,7 @@ struct ow_decoder *ow_decoder_create(void)
     dec->scratch = ow_xmalloc(SCRATCH_CAP);
     dec->strbuf = ow_xmalloc(OW_EVENT_MAX_BYTES + 16);
     names_build(dec);
+    required_build(dec);
     return dec;
 }
 

@@ -23,6 +23,7 @@
 #include "file_sink.h"
 
 #define BLOCK (4u << 20) /* bytes read at a time; a longer line grows the buffer */
+#define AHEAD 8           /* lines whose remembered-id slot is prefetched ahead of use */
 
 struct replay_args {
     const char *config;
@@ -117,12 +118,48 @@ static void feed_line(struct ow_engine *eng, char *line, size_t len, struct ow_s
     ow_engine_apply(eng, line, len, src);
 }
 
+/* Lines found but not applied yet: each is prefetched (ow_engine_prefetch) when found and
+ * applied AHEAD lines later, so the cache miss of its id lookup overlaps other work. */
+struct pending {
+    char *line[AHEAD];
+    size_t len[AHEAD];
+    unsigned head;
+    unsigned n;
+};
+
+static void pending_flush(struct ow_engine *eng, struct pending *pd, struct ow_source *src)
+{
+    while (pd->n > 0) {
+        feed_line(eng, pd->line[pd->head], pd->len[pd->head], src);
+        pd->head = (pd->head + 1) % AHEAD;
+        pd->n--;
+    }
+}
+
+static void pending_push(struct ow_engine *eng, struct pending *pd, char *line, size_t len,
+                         struct ow_source *src)
+{
+    unsigned slot;
+
+    if (pd->n == AHEAD) {
+        feed_line(eng, pd->line[pd->head], pd->len[pd->head], src);
+        pd->head = (pd->head + 1) % AHEAD;
+        pd->n--;
+    }
+    ow_engine_prefetch(eng, line, len);
+    slot = (pd->head + pd->n) % AHEAD;
+    pd->line[slot] = line;
+    pd->len[slot] = len;
+    pd->n++;
+}
+
 /* Every line of @in through the engine: 0, or -1 on a read error. */
 static int feed_all(struct ow_engine *eng, FILE *in, struct ow_source *src)
 {
     size_t cap = BLOCK;
     char *buf = ow_xmalloc(cap + 1);
     size_t have = 0; /* bytes in buf: the unfinished line carried over */
+    struct pending pd = {{NULL}, {0}, 0, 0};
     size_t got;
     int rc = 0;
 
@@ -135,9 +172,11 @@ static int feed_all(struct ow_engine *eng, FILE *in, struct ow_source *src)
         ow_engine_set_wall_clock(eng, src->received_us);
         while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
             *nl = '\0';
-            feed_line(eng, p, (size_t)(nl - p), src);
+            pending_push(eng, &pd, p, (size_t)(nl - p), src);
             p = nl + 1;
         }
+        /* The lines point into buf, which moves below. */
+        pending_flush(eng, &pd, src);
         have = (size_t)(end - p);
         memmove(buf, p, have);
         if (have == cap) {

@@ -472,6 +472,32 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
     return OW_OK;
 }
 
+/* Finds the id the quick way (event_id first, as producers write it; else a search for the
+ * key), without escapes; anything else is left to the decoder. Only a cache hint: a wrong or
+ * missing id costs a wasted prefetch, never a wrong verdict. */
+void ow_engine_prefetch(const struct ow_engine *eng, const char *buf, size_t len)
+{
+    static const char key[] = "\"event_id\":\"";
+    const size_t klen = sizeof(key) - 1;
+    const char *p;
+    const char *q;
+
+    if (len > klen && buf[0] == '{' && memcmp(buf + 1, key, klen) == 0) {
+        p = buf + 1 + klen;
+    } else {
+        p = memmem(buf, len, key, klen);
+        if (p == NULL) {
+            return;
+        }
+        p += klen;
+    }
+    q = memchr(p, '"', (size_t)(buf + len - p));
+    if (q == NULL || memchr(p, '\\', (size_t)(q - p)) != NULL) {
+        return;
+    }
+    ow_dedup_prefetch(eng->dedup, ow_dedup_key_of(p, (size_t)(q - p)));
+}
+
 void ow_engine_set_wall_clock(struct ow_engine *eng, int64_t now_us)
 {
     eng->wall_clock_us = now_us;

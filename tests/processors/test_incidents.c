@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine_fixture.h"
+#include "restore_check.h"
 
 static int setup(void **state)
 {
@@ -709,6 +710,155 @@ static void rdp_incidents__config_errors_and_defaults(void **state)
     assert_string_equal(msg, "critical");
 }
 
+/* ---- checkpoints ---- */
+
+#define EV(id, at, incident, action, extra)                                                        \
+    "{\"event_id\":\"" id "\",\"type\":\"incident\",\"schema_version\":1,\"occurred_at\":\"" at     \
+    "\",\"incident_id\":\"" incident "\",\"action\":\"" action "\"" extra "}"
+
+static const char *const restore_conf =
+    "{\"processors\": {\"rdp_incidents\": {\"trt_hours\": [2, 4, 8, 24, 48], \"backlog_max\": 2,"
+    " \"incident_backlog\": {\"resolve\": 1}}}}";
+
+/* A run that puts every piece of the processor's state to work: held incidents (one whose
+ * opening comes after its hold, one released only by the end of input), deadlines ahead
+ * that pass together (the watch list's order, not the ids', orders their alerts), a deadline
+ * moved by a new severity, resolve / reopen / overdue again, the backlog episode with its
+ * hysteresis, a London month end, a late event into a closed month, a redelivery. */
+static const char *const restore_steps[] = {
+    EV("e01", "2021-03-01T10:00:00Z", "INC-B", "opened",
+       ",\"severity\":2,\"rdp_id\":\"RDP-1\",\"region\":\"north\""),
+    EV("e02", "2021-03-01T10:30:00Z", "INC-A", "opened", ",\"severity\":2,\"rdp_id\":\"RDP-2\""),
+    EV("e03", "2021-03-01T11:00:00Z", "INC-H", "resolved", ",\"region\":\"south\""),
+    EV("e04", "2021-03-01T12:00:00Z", "INC-U", "updated", ",\"severity\":3"),
+    EV("e05", "2021-03-01T13:00:00Z", "INC-C", "opened", ",\"severity\":1,\"rdp_id\":\"RDP-1\""),
+    "@2021-03-01T16:00:00Z",
+    EV("e06", "2021-03-01T17:00:00Z", "INC-C", "updated", ",\"severity\":4"),
+    EV("e07", "2021-03-02T09:00:00Z", "INC-B", "resolved", ""),
+    EV("e08", "2021-03-03T09:00:00Z", "INC-B", "reopened", ""),
+    EV("e09", "2021-03-05T09:00:00Z", "INC-A", "resolved", ""),
+    EV("e10", "2021-03-05T10:00:00Z", "INC-C", "resolved", ""),
+    EV("e11", "2021-03-09T12:00:00Z", "INC-X", "opened", ",\"severity\":5,\"rdp_id\":\"RDP-3\""),
+    EV("e12", "2021-03-01T09:00:00Z", "INC-H", "opened", ",\"severity\":3,\"rdp_id\":\"RDP-2\""),
+    EV("e13", "2021-03-31T23:30:00Z", "INC-M", "opened",
+       ",\"severity\":5,\"rdp_id\":\"RDP-3\",\"region\":\"central\""),
+    EV("e14", "2021-04-02T10:00:00Z", "INC-X", "resolved", ""),
+    "flush",
+    "@2021-04-20T00:00:00Z",
+    EV("e15", "2021-03-20T10:00:00Z", "INC-B", "resolved", ""),
+    EV("e15", "2021-03-20T10:00:00Z", "INC-B", "resolved", ""),
+    EV("e16", "2021-05-03T10:00:00Z", "INC-M", "resolved", ""),
+    EV("e17", "2021-05-04T10:00:00Z", "INC-N", "updated", ",\"severity\":2"),
+    "flush",
+};
+
+static void rdp_incidents__restore_anywhere_changes_nothing(void **state)
+{
+    struct fixture *f;
+    json_t *r;
+
+    (void)state;
+    f = restore_check(restore_conf, true, restore_steps,
+                      sizeof(restore_steps) / sizeof(*restore_steps), true);
+    /* The run did exercise what it means to. */
+    assert_int_equal(fake_sink_alerts(f->sink, "incident_overdue", "firing"), 7);
+    assert_int_equal(fake_sink_alerts(f->sink, "incident_overdue", "resolved"), 7);
+    /* Two backlog episodes: B, A, C open; then B, X and the released U. */
+    assert_int_equal(fake_sink_alerts(f->sink, "incident_backlog", "firing"), 2);
+    assert_int_equal(fake_sink_alerts(f->sink, "incident_backlog", "resolved"), 2);
+    r = report(f, "2021-03");
+    assert_true(jint(latest_snapshot(f, "2021-03"), "revision") >= 2);
+    assert_int_equal(jint(r, "opened"), 5);   /* B, A, C, X, H (its late opening) */
+    assert_int_equal(jint(r, "unmatched"), 0); /* H matched after all */
+    r = report(f, "2021-05");
+    assert_int_equal(jint(r, "unmatched"), 0);
+    assert_int_equal(jint(r, "open_at_end"), 2); /* U (unmatched update) and N (end of input) */
+    fixture_destroy(f);
+}
+
+/* A restore refuses a state it cannot trust, and says where it is wrong. */
+static void restore_refused(const char *path_key, json_t *(*spoil)(json_t *mine),
+                            const char *want)
+{
+    struct fixture *f = fixture_create(restore_conf, true);
+    struct fixture *g = fixture_create(restore_conf, true);
+    json_t *saved;
+    struct ow_err err;
+
+    for (size_t i = 0; i < 12; i++) {
+        if (restore_steps[i][0] == '{') {
+            apply_json(f, restore_steps[i]);
+        }
+    }
+    saved = restore_check_save(f, NULL);
+    spoil(json_object_get(json_object_get(saved, "processors"), path_key));
+    assert_int_equal(ow_engine_restore(g->eng, saved, &err), OW_EINVAL);
+    if (strstr(err.where, "rdp_incidents") == NULL || strstr(err.text, want) == NULL) {
+        fprintf(stderr, "got %s: %s\n", err.where, err.text);
+        fail();
+    }
+    json_decref(saved);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static json_t *first_event(json_t *mine)
+{
+    return json_array_get(json_array_get(json_array_get(json_object_get(mine, "incidents"), 0),
+                                         6),
+                          0);
+}
+
+static json_t *spoil_version(json_t *mine)
+{
+    json_object_set_new(mine, "v", json_integer(2));
+    return mine;
+}
+
+static json_t *spoil_action(json_t *mine)
+{
+    json_array_set_new(first_event(mine), 3, json_integer(42));
+    return mine;
+}
+
+static json_t *spoil_order(json_t *mine)
+{
+    json_t *evs = json_array_get(json_array_get(json_object_get(mine, "incidents"), 0), 6);
+
+    json_array_append(evs, json_array_get(evs, 0)); /* its first event again, last */
+    return mine;
+}
+
+static json_t *spoil_watch(json_t *mine)
+{
+    json_array_append_new(json_object_get(mine, "watch"), json_string("INC-NOBODY"));
+    return mine;
+}
+
+static json_t *spoil_flag(json_t *mine)
+{
+    json_array_set_new(json_array_get(json_object_get(mine, "incidents"), 0), 1,
+                       json_integer(1));
+    return mine;
+}
+
+static json_t *spoil_missing(json_t *mine)
+{
+    json_object_del(mine, "next_check");
+    return mine;
+}
+
+static void rdp_incidents__malformed_state_is_refused(void **state)
+{
+    (void)state;
+    restore_refused("rdp_incidents", spoil_version, "expected version 1");
+    restore_refused("rdp_incidents", spoil_action, "incident 0, event 0: field 3");
+    restore_refused("rdp_incidents", spoil_order, "out of order or repeated");
+    restore_refused("rdp_incidents", spoil_watch, "not a saved incident");
+    restore_refused("rdp_incidents", spoil_flag, "incident 0: field 1: expected true or false");
+    restore_refused("rdp_incidents", spoil_missing, "next_check");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +888,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rdp_incidents__overdue_fires_once_at_the_deadline,
                                         setup, teardown),
         cmocka_unit_test(rdp_incidents__backlog_fires_over_the_limit_with_hysteresis),
+        cmocka_unit_test(rdp_incidents__restore_anywhere_changes_nothing),
+        cmocka_unit_test(rdp_incidents__malformed_state_is_refused),
         cmocka_unit_test_setup_teardown(rdp_incidents__config_errors_and_defaults, setup,
                                         teardown),
     };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine_fixture.h"
+#include "restore_check.h"
 
 static int setup(void **state)
 {
@@ -551,6 +552,160 @@ static void problems__shuffled_arrival_gives_the_same_figures(void **state)
     free(expected);
 }
 
+/* ---- checkpoints ---- */
+
+#define EV(id, at, problem, action, extra)                                                         \
+    "{\"event_id\":\"" id "\",\"type\":\"problem\",\"schema_version\":1,\"occurred_at\":\"" at      \
+    "\",\"problem_id\":\"" problem "\",\"action\":\"" action "\"" extra "}"
+#define UI ",\"status\":\"under_investigation\""
+
+static const char *const restore_conf =
+    "{\"processors\": {\"problems\": {\"rca_target_hours\": {\"critical\": 24, \"high\": 48}}}}";
+
+/* A run that puts every piece of the processor's state to work: targets passing together
+ * (alerts in key order), a target extended by a late event (the alert resolves, then fires
+ * again for the new target), a problem held until its hold passes and another until the end
+ * of input, a `created` arriving after the release, closed and reopened, significance, a
+ * London quarter end, a late event into a closed quarter, a redelivery, and quarters expiring
+ * (a closed problem forgotten). */
+static const char *const restore_steps[] = {
+    EV("p01", "2021-01-04T10:00:00Z", "P-Z", "created", UI ",\"category\":\"critical\""),
+    EV("p02", "2021-01-04T11:00:00Z", "P-Y", "created", UI ",\"category\":\"critical\""),
+    EV("p03", "2021-01-04T12:00:00Z", "P-H", "status_changed", UI ",\"category\":\"high\""),
+    EV("p04", "2021-01-04T13:00:00Z", "P-C", "created",
+       ",\"status\":\"pending\",\"category\":\"low\",\"significant\":true"),
+    "@2021-01-06T00:00:00Z",
+    EV("p05", "2021-01-06T10:00:00Z", "P-Z", "status_changed", ",\"status\":\"pending\""),
+    EV("p06", "2021-01-07T10:00:00Z", "P-Z", "closed", ""),
+    EV("p07", "2021-01-05T09:00:00Z", "P-Y", "status_changed",
+       UI ",\"rca_target_at\":\"2021-01-20T00:00:00Z\""),
+    EV("p08", "2021-01-12T10:00:00Z", "P-X", "created",
+       UI ",\"category\":\"medium\",\"rca_target_at\":\"2021-01-13T00:00:00Z\","
+          "\"significant\":true"),
+    EV("p09", "2021-01-21T10:00:00Z", "P-C", "closed", ""),
+    EV("p10", "2021-02-01T10:00:00Z", "P-C", "status_changed", UI),
+    EV("p10r", "2021-02-10T10:00:00Z", "P-R", "status_changed", ",\"status\":\"pending\""),
+    EV("p11", "2021-01-03T10:00:00Z", "P-H", "created", UI ",\"category\":\"high\""),
+    EV("p12", "2021-03-31T23:30:00Z", "P-Q", "created",
+       UI ",\"category\":\"critical\",\"significant\":true"),
+    "flush",
+    "@2021-04-20T00:00:00Z",
+    EV("p13", "2021-03-20T10:00:00Z", "P-X", "status_changed",
+       ",\"status\":\"completed\",\"significant\":false"),
+    EV("p13", "2021-03-20T10:00:00Z", "P-X", "status_changed",
+       ",\"status\":\"completed\",\"significant\":false"),
+    EV("p14", "2021-05-01T10:00:00Z", "P-Q", "closed", ""),
+    EV("p15", "2022-01-31T00:00:00Z", "P-S", "status_changed", ",\"status\":\"pending\""),
+    "@2022-02-01T00:00:00Z",
+    "flush",
+};
+
+static void problems__restore_anywhere_changes_nothing(void **state)
+{
+    struct fixture *f;
+    json_t *r;
+
+    (void)state;
+    f = restore_check(restore_conf, true, restore_steps,
+                      sizeof(restore_steps) / sizeof(*restore_steps), true);
+    /* The run did exercise what it means to. Firing: Y and Z together, X, Y again for its new
+     * target, the late-created H, the reopened C, Q; resolved: Z, Y (target moved), X, Q. */
+    assert_int_equal(fake_sink_alerts(f->sink, "problem_rca_breach", "firing"), 7);
+    assert_int_equal(fake_sink_alerts(f->sink, "problem_rca_breach", "resolved"), 4);
+    r = report(f, "2021-Q1");
+    assert_int_equal(jint(latest_snapshot(f, "2021-Q1"), "revision"), 2);
+    assert_int_equal(jint(r, "created"), 5);
+    assert_int_equal(jint(r, "rca_breaches/total"), 4);
+    assert_int_equal(jint(r, "open_at_end/pending"), 1); /* R, released by the watermark */
+    assert_int_equal(jint(r, "significant_open"), 1);    /* C; X no longer, since the late event */
+    r = report(f, "2022-Q1");
+    assert_int_equal(jint(r, "open_at_end/pending"), 2); /* and S, by the end of input */
+    assert_int_equal(jint(r, "open_at_end/total"), 6);
+    fixture_destroy(f);
+}
+
+/* A restore refuses a state it cannot trust, and says where it is wrong. */
+static void restore_refused(json_t *(*spoil)(json_t *mine), const char *want)
+{
+    struct fixture *f = fixture_create(restore_conf, true);
+    struct fixture *g = fixture_create(restore_conf, true);
+    json_t *saved;
+    struct ow_err err;
+
+    for (size_t i = 0; i < 12; i++) {
+        if (restore_steps[i][0] == '{') {
+            apply_json(f, restore_steps[i]);
+        }
+    }
+    saved = restore_check_save(f, NULL);
+    spoil(json_object_get(json_object_get(saved, "processors"), "problems"));
+    assert_int_equal(ow_engine_restore(g->eng, saved, &err), OW_EINVAL);
+    if (strstr(err.where, "problems") == NULL || strstr(err.text, want) == NULL) {
+        fprintf(stderr, "got %s: %s\n", err.where, err.text);
+        fail();
+    }
+    json_decref(saved);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static json_t *first_problem(json_t *mine)
+{
+    return json_array_get(json_object_get(mine, "problems"), 0);
+}
+
+static json_t *spoil_version(json_t *mine)
+{
+    json_object_del(mine, "v");
+    return mine;
+}
+
+static json_t *spoil_status(json_t *mine)
+{
+    json_array_set_new(json_array_get(json_array_get(first_problem(mine), 5), 0), 3,
+                       json_integer(7));
+    return mine;
+}
+
+static json_t *spoil_action(json_t *mine)
+{
+    /* "disputed" is an action, but not a problem's */
+    json_array_set_new(json_array_get(json_array_get(first_problem(mine), 5), 0), 2,
+                       json_integer(OW_ACT_DISPUTED));
+    return mine;
+}
+
+static json_t *spoil_order(json_t *mine)
+{
+    json_t *evs = json_array_get(first_problem(mine), 5);
+
+    json_array_insert(evs, 0, json_array_get(evs, json_array_size(evs) - 1));
+    return mine;
+}
+
+static json_t *spoil_twice(json_t *mine)
+{
+    json_array_append(json_object_get(mine, "problems"), first_problem(mine));
+    return mine;
+}
+
+static json_t *spoil_target(json_t *mine)
+{
+    json_array_set_new(first_problem(mine), 4, json_string("2021-01-05T10:00:00Z"));
+    return mine;
+}
+
+static void problems__malformed_state_is_refused(void **state)
+{
+    (void)state;
+    restore_refused(spoil_version, "expected version 1");
+    restore_refused(spoil_status, "problem 0, event 0: field 3: expected an integer -1..2");
+    restore_refused(spoil_action, "problem 0, event 0: not a problem action");
+    restore_refused(spoil_order, "out of order or repeated");
+    restore_refused(spoil_twice, "is there twice");
+    restore_refused(spoil_target, "problem 0: field 4: expected an integer");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +738,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             problems__go_live_problem_from_an_expired_quarter_is_open, setup, teardown),
         cmocka_unit_test(problems__shuffled_arrival_gives_the_same_figures),
+        cmocka_unit_test(problems__restore_anywhere_changes_nothing),
+        cmocka_unit_test(problems__malformed_state_is_refused),
     };
 
     return cmocka_run_group_tests_name("problems", tests, NULL, NULL);

@@ -554,6 +554,207 @@ static void csr_rules__wired_into_csr_variance(void **state)
     assert_int_equal(alerts(f, "csr_forecast_exceeded", NULL), 1);
 }
 
+/* ---- save and restore (processor.h: save, restore) ---- */
+
+static void copy_id(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                    int64_t occurred_us)
+{
+    ow_engine_restore_id(arg, key, content, occurred_us);
+}
+
+/* @f's engine as a daemon restarting from a checkpoint rebuilds it: the state through JSON
+ * text into a fresh engine on configuration @config, and the remembered ids. What @proc
+ * restored saves again as it was saved. */
+static struct fixture *restarted(struct fixture *f, const char *config, const char *proc)
+{
+    struct fixture *g = fixture_create(config, true);
+    json_t *saved = ow_engine_save(f->eng);
+    char *text = json_dumps(saved, JSON_COMPACT);
+    json_t *back = json_loads(text, 0, NULL);
+    json_t *again;
+    struct ow_err err;
+
+    assert_non_null(back);
+    assert_int_equal(ow_engine_restore(g->eng, back, &err), OW_OK);
+    again = ow_engine_save(g->eng);
+    assert_true(json_equal(json_object_get(json_object_get(back, "processors"), proc),
+                           json_object_get(json_object_get(again, "processors"), proc)));
+    ow_engine_foreach_id(f->eng, copy_id, g->eng);
+    g->line = f->line;
+    json_decref(again);
+    json_decref(back);
+    json_decref(saved);
+    free(text);
+    return g;
+}
+
+/* Feed lines @from..@to of @script: events, or "@<time>" to move the watermark there. */
+static void feed(struct fixture *f, const char *const *script, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        if (script[i][0] == '@') {
+            ow_engine_advance_watermark(f->eng, ts(script[i] + 1), OW_CLOSE_WATERMARK);
+        } else {
+            apply_json(f, script[i]);
+        }
+    }
+}
+
+/* Into @snaps (window -> record) the latest snapshots of @f, into @alerts its alert records in
+ * order. */
+static void outputs(struct fixture *f, json_t *snaps, json_t *alerts)
+{
+    const char *key;
+
+    for (size_t i = 0; i < fake_sink_count(f->sink, OW_STREAM_SNAPSHOTS); i++) {
+        json_t *rec = fake_sink_get(f->sink, OW_STREAM_SNAPSHOTS, i, &key);
+
+        json_object_set(snaps, key, rec);
+    }
+    for (size_t i = 0; i < fake_sink_count(f->sink, OW_STREAM_ALERTS); i++) {
+        json_array_append(alerts, fake_sink_get(f->sink, OW_STREAM_ALERTS, i, NULL));
+    }
+}
+
+/* Run @script whole (and close everything), then again with a save and restore before each of
+ * its lines: every window's latest snapshot and the sequence of alert records must be the
+ * same. @returns the whole run's alert records (new reference), for the caller to check that
+ * the script raises what it is meant to. */
+static json_t *check_restarts(const char *config, const char *proc, const char *const *script,
+                              size_t n)
+{
+    struct fixture *whole = fixture_create(config, true);
+    json_t *want_snaps = json_object();
+    json_t *want_alerts = json_array();
+
+    feed(whole, script, 0, n);
+    ow_engine_finish(whole->eng, true);
+    outputs(whole, want_snaps, want_alerts);
+    for (size_t split = 0; split <= n; split++) {
+        struct fixture *before = fixture_create(config, true);
+        struct fixture *after;
+        json_t *snaps = json_object();
+        json_t *alerts = json_array();
+        const char *key;
+        json_t *v;
+
+        feed(before, script, 0, split);
+        after = restarted(before, config, proc);
+        feed(after, script, split, n);
+        ow_engine_finish(after->eng, true);
+        outputs(before, snaps, alerts);
+        outputs(after, snaps, alerts);
+        json_object_foreach(want_snaps, key, v)
+        {
+            if (!json_equal(v, json_object_get(snaps, key))) {
+                fail_msg("restart before line %zu: window %s differs", split, key);
+            }
+        }
+        if (json_object_size(snaps) != json_object_size(want_snaps)) {
+            fail_msg("restart before line %zu: %zu windows, want %zu", split,
+                     json_object_size(snaps), json_object_size(want_snaps));
+        }
+        for (size_t i = 0; i < json_array_size(want_alerts); i++) {
+            if (!json_equal(json_array_get(want_alerts, i), json_array_get(alerts, i))) {
+                fail_msg("restart before line %zu: alert record %zu (%s) differs", split, i,
+                         json_string_value(jget(json_array_get(want_alerts, i), "alert_id")));
+            }
+        }
+        assert_int_equal(json_array_size(alerts), json_array_size(want_alerts));
+        json_decref(snaps);
+        json_decref(alerts);
+        fixture_destroy(before);
+        fixture_destroy(after);
+    }
+    json_decref(want_snaps);
+    fixture_destroy(whole);
+    return want_alerts;
+}
+
+/* How many records of @alerts are @state records of @alert_id. */
+static size_t records_of(const json_t *alerts, const char *alert_id, const char *state)
+{
+    size_t n = 0;
+    size_t i;
+    json_t *a;
+
+    json_array_foreach(alerts, i, a)
+    {
+        n += strcmp(json_string_value(jget(a, "alert_id")), alert_id) == 0 &&
+             strcmp(json_string_value(jget(a, "state")), state) == 0;
+    }
+    return n;
+}
+
+#define SR_LINE(id, at, party, svc, n)                                                            \
+    "{\"event_id\":\"" id "\",\"type\":\"service_request\",\"schema_version\":1,"                  \
+    "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","          \
+    "\"count\":" #n ",\"region\":\"north\"}"
+#define CSR_LINE(id, at, party, n)                                                                \
+    "{\"event_id\":\"" id "\",\"type\":\"csr\",\"schema_version\":1,\"occurred_at\":\"" at         \
+    "\",\"party_id\":\"" party "\",\"batched\":false,\"count\":" #n "}"
+#define FC_LINE(id, at, report, party, period, qty)                                               \
+    "{\"event_id\":\"" id "\",\"type\":\"forecast\",\"schema_version\":1,\"occurred_at\":\"" at    \
+    "\",\"report\":\"" report "\",\"party_id\":\"" party "\",\"period\":\"" period                 \
+    "\",\"quantity\":" #qty "}"
+
+/* Every rule fires and resolves on the way, forecasts are revised (one older revision arrives
+ * after a newer one), months close under the watermark and a late event and a late gap-month
+ * forecast reach closed months: a restart before any line changes nothing. */
+static const char *const variance_script[] = {
+    SR_LINE("s0", "2021-03-25T10:00:00Z", "X", "1.1.1", 1),
+    FC_LINE("f1", "2021-03-20T09:00:00Z", "service_request", "A", "2021-04", 100),
+    FC_LINE("f2", "2021-03-20T09:00:00Z", "service_request", "B", "2021-04", 100),
+    FC_LINE("c1", "2021-03-20T09:00:00Z", "csr", "A", "2021-04", 10),
+    SR_LINE("s1", "2021-04-02T10:00:00Z", "A", "1.1.1", 50),
+    SR_LINE("s2", "2021-04-03T10:00:00Z", "C", "1.1.1", 5),     /* C: no forecast */
+    SR_LINE("s3", "2021-04-05T10:00:00Z", "A", "2.1", 65),      /* A: 115%, exceeded */
+    CSR_LINE("k1", "2021-04-05T11:00:00Z", "A", 12),            /* csr A: 120% */
+    FC_LINE("f3", "2021-04-06T10:00:00Z", "service_request", "A", "2021-04", 110), /* 104.5% */
+    FC_LINE("f4", "2021-04-06T09:00:00Z", "service_request", "A", "2021-04", 50),  /* older */
+    FC_LINE("f5", "2021-04-07T10:00:00Z", "service_request", "C", "2021-04", 100),
+    SR_LINE("s4", "2021-04-10T10:00:00Z", "B", "1.1.1", 30),
+    SR_LINE("s5", "2021-04-17T12:00:00Z", "B", "2.1", 1),       /* projections judged */
+    "@2021-04-20T00:00:00Z",
+    FC_LINE("f6", "2021-04-21T10:00:00Z", "service_request", "B", "2021-04", 70),
+    SR_LINE("s6", "2021-04-28T10:00:00Z", "C", "1.1.1", 120),   /* C: 125% */
+    CSR_LINE("k2", "2021-04-28T11:00:00Z", "Z", 3),
+    SR_LINE("s7", "2021-05-03T10:00:00Z", "A", "1.1.1", 10),    /* May: no forecast */
+    "@2021-05-20T00:00:00Z",                                    /* April closes */
+    FC_LINE("f9", "2021-05-20T10:00:00Z", "service_request", "C", "2021-04", 200), /* 62.5% */
+    SR_LINE("s8", "2021-04-29T10:00:00Z", "B", "1.1.1", 40),    /* late: B back to 101% */
+    FC_LINE("f7", "2021-05-04T10:00:00Z", "service_request", "A", "2021-05", 5),
+    SR_LINE("s9", "2021-07-20T10:00:00Z", "A", "1.1.1", 1),     /* May and June close */
+    FC_LINE("f8", "2021-07-20T11:00:00Z", "service_request", "P", "2021-06", 100), /* gap */
+    SR_LINE("s10", "2021-07-21T10:00:00Z", "P", "1.1.1", 1),
+};
+
+static void variance__restart_at_any_line_changes_nothing(void **state)
+{
+    size_t n = sizeof(variance_script) / sizeof(*variance_script);
+    json_t *got;
+
+    (void)state;
+    got = check_restarts(NULL, "sr_variance", variance_script, n);
+    /* The script raises and resolves what it is meant to. */
+    assert_int_equal(records_of(got, "sr_no_forecast/2021-04/party_id=C", "firing"), 1);
+    assert_int_equal(records_of(got, "sr_no_forecast/2021-04/party_id=C", "resolved"), 1);
+    /* The older revision f4 (50) does not stand: A stays resolved. */
+    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "firing"), 1);
+    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "resolved"), 1);
+    assert_int_equal(records_of(got, "sr_projected_variance/2021-04/party_id=A", "resolved"), 1);
+    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-04/party_id=B", "firing"), 1);
+    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-04/party_id=B", "resolved"), 1);
+    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-06/party_id=P", "firing"), 1);
+    /* A revision after April closed: C's shortfall is judged at once. */
+    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=C", "resolved"), 1);
+    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-04/party_id=C", "firing"), 1);
+    assert_int_equal(records_of(got, "csr_forecast_exceeded/2021-04/party_id=A", "firing"), 1);
+    assert_int_equal(records_of(got, "csr_no_forecast/2021-04/party_id=Z", "firing"), 1);
+    assert_int_equal(json_array_size(got), 26);
+    json_decref(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +783,7 @@ int main(void)
         cmocka_unit_test(sr_rules__configured_resolve_line),
         cmocka_unit_test(sr_rules__config_that_makes_no_sense_is_refused),
         cmocka_unit_test_setup_teardown(csr_rules__wired_into_csr_variance, setup, teardown),
+        cmocka_unit_test(variance__restart_at_any_line_changes_nothing),
     };
 
     return cmocka_run_group_tests_name("variance_alerts", tests, NULL, NULL);

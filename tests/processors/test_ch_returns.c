@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine_fixture.h"
+#include "restore_check.h"
 
 static int setup(void **state)
 {
@@ -524,6 +525,154 @@ static void ch_returns__redelivery_past_the_dedup_span_counts_once(void **state)
     assert_int_equal(jint(r, "dcc"), 1);
 }
 
+/* ---- checkpoints ---- */
+
+#define EV(id, at, ch, action, region, extra)                                                      \
+    "{\"event_id\":\"" id "\",\"type\":\"ch_return\",\"schema_version\":1,\"occurred_at\":\"" at    \
+    "\",\"ch_id\":\"" ch "\",\"action\":\"" action "\",\"region\":\"" region "\"" extra "}"
+#define DCC(fault) ",\"attribution\":\"dcc\",\"fault\":\"" fault "\""
+#define SU ",\"attribution\":\"service_user\""
+
+static const char *const restore_conf =
+    "{\"processors\": {\"ch_returns\": {\"ch_fault_share\": {\"threshold\": 50, "
+    "\"min_closed\": 2}}}}";
+
+/* A run that puts the hubs' histories to work: the fault share firing, resolving and firing
+ * again, a dispute and its resolution after the quarter closed, a second return of one hub
+ * arriving late with a dispute after it, a London quarter end, an informational `returned`, a
+ * redelivery, a quarter expiring (its hubs forgotten, or kept for a later quarter's events,
+ * one of them resolving a dispute of the expired quarter), and hubs seen again after it. */
+static const char *const restore_steps[] = {
+    EV("c01", "2021-01-04T10:00:00Z", "CH-1", "closed", "north", DCC("aerial")),
+    EV("c02", "2021-01-04T11:00:00Z", "CH-2", "closed", "north", SU),
+    EV("c03", "2021-01-05T10:00:00Z", "CH-3", "closed", "south", DCC("sm_wan")),
+    EV("c04", "2021-01-06T10:00:00Z", "CH-1", "disputed", "north", ""),
+    EV("c05", "2021-01-07T10:00:00Z", "CH-4", "returned", "central", ""),
+    EV("c06", "2021-02-15T10:00:00Z", "CH-4", "closed", "central", SU),
+    EV("c07", "2021-03-31T23:30:00Z", "CH-5", "closed", "north", DCC("led")),
+    "flush",
+    "@2021-04-20T00:00:00Z",
+    EV("c08", "2021-04-21T10:00:00Z", "CH-1", "dispute_resolved", "north",
+       DCC("manufacturing_defect")),
+    EV("c08", "2021-04-21T10:00:00Z", "CH-1", "dispute_resolved", "north",
+       DCC("manufacturing_defect")),
+    EV("c09", "2021-01-20T10:00:00Z", "CH-3", "closed", "south", SU),
+    EV("c10", "2021-05-01T10:00:00Z", "CH-3", "disputed", "south", ""),
+    EV("c11", "2021-04-02T10:00:00Z", "CH-6", "closed", "north", DCC("sm_han_interface")),
+    "flush",
+    "@2021-11-01T00:00:00Z",
+    EV("c12", "2021-11-02T10:00:00Z", "CH-3", "dispute_resolved", "south", DCC("aerial")),
+    EV("c13", "2021-11-03T10:00:00Z", "CH-1", "closed", "north", DCC("aerial")),
+    EV("c14", "2021-11-04T10:00:00Z", "CH-2", "closed", "north", SU),
+    EV("c15", "2021-11-05T10:00:00Z", "CH-7", "closed", "central", DCC("sm_wan")),
+    EV("c16", "2021-11-05T10:00:00Z", "CH-7", "disputed", "central", ""),
+};
+
+static void ch_returns__restore_anywhere_changes_nothing(void **state)
+{
+    struct fixture *f;
+    json_t *r;
+
+    (void)state;
+    f = restore_check(restore_conf, true, restore_steps,
+                      sizeof(restore_steps) / sizeof(*restore_steps), true);
+    /* The run did exercise what it means to: CSP N and CSP C&S over the line in Q1, back
+     * under it (a dispute; a late service-user return), over it again (the dispute resolved
+     * as DCC; the late return disputed); CSP N in Q2 and Q4. */
+    assert_int_equal(fake_sink_alerts(f->sink, "ch_fault_share", "firing"), 6);
+    assert_int_equal(fake_sink_alerts(f->sink, "ch_fault_share", "resolved"), 2);
+    r = report(f, "2021-Q1");
+    assert_int_equal(jint(latest_snapshot(f, "2021-Q1"), "revision"), 2);
+    assert_int_equal(jint(r, "closed"), 4);
+    assert_int_equal(jint(r, "disputed_open"), 1);
+    assert_int_equal(jint(r, "by_csp/csp_n/dcc_faults/manufacturing_defect/2021-01"), 1);
+    r = report(f, "2021-Q4");
+    assert_int_equal(jint(r, "closed"), 2);
+    assert_int_equal(jint(r, "disputed_open"), 1);
+    assert_int_equal(jint(r, "by_csp/csp_n/dcc_faults/aerial/2021-11"), 1);
+    fixture_destroy(f);
+}
+
+/* A restore refuses a state it cannot trust, and says where it is wrong. */
+static void restore_refused(json_t *(*spoil)(json_t *mine), const char *want)
+{
+    struct fixture *f = fixture_create(restore_conf, true);
+    struct fixture *g = fixture_create(restore_conf, true);
+    json_t *saved;
+    struct ow_err err;
+
+    for (size_t i = 0; i < 7; i++) {
+        apply_json(f, restore_steps[i]);
+    }
+    saved = restore_check_save(f, NULL);
+    spoil(json_object_get(json_object_get(saved, "processors"), "ch_returns"));
+    assert_int_equal(ow_engine_restore(g->eng, saved, &err), OW_EINVAL);
+    if (strstr(err.where, "ch_returns") == NULL || strstr(err.text, want) == NULL) {
+        fprintf(stderr, "got %s: %s\n", err.where, err.text);
+        fail();
+    }
+    json_decref(saved);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static json_t *first_hub(json_t *mine)
+{
+    return json_array_get(json_object_get(mine, "hubs"), 0);
+}
+
+static json_t *spoil_version(json_t *mine)
+{
+    json_object_set_new(mine, "v", json_string("1"));
+    return mine;
+}
+
+static json_t *spoil_hubs(json_t *mine)
+{
+    json_object_set_new(mine, "hubs", json_object());
+    return mine;
+}
+
+static json_t *spoil_region(json_t *mine)
+{
+    /* a return always has a region: the counters are indexed by it */
+    json_array_set_new(json_array_get(json_array_get(first_hub(mine), 1), 0), 5,
+                       json_integer(OW_REGION_NONE));
+    return mine;
+}
+
+static json_t *spoil_fault(json_t *mine)
+{
+    json_array_set_new(json_array_get(json_array_get(first_hub(mine), 1), 0), 4,
+                       json_integer(OW_FAULT__COUNT));
+    return mine;
+}
+
+static json_t *spoil_row(json_t *mine)
+{
+    json_array_remove(json_array_get(json_array_get(first_hub(mine), 1), 0), 1);
+    return mine;
+}
+
+static json_t *spoil_order(json_t *mine)
+{
+    json_t *evs = json_array_get(first_hub(mine), 1);
+
+    json_array_append(evs, json_array_get(evs, 0));
+    return mine;
+}
+
+static void ch_returns__malformed_state_is_refused(void **state)
+{
+    (void)state;
+    restore_refused(spoil_version, "expected version 1");
+    restore_refused(spoil_hubs, "expected an array hubs");
+    restore_refused(spoil_region, "hub 0, event 0: field 5: expected an integer 0..2");
+    restore_refused(spoil_fault, "hub 0, event 0: field 4: expected an integer -1..4");
+    restore_refused(spoil_row, "hub 0, event 0: expected an array of 6 fields");
+    restore_refused(spoil_order, "hub 0, event 2: out of order or repeated");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +697,8 @@ int main(void)
             ch_returns__expired_window_counts_nowhere_and_is_no_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(ch_returns__redelivery_past_the_dedup_span_counts_once,
                                         setup, teardown),
+        cmocka_unit_test(ch_returns__restore_anywhere_changes_nothing),
+        cmocka_unit_test(ch_returns__malformed_state_is_refused),
     };
 
     return cmocka_run_group_tests_name("ch_returns", tests, NULL, NULL);

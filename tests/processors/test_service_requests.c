@@ -313,6 +313,283 @@ static void sr_variance__late_forecast_makes_a_new_revision(void **state)
     assert_string_equal(str_at(snap, "reports/sr_variance/exceptions/at_or_over_110/0"), "A");
 }
 
+/* ---- save and restore (processor.h: save, restore) ---- */
+
+static void copy_id(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                    int64_t occurred_us)
+{
+    ow_engine_restore_id(arg, key, content, occurred_us);
+}
+
+/* @f's engine as a daemon restarting from a checkpoint rebuilds it: the state through JSON
+ * text into a fresh engine on configuration @config, and the remembered ids. What @proc
+ * restored saves again as it was saved. */
+static struct fixture *restarted(struct fixture *f, const char *config, const char *proc)
+{
+    struct fixture *g = fixture_create(config, true);
+    json_t *saved = ow_engine_save(f->eng);
+    char *text = json_dumps(saved, JSON_COMPACT);
+    json_t *back = json_loads(text, 0, NULL);
+    json_t *again;
+    struct ow_err err;
+
+    assert_non_null(back);
+    assert_int_equal(ow_engine_restore(g->eng, back, &err), OW_OK);
+    again = ow_engine_save(g->eng);
+    assert_true(json_equal(json_object_get(json_object_get(back, "processors"), proc),
+                           json_object_get(json_object_get(again, "processors"), proc)));
+    ow_engine_foreach_id(f->eng, copy_id, g->eng);
+    g->line = f->line;
+    json_decref(again);
+    json_decref(back);
+    json_decref(saved);
+    free(text);
+    return g;
+}
+
+/* Feed lines @from..@to of @script: events, or "@<time>" to move the watermark there. */
+static void feed(struct fixture *f, const char *const *script, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        if (script[i][0] == '@') {
+            ow_engine_advance_watermark(f->eng, ts(script[i] + 1), OW_CLOSE_WATERMARK);
+        } else {
+            apply_json(f, script[i]);
+        }
+    }
+}
+
+/* Into @snaps (window -> record) the latest snapshots of @f, into @alerts its alert records in
+ * order. */
+static void outputs(struct fixture *f, json_t *snaps, json_t *alerts)
+{
+    const char *key;
+
+    for (size_t i = 0; i < fake_sink_count(f->sink, OW_STREAM_SNAPSHOTS); i++) {
+        json_t *rec = fake_sink_get(f->sink, OW_STREAM_SNAPSHOTS, i, &key);
+
+        json_object_set(snaps, key, rec);
+    }
+    for (size_t i = 0; i < fake_sink_count(f->sink, OW_STREAM_ALERTS); i++) {
+        json_array_append(alerts, fake_sink_get(f->sink, OW_STREAM_ALERTS, i, NULL));
+    }
+}
+
+/* Run @script whole (and close everything), then again with a save and restore before each of
+ * its lines: every window's latest snapshot and the sequence of alert records must be the
+ * same. @returns the whole run's alert records (new reference), for the caller to check that
+ * the script raises what it is meant to. */
+static json_t *check_restarts(const char *config, const char *proc, const char *const *script,
+                              size_t n)
+{
+    struct fixture *whole = fixture_create(config, true);
+    json_t *want_snaps = json_object();
+    json_t *want_alerts = json_array();
+
+    feed(whole, script, 0, n);
+    ow_engine_finish(whole->eng, true);
+    outputs(whole, want_snaps, want_alerts);
+    for (size_t split = 0; split <= n; split++) {
+        struct fixture *before = fixture_create(config, true);
+        struct fixture *after;
+        json_t *snaps = json_object();
+        json_t *alerts = json_array();
+        const char *key;
+        json_t *v;
+
+        feed(before, script, 0, split);
+        after = restarted(before, config, proc);
+        feed(after, script, split, n);
+        ow_engine_finish(after->eng, true);
+        outputs(before, snaps, alerts);
+        outputs(after, snaps, alerts);
+        json_object_foreach(want_snaps, key, v)
+        {
+            if (!json_equal(v, json_object_get(snaps, key))) {
+                fail_msg("restart before line %zu: window %s differs", split, key);
+            }
+        }
+        if (json_object_size(snaps) != json_object_size(want_snaps)) {
+            fail_msg("restart before line %zu: %zu windows, want %zu", split,
+                     json_object_size(snaps), json_object_size(want_snaps));
+        }
+        for (size_t i = 0; i < json_array_size(want_alerts); i++) {
+            if (!json_equal(json_array_get(want_alerts, i), json_array_get(alerts, i))) {
+                fail_msg("restart before line %zu: alert record %zu (%s) differs", split, i,
+                         json_string_value(jget(json_array_get(want_alerts, i), "alert_id")));
+            }
+        }
+        assert_int_equal(json_array_size(alerts), json_array_size(want_alerts));
+        json_decref(snaps);
+        json_decref(alerts);
+        fixture_destroy(before);
+        fixture_destroy(after);
+    }
+    json_decref(want_snaps);
+    fixture_destroy(whole);
+    return want_alerts;
+}
+
+/* How many records of @alerts are @state records of @alert_id. */
+static size_t records_of(const json_t *alerts, const char *alert_id, const char *state)
+{
+    size_t n = 0;
+    size_t i;
+    json_t *a;
+
+    json_array_foreach(alerts, i, a)
+    {
+        n += strcmp(json_string_value(jget(a, "alert_id")), alert_id) == 0 &&
+             strcmp(json_string_value(jget(a, "state")), state) == 0;
+    }
+    return n;
+}
+
+#define SR_LINE(id, at, party, svc, n, region)                                                    \
+    "{\"event_id\":\"" id "\",\"type\":\"service_request\",\"schema_version\":1,"                  \
+    "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","          \
+    "\"count\":" #n ",\"region\":\"" region "\"}"
+#define FC_LINE(id, at, party, period, qty)                                                       \
+    "{\"event_id\":\"" id "\",\"type\":\"forecast\",\"schema_version\":1,\"occurred_at\":\"" at    \
+    "\",\"report\":\"service_request\",\"party_id\":\"" party "\",\"period\":\"" period            \
+    "\",\"quantity\":" #qty "}"
+#define FCS_LINE(id, at, party, svc, period, qty)                                                 \
+    "{\"event_id\":\"" id "\",\"type\":\"forecast\",\"schema_version\":1,\"occurred_at\":\"" at    \
+    "\",\"report\":\"service_request\",\"party_id\":\"" party "\",\"service_ref\":\"" svc          \
+    "\",\"period\":\"" period "\",\"quantity\":" #qty "}"
+
+/* Per-service forecasts revised (an older one read after a newer one), an all-services
+ * forecast over per-service ones, a service forecast without actuals, three regions, a
+ * duplicate, and months that close and expire. */
+static const char *const sr_script[] = {
+    FCS_LINE("f1", "2021-03-20T09:00:00Z", "A", "1.1.1", "2021-04", 60),
+    FCS_LINE("f2", "2021-03-20T09:00:00Z", "A", "2.1", "2021-04", 40),
+    FCS_LINE("f3", "2021-03-20T09:00:00Z", "B", "8.14.2", "2021-04", 15), /* no actuals */
+    SR_LINE("s1", "2021-03-30T10:00:00Z", "A", "1.1.1", 3, "south"),
+    SR_LINE("s2", "2021-04-02T10:00:00Z", "A", "1.1.1", 50, "north"),
+    SR_LINE("s3", "2021-04-03T10:00:00Z", "B", "2.1", 7, "central"),
+    FCS_LINE("f4", "2021-04-04T09:00:00Z", "A", "1.1.1", "2021-04", 30),   /* A: 70 */
+    FCS_LINE("f5", "2021-04-03T09:00:00Z", "A", "1.1.1", "2021-04", 500),  /* older */
+    SR_LINE("s4", "2021-04-05T10:00:00Z", "A", "2.1", 30, "south"),        /* A: 80 of 70 */
+    SR_LINE("s4", "2021-04-05T10:00:00Z", "A", "2.1", 30, "south"),        /* duplicate */
+    FC_LINE("f6", "2021-04-06T09:00:00Z", "A", "2021-04", 200),            /* outranks */
+    FCS_LINE("f7", "2021-04-07T09:00:00Z", "A", "2.1", "2021-04", 45),     /* under f6 */
+    SR_LINE("s5", "2021-04-20T10:00:00Z", "B", "8.14.2", 2, "north"),
+    SR_LINE("s6", "2021-05-02T10:00:00Z", "B", "2.1", 1, "south"),
+    FCS_LINE("f8", "2021-05-02T11:00:00Z", "B", "2.1", "2021-05", 1),
+    SR_LINE("s7", "2021-06-20T10:00:00Z", "A", "1.1.1", 4, "central"),     /* closes April */
+    SR_LINE("s8", "2021-05-30T10:00:00Z", "A", "1.1.1", 9, "north"),       /* late, May open */
+    SR_LINE("s9", "2021-08-20T10:00:00Z", "C", "1.1.1", 1, "north"),       /* expiries */
+};
+
+static void sr_variance__restart_at_any_line_changes_nothing(void **state)
+{
+    size_t n = sizeof(sr_script) / sizeof(*sr_script);
+    struct fixture *f;
+    json_t *got;
+    json_t *r;
+
+    (void)state;
+    got = check_restarts(NULL, "sr_variance", sr_script, n);
+    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "firing"), 1);
+    json_decref(got);
+    /* The figures the script is about. */
+    f = fixture_create(NULL, false);
+    feed(f, sr_script, 0, n);
+    ow_engine_finish(f->eng, true);
+    r = sr_report(f, "2021-04");
+    assert_int_equal(jint(r, "by_party/A/forecast"), 200);
+    assert_int_equal(jint(r, "by_party/A/actual"), 80);
+    assert_int_equal(jint(r, "by_service/1.1.1/forecast"), 30);
+    assert_int_equal(jint(r, "by_service/2.1/forecast"), 45);
+    assert_int_equal(jint(r, "by_service/8.14.2/forecast"), 15);
+    assert_int_equal(jint(r, "by_service/8.14.2/actual"), 2);
+    assert_int_equal(jint(r, "by_region/south"), 30);
+    fixture_destroy(f);
+}
+
+/* ---- malformed states ---- */
+
+/* A state saved after @script, with @mutate applied to the processor @proc's part, is refused
+ * with OW_EINVAL and an error whose place contains @where. */
+static void expect_refused(const char *const *script, size_t n, const char *proc,
+                           void (*mutate)(json_t *mine), const char *where)
+{
+    struct fixture *f = fixture_create(NULL, true);
+    struct fixture *g = fixture_create(NULL, true);
+    json_t *saved;
+    struct ow_err err;
+
+    feed(f, script, 0, n);
+    saved = ow_engine_save(f->eng);
+    mutate(json_object_get(json_object_get(saved, "processors"), proc));
+    assert_int_equal(ow_engine_restore(g->eng, saved, &err), OW_EINVAL);
+    if (strstr(err.where, where) == NULL) {
+        fail_msg("error at '%s: %s', expected a place containing '%s'", err.where, err.text,
+                 where);
+    }
+    json_decref(saved);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+static json_t *first_month(json_t *mine)
+{
+    return json_array_get(json_object_get(mine, "months"), 0);
+}
+
+static void bad_version(json_t *mine)
+{
+    json_object_set_new(mine, "v", json_integer(2));
+}
+
+static void bad_said(json_t *mine)
+{
+    json_array_set_new(jget(first_month(mine), "parties/A"), 3, json_integer(7));
+}
+
+static void bad_total(json_t *mine)
+{
+    json_object_set_new(first_month(mine), "actual", json_integer(1));
+}
+
+static void bad_regions(json_t *mine)
+{
+    json_array_set_new(json_array_get(json_object_get(first_month(mine), "own"), 0), 0,
+                       json_integer(-1));
+}
+
+static void bad_forecast(json_t *mine)
+{
+    json_t *party = json_object_get(json_array_get(json_array_get(json_object_get(mine,
+                                                                                  "forecasts"),
+                                                                  0),
+                                                   1),
+                                    "A");
+
+    json_object_set_new(json_array_get(party, 2), "1.1.1", json_string("sixty"));
+}
+
+static void twice(json_t *mine)
+{
+    json_t *months = json_object_get(mine, "months");
+
+    json_array_append(months, json_array_get(months, 0));
+}
+
+static void sr_variance__malformed_state_is_refused_with_its_place(void **state)
+{
+    size_t n = sizeof(sr_script) / sizeof(*sr_script) - 1; /* before the expiries */
+
+    (void)state;
+    expect_refused(sr_script, n, "sr_variance", bad_version, "processors.sr_variance");
+    expect_refused(sr_script, n, "sr_variance", bad_said, "sr_variance.months[0].parties.A");
+    expect_refused(sr_script, n, "sr_variance", bad_total, "sr_variance.months[0]");
+    expect_refused(sr_script, n, "sr_variance", bad_regions, "sr_variance.months[0].own");
+    expect_refused(sr_script, n, "sr_variance", bad_forecast, "sr_variance.forecasts[0].A");
+    expect_refused(sr_script, n, "sr_variance", twice, "sr_variance.months[");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +606,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sr_variance__month_is_london_local, setup, teardown),
         cmocka_unit_test_setup_teardown(sr_variance__late_forecast_makes_a_new_revision, setup,
                                         teardown),
+        cmocka_unit_test(sr_variance__restart_at_any_line_changes_nothing),
+        cmocka_unit_test(sr_variance__malformed_state_is_refused_with_its_place),
     };
 
     return cmocka_run_group_tests_name("sr_variance", tests, NULL, NULL);

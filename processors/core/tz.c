@@ -31,6 +31,16 @@ struct ow_tz {
     /* start[i]: local midnight starting month FIRST_MONTH + i, or UNSET until first needed;
      * start[N_MONTHS] ends the table. */
     int64_t *start;
+    /* Local midnights of other days (due dates, close instants: the same few days are asked
+     * for again at each watermark step), direct-mapped by day number. */
+    struct day_memo *memo;
+};
+
+#define MEMO_SIZE 64 /* power of two */
+
+struct day_memo {
+    int64_t day; /* days since 1970-01-01, or UNSET */
+    int64_t us;
 };
 
 #define UNSET INT64_MIN
@@ -228,6 +238,10 @@ struct ow_tz *ow_tz_create(const char *name, struct ow_err *err)
     for (int i = 0; i <= N_MONTHS; i++) {
         tz->start[i] = UNSET;
     }
+    tz->memo = ow_xmalloc(MEMO_SIZE * sizeof(*tz->memo));
+    for (int i = 0; i < MEMO_SIZE; i++) {
+        tz->memo[i].day = UNSET;
+    }
     return tz;
 }
 
@@ -240,6 +254,7 @@ void ow_tz_destroy(struct ow_tz *tz)
         active = NULL;
     }
     free(tz->start);
+    free(tz->memo);
     free(tz->name);
     free(tz->tzenv);
     free(tz);
@@ -259,14 +274,20 @@ int64_t ow_tz_midnight(const struct ow_tz *tz, int y, int m, int d)
     int cm;
     int cd;
     int64_t month;
+    struct day_memo *memo;
 
     ow_civil_from_days(days, &cy, &cm, &cd);
     month = (int64_t)cy * 12 + (cm - 1);
     if (cd == 1 && month >= FIRST_MONTH && month <= FIRST_MONTH + N_MONTHS) {
         return month_start(tz, month - FIRST_MONTH);
     }
-    activate(tz);
-    return midnight_slow(cy, cm, cd) * OW_US_PER_SEC;
+    memo = &tz->memo[(uint64_t)days & (MEMO_SIZE - 1)];
+    if (memo->day != days) {
+        activate(tz);
+        memo->us = midnight_slow(cy, cm, cd) * OW_US_PER_SEC;
+        memo->day = days;
+    }
+    return memo->us;
 }
 
 int ow_tz_month_of(const struct ow_tz *tz, int64_t us)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* Inline XXH3: ids are short, and the library call cost more than the hash. */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "alloc.h"

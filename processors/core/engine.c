@@ -15,6 +15,7 @@
 #include "version.h"
 #include "civil.h"
 #include "dedup.h"
+#include "json_scan.h"
 #include "processor.h"
 #include "rfc3339.h"
 #include "sha256.h"
@@ -479,10 +480,22 @@ void ow_engine_prefetch(const struct ow_engine *eng, const char *buf, size_t len
 {
     static const char key[] = "\"event_id\":\"";
     const size_t klen = sizeof(key) - 1;
+    const char *end = buf + len;
     const char *p;
     const char *q;
+    uint64_t a;
+    uint64_t b;
+    uint32_t a4;
+    uint32_t b4;
 
-    if (len > klen && buf[0] == '{' && memcmp(buf + 1, key, klen) == 0) {
+    if (len <= 1 + klen) {
+        return;
+    }
+    memcpy(&a, buf + 1, 8);
+    memcpy(&b, key, 8);
+    memcpy(&a4, buf + 9, 4);
+    memcpy(&b4, key + 8, 4);
+    if (buf[0] == '{' && a == b && a4 == b4) {
         p = buf + 1 + klen;
     } else {
         p = memmem(buf, len, key, klen);
@@ -491,9 +504,9 @@ void ow_engine_prefetch(const struct ow_engine *eng, const char *buf, size_t len
         }
         p += klen;
     }
-    q = memchr(p, '"', (size_t)(buf + len - p));
-    if (q == NULL || memchr(p, '\\', (size_t)(q - p)) != NULL) {
-        return;
+    q = (const char *)ow__json_plain_run((const unsigned char *)p, (const unsigned char *)end);
+    if (q == end || *q != '"') {
+        return; /* an escape or a byte outside printable ASCII: left to the decoder */
     }
     ow_dedup_prefetch(eng->dedup, ow_dedup_key_of(p, (size_t)(q - p)));
 }

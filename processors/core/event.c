@@ -100,6 +100,7 @@ struct ow_decoder {
     /* Per type: slots that must always be present (envelope and schema_version included), and
      * whether any rule of the type is conditional (then check_required runs field by field). */
     uint64_t req_always[OW_EV__COUNT];
+    size_t type_len[OW_EV__COUNT]; /* strlen of each type name (all 1..16 bytes) */
     bool req_conditional[OW_EV__COUNT];
 
     char *strbuf; /* the scanner's buffer for strings with escapes */
@@ -286,6 +287,11 @@ static void add_required(struct ow_decoder *dec, int type, const struct ow__fiel
 static void required_build(struct ow_decoder *dec)
 {
     for (int t = 0; t < OW_EV__COUNT; t++) {
+        dec->type_len[t] = strlen(ow__types[t].name);
+        if (dec->type_len[t] < 1 || dec->type_len[t] > 16) {
+            fprintf(stderr, "event: type name '%s' is not 1..16 bytes\n", ow__types[t].name);
+            abort();
+        }
         dec->req_always[t] = UINT64_C(1) << OW__F_SCHEMA_VERSION;
         dec->req_conditional[t] = false;
         for (size_t i = 0; i < ow__envelope_count; i++) {
@@ -728,14 +734,27 @@ static bool service_ref_ok(const char *s, size_t n)
     return parts > 0;
 }
 
+/* UTF-8 code points in @s: bytes that are not continuation bytes (10xxxxxx); ASCII words of
+ * eight bytes are skipped whole. */
 static size_t code_points(const char *s, size_t n)
 {
-    size_t cps = 0;
+    size_t cont = 0;
+    size_t i = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        cps += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, s + i, 8);
+        if (w & UINT64_C(0x8080808080808080)) {
+            for (size_t j = i; j < i + 8; j++) {
+                cont += ((unsigned char)s[j] & 0xC0) == 0x80;
+            }
+        }
     }
-    return cps;
+    for (; i < n; i++) {
+        cont += ((unsigned char)s[i] & 0xC0) == 0x80;
+    }
+    return n - cont;
 }
 
 static void put_int(struct ow_event *ev, size_t off, int v)
@@ -957,7 +976,7 @@ static int validate(const struct ow_decoder *dec, struct ow_event *ev, struct ow
 
     if (slot_tok(dec, OW__F_TYPE) == TOK_STRING) {
         for (int i = 0; i < OW_EV__COUNT; i++) {
-            if (word_is(ow__types[i].name, ts->p, ts->len)) {
+            if (ts->len == dec->type_len[i] && same_bytes(ow__types[i].name, ts->p, ts->len)) {
                 type = i;
                 t = &ow__types[i];
                 prefix = t->name;

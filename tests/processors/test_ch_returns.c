@@ -528,7 +528,8 @@ static void ch_returns__redelivery_past_the_dedup_span_counts_once(void **state)
 /* ---- checkpoints ---- */
 
 #define EV(id, at, ch, action, region, extra)                                                      \
-    "{\"event_id\":\"" id "\",\"type\":\"ch_return\",\"schema_version\":1,\"occurred_at\":\"" at    \
+    "{\"event_id\":\"" id "\",\"type\":\"ch_return\",\"schema_version\":1,"                        \
+    "\"occurred_at\":\"" at                                                                        \
     "\",\"ch_id\":\"" ch "\",\"action\":\"" action "\",\"region\":\"" region "\"" extra "}"
 #define DCC(fault) ",\"attribution\":\"dcc\",\"fault\":\"" fault "\""
 #define SU ",\"attribution\":\"service_user\""

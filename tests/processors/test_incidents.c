@@ -713,7 +713,8 @@ static void rdp_incidents__config_errors_and_defaults(void **state)
 /* ---- checkpoints ---- */
 
 #define EV(id, at, incident, action, extra)                                                        \
-    "{\"event_id\":\"" id "\",\"type\":\"incident\",\"schema_version\":1,\"occurred_at\":\"" at     \
+    "{\"event_id\":\"" id "\",\"type\":\"incident\",\"schema_version\":1,"                         \
+    "\"occurred_at\":\"" at                                                                        \
     "\",\"incident_id\":\"" incident "\",\"action\":\"" action "\"" extra "}"
 
 static const char *const restore_conf =

@@ -555,7 +555,8 @@ static void problems__shuffled_arrival_gives_the_same_figures(void **state)
 /* ---- checkpoints ---- */
 
 #define EV(id, at, problem, action, extra)                                                         \
-    "{\"event_id\":\"" id "\",\"type\":\"problem\",\"schema_version\":1,\"occurred_at\":\"" at      \
+    "{\"event_id\":\"" id "\",\"type\":\"problem\",\"schema_version\":1,"                          \
+    "\"occurred_at\":\"" at                                                                        \
     "\",\"problem_id\":\"" problem "\",\"action\":\"" action "\"" extra "}"
 #define UI ",\"status\":\"under_investigation\""
 

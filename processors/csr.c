@@ -42,8 +42,7 @@ static json_t *month_save(const void *month)
     return out;
 }
 
-static int month_restore(void *month, const json_t *saved, const char *where,
-                         struct ow_err *err)
+static int month_restore(void *month, const json_t *saved, const char *where, struct ow_err *err)
 {
     struct csr_month *m = month;
     int64_t *fields[2 + OW_REGION__COUNT + 1] = {&m->single, &m->batched};

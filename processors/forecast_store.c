@@ -287,8 +287,7 @@ static int party_restore(struct party_fc *pf, struct month_fc *m, const json_t *
             pf->services = ow_strmap_create(sizeof(struct service_fc));
         }
         sf = ow_strmap_upsert(pf->services, svc, len, NULL);
-        if (json_array_size(x) != 2 ||
-            !int_in(json_array_get(x, 0), 0, INT64_MAX, &sf->quantity) ||
+        if (json_array_size(x) != 2 || !int_in(json_array_get(x, 0), 0, INT64_MAX, &sf->quantity) ||
             !int_in(json_array_get(x, 1), INT64_MIN, INT64_MAX, &sf->at)) {
             return ow_err_set(err, OW_EINVAL, where,
                               "service '%.40s': expected [quantity >= 0, occurred_at]", svc);

@@ -876,11 +876,10 @@ static json_t *perf_save(void *ctx)
         for (size_t j = 0; j < k->n; j++) {
             const struct perf_cell *cell = &k->cells[j];
 
-            json_array_append_new(cells, json_pack("[i, I, I, i, i]", cell->month,
-                                                   (json_int_t)cell->met,
-                                                   (json_int_t)cell->total,
-                                                   cell->said[BELOW_TARGET],
-                                                   cell->said[BELOW_MINIMUM]));
+            json_array_append_new(cells,
+                                  json_pack("[i, I, I, i, i]", cell->month, (json_int_t)cell->met,
+                                            (json_int_t)cell->total, cell->said[BELOW_TARGET],
+                                            cell->said[BELOW_MINIMUM]));
         }
         json_array_append_new(keys, json_pack("[s, s, o]", k->measure, k->provider, cells));
     }
@@ -949,8 +948,7 @@ static int perf_restore(void *ctx, const json_t *state, struct ow_err *err)
     int rc;
 
     if (!json_is_object(state) || json_integer_value(json_object_get(state, "v")) != 1) {
-        return ow_err_set(err, OW_EINVAL, where,
-                          "expected a state object of version 1 (\"v\": 1)");
+        return ow_err_set(err, OW_EINVAL, where, "expected a state object of version 1 (\"v\": 1)");
     }
     if (!int_in(json_object_get(state, "watermark_us"), INT64_MIN, INT64_MAX, &watermark) ||
         !int_in(json_object_get(state, "next_close"), INT_MIN, INT_MAX, &next_close) ||

@@ -77,8 +77,7 @@ static bool part_of(const json_t *j, int64_t total, int64_t *sum)
     return *sum <= total;
 }
 
-static int month_restore(void *month, const json_t *saved, const char *where,
-                         struct ow_err *err)
+static int month_restore(void *month, const json_t *saved, const char *where, struct ow_err *err)
 {
     struct sr_month *m = month;
     const json_t *regions = json_array_get(saved, 0);

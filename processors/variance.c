@@ -607,8 +607,7 @@ int ow_variance_forecast(struct ow_variance *v, const struct ow_event *ev, struc
  * alert records of one watermark step then follows from the data alone, not from the history
  * of the maps, so a book restored from a checkpoint (processor.h, save) says the same things in
  * the same order. */
-static void judge_month(struct ow_variance *v, const struct ow_variance_month *vm,
-                        int64_t event_us)
+static void judge_month(struct ow_variance *v, const struct ow_variance_month *vm, int64_t event_us)
 {
     struct ow_strmap_entry *e = ow_strmap_sorted(vm->parties);
 
@@ -767,9 +766,9 @@ static json_t *month_save(const struct ow_variance *v, const struct ow_variance_
         json_object_setn_new(parties, e[i].key, e[i].len, line_save(e[i].value));
     }
     free(e);
-    out = json_pack("{s:i, s:I, s:I, s:b, s:o}", "m", vm->w.index, "actual",
-                    (json_int_t)vm->actual, "sweep", (json_int_t)vm->next_sweep_us, "closed",
-                    vm->closed, "parties", parties);
+    out =
+        json_pack("{s:i, s:I, s:I, s:b, s:o}", "m", vm->w.index, "actual", (json_int_t)vm->actual,
+                  "sweep", (json_int_t)vm->next_sweep_us, "closed", vm->closed, "parties", parties);
     if (v->spec->month_save != NULL) {
         json_object_set_new(out, "own", v->spec->month_save(vm));
     }
@@ -788,8 +787,8 @@ json_t *ow_variance_save(const struct ow_variance *v)
     free(indexes);
     return json_pack("{s:i, s:I, s:i, s:I, s:o, s:o}", "v", 1, "watermark_us",
                      (json_int_t)v->watermark_us, "closed_through", v->closed_through,
-                     "next_sweep_us", (json_int_t)v->next_sweep_us, "months", months,
-                     "forecasts", ow_forecasts_save(v->forecasts));
+                     "next_sweep_us", (json_int_t)v->next_sweep_us, "months", months, "forecasts",
+                     ow_forecasts_save(v->forecasts));
 }
 
 /* @obj's member @key as an integer in [lo, hi]. */

@@ -169,8 +169,7 @@ struct ow_variance_spec {
     json_t *(*month_save)(const void *month);
     /* Load what month_save() wrote into a month fresh from month_init(): OW_OK, or OW_EINVAL
      * with @err (at @where) when @saved is malformed. NULL when month_save is. */
-    int (*month_restore)(void *month, const json_t *saved, const char *where,
-                         struct ow_err *err);
+    int (*month_restore)(void *month, const json_t *saved, const char *where, struct ow_err *err);
 };
 
 struct ow_variance;

@@ -805,9 +805,9 @@ static size_t records_of(const json_t *alerts, const char *alert_id, const char 
     return n;
 }
 
-#define MEAS_LINE(id, at, measure, provider, met, total)                                          \
+#define MEAS_LINE(id, at, measure, provider, met, total)                                           \
     "{\"event_id\":\"" id "\",\"type\":\"measurement\",\"schema_version\":1,\"occurred_at\":\"" at \
-    "\",\"measure\":\"" measure "\",\"provider\":\"" provider "\",\"met\":" #met               \
+    "\",\"measure\":\"" measure "\",\"provider\":\"" provider "\",\"met\":" #met                   \
     ",\"total\":" #total "}"
 #define BT_ID_OF(month) "measure_below_target/" month "/measure=CPM1,provider=DCC"
 #define BM_ID_OF(month) "measure_below_minimum/" month "/measure=CPM1,provider=DCC"
@@ -816,15 +816,15 @@ static size_t records_of(const json_t *alerts, const char *alert_id, const char 
 /* Both level rules fire and resolve, the repeat rule fires at a close and resolves on late
  * data, a month closes below min_units, pairs without a level come and go. */
 static const char *const perf_script[] = {
-    MEAS_LINE("1", "2021-01-20T10:00:00Z", "CPM1", "DCC", 980, 1000),   /* 98%: below target */
-    MEAS_LINE("2", "2021-01-21T10:00:00Z", "CPM9", "ACME", 5, 10),      /* no level */
+    MEAS_LINE("1", "2021-01-20T10:00:00Z", "CPM1", "DCC", 980, 1000), /* 98%: below target */
+    MEAS_LINE("2", "2021-01-21T10:00:00Z", "CPM9", "ACME", 5, 10),    /* no level */
     MEAS_LINE("3", "2021-02-20T10:00:00Z", "CPM1", "DCC", 1000, 1000),
-    MEAS_LINE("4", "2021-03-20T10:00:00Z", "CPM1", "DCC", 950, 1000),   /* below minimum */
+    MEAS_LINE("4", "2021-03-20T10:00:00Z", "CPM1", "DCC", 950, 1000), /* below minimum */
     MEAS_LINE("5", "2021-03-21T10:00:00Z", "CPM1", "DCC", 60, 60),
-    MEAS_LINE("6", "2021-03-22T10:00:00Z", "CPM4", "DCC", 99, 100),     /* target 100% */
+    MEAS_LINE("6", "2021-03-22T10:00:00Z", "CPM4", "DCC", 99, 100), /* target 100% */
     MEAS_LINE("7", "2021-04-20T10:00:00Z", "CPM1", "DCC", 1000, 1000),
     MEAS_LINE("8", "2021-05-20T10:00:00Z", "CPM1", "DCC", 980, 1000),
-    "@2021-06-20T00:00:00Z",                                           /* May closes: 3 of 6 */
+    "@2021-06-20T00:00:00Z",                                             /* May closes: 3 of 6 */
     MEAS_LINE("9", "2021-03-23T10:00:00Z", "CPM1", "DCC", 10000, 10000), /* March met: 2 of 6 */
     MEAS_LINE("10", "2021-06-21T10:00:00Z", "CPM1", "DCC", 50, 60),      /* few units */
     MEAS_LINE("11", "2021-05-21T10:00:00Z", "CPM1", "DCC", 1000, 1000),  /* May back to 99% */
@@ -851,7 +851,6 @@ static void performance__restart_at_any_line_changes_nothing(void **state)
     assert_int_equal(json_array_size(got), 12);
     json_decref(got);
 }
-
 
 /* The state saved after the first @n lines of perf_script, with @mutate applied to the
  * processor's part, is refused: OW_EINVAL, and an error naming @where. */
@@ -926,8 +925,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(performance__percent_and_status, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            performance__levels_compare_exactly_beyond_double_precision, setup, teardown),
+        cmocka_unit_test_setup_teardown(performance__levels_compare_exactly_beyond_double_precision,
+                                        setup, teardown),
         cmocka_unit_test(performance__wildcard_and_exact_provider),
         cmocka_unit_test_setup_teardown(performance__unknown_measure_has_no_target, setup,
                                         teardown),
@@ -935,15 +934,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(performance__configured_measures_are_zero_filled, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(performance__history_counts_closed_months_with_a_gap,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(performance__history_counts_closed_months_with_a_gap, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(performance__history_beyond_28_months_is_dropped, setup,
                                         teardown),
         cmocka_unit_test(performance__shorter_history_from_the_config),
         cmocka_unit_test_setup_teardown(performance__values_kept_after_the_window_expired, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(performance__overflow_rejects_the_event, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(performance__overflow_rejects_the_event, setup, teardown),
         cmocka_unit_test(performance__late_event_updates_later_months_history),
         cmocka_unit_test(performance__config_errors_name_the_place),
         cmocka_unit_test(performance__null_removes_a_built_in_measure),

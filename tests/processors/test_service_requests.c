@@ -445,15 +445,15 @@ static size_t records_of(const json_t *alerts, const char *alert_id, const char 
     return n;
 }
 
-#define SR_LINE(id, at, party, svc, n, region)                                                    \
+#define SR_LINE(id, at, party, svc, n, region)                                                     \
     "{\"event_id\":\"" id "\",\"type\":\"service_request\",\"schema_version\":1,"                  \
-    "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","          \
+    "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","           \
     "\"count\":" #n ",\"region\":\"" region "\"}"
-#define FC_LINE(id, at, party, period, qty)                                                       \
+#define FC_LINE(id, at, party, period, qty)                                                        \
     "{\"event_id\":\"" id "\",\"type\":\"forecast\",\"schema_version\":1,\"occurred_at\":\"" at    \
     "\",\"report\":\"service_request\",\"party_id\":\"" party "\",\"period\":\"" period            \
     "\",\"quantity\":" #qty "}"
-#define FCS_LINE(id, at, party, svc, period, qty)                                                 \
+#define FCS_LINE(id, at, party, svc, period, qty)                                                  \
     "{\"event_id\":\"" id "\",\"type\":\"forecast\",\"schema_version\":1,\"occurred_at\":\"" at    \
     "\",\"report\":\"service_request\",\"party_id\":\"" party "\",\"service_ref\":\"" svc          \
     "\",\"period\":\"" period "\",\"quantity\":" #qty "}"
@@ -468,18 +468,18 @@ static const char *const sr_script[] = {
     SR_LINE("s1", "2021-03-30T10:00:00Z", "A", "1.1.1", 3, "south"),
     SR_LINE("s2", "2021-04-02T10:00:00Z", "A", "1.1.1", 50, "north"),
     SR_LINE("s3", "2021-04-03T10:00:00Z", "B", "2.1", 7, "central"),
-    FCS_LINE("f4", "2021-04-04T09:00:00Z", "A", "1.1.1", "2021-04", 30),   /* A: 70 */
-    FCS_LINE("f5", "2021-04-03T09:00:00Z", "A", "1.1.1", "2021-04", 500),  /* older */
-    SR_LINE("s4", "2021-04-05T10:00:00Z", "A", "2.1", 30, "south"),        /* A: 80 of 70 */
-    SR_LINE("s4", "2021-04-05T10:00:00Z", "A", "2.1", 30, "south"),        /* duplicate */
-    FC_LINE("f6", "2021-04-06T09:00:00Z", "A", "2021-04", 200),            /* outranks */
-    FCS_LINE("f7", "2021-04-07T09:00:00Z", "A", "2.1", "2021-04", 45),     /* under f6 */
+    FCS_LINE("f4", "2021-04-04T09:00:00Z", "A", "1.1.1", "2021-04", 30),  /* A: 70 */
+    FCS_LINE("f5", "2021-04-03T09:00:00Z", "A", "1.1.1", "2021-04", 500), /* older */
+    SR_LINE("s4", "2021-04-05T10:00:00Z", "A", "2.1", 30, "south"),       /* A: 80 of 70 */
+    SR_LINE("s4", "2021-04-05T10:00:00Z", "A", "2.1", 30, "south"),       /* duplicate */
+    FC_LINE("f6", "2021-04-06T09:00:00Z", "A", "2021-04", 200),           /* outranks */
+    FCS_LINE("f7", "2021-04-07T09:00:00Z", "A", "2.1", "2021-04", 45),    /* under f6 */
     SR_LINE("s5", "2021-04-20T10:00:00Z", "B", "8.14.2", 2, "north"),
     SR_LINE("s6", "2021-05-02T10:00:00Z", "B", "2.1", 1, "south"),
     FCS_LINE("f8", "2021-05-02T11:00:00Z", "B", "2.1", "2021-05", 1),
-    SR_LINE("s7", "2021-06-20T10:00:00Z", "A", "1.1.1", 4, "central"),     /* closes April */
-    SR_LINE("s8", "2021-05-30T10:00:00Z", "A", "1.1.1", 9, "north"),       /* late, May open */
-    SR_LINE("s9", "2021-08-20T10:00:00Z", "C", "1.1.1", 1, "north"),       /* expiries */
+    SR_LINE("s7", "2021-06-20T10:00:00Z", "A", "1.1.1", 4, "central"), /* closes April */
+    SR_LINE("s8", "2021-05-30T10:00:00Z", "A", "1.1.1", 9, "north"),   /* late, May open */
+    SR_LINE("s9", "2021-08-20T10:00:00Z", "C", "1.1.1", 1, "north"),   /* expiries */
 };
 
 static void sr_variance__restart_at_any_line_changes_nothing(void **state)
@@ -525,8 +525,7 @@ static void expect_refused(const char *const *script, size_t n, const char *proc
     mutate(json_object_get(json_object_get(saved, "processors"), proc));
     assert_int_equal(ow_engine_restore(g->eng, saved, &err), OW_EINVAL);
     if (strstr(err.where, where) == NULL) {
-        fail_msg("error at '%s: %s', expected a place containing '%s'", err.where, err.text,
-                 where);
+        fail_msg("error at '%s: %s', expected a place containing '%s'", err.where, err.text, where);
     }
     json_decref(saved);
     fixture_destroy(f);
@@ -561,11 +560,8 @@ static void bad_regions(json_t *mine)
 
 static void bad_forecast(json_t *mine)
 {
-    json_t *party = json_object_get(json_array_get(json_array_get(json_object_get(mine,
-                                                                                  "forecasts"),
-                                                                  0),
-                                                   1),
-                                    "A");
+    json_t *party = json_object_get(
+        json_array_get(json_array_get(json_object_get(mine, "forecasts"), 0), 1), "A");
 
     json_object_set_new(json_array_get(party, 2), "1.1.1", json_string("sixty"));
 }

@@ -686,14 +686,14 @@ static size_t records_of(const json_t *alerts, const char *alert_id, const char 
     return n;
 }
 
-#define SR_LINE(id, at, party, svc, n)                                                            \
+#define SR_LINE(id, at, party, svc, n)                                                             \
     "{\"event_id\":\"" id "\",\"type\":\"service_request\",\"schema_version\":1,"                  \
-    "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","          \
+    "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","           \
     "\"count\":" #n ",\"region\":\"north\"}"
-#define CSR_LINE(id, at, party, n)                                                                \
+#define CSR_LINE(id, at, party, n)                                                                 \
     "{\"event_id\":\"" id "\",\"type\":\"csr\",\"schema_version\":1,\"occurred_at\":\"" at         \
     "\",\"party_id\":\"" party "\",\"batched\":false,\"count\":" #n "}"
-#define FC_LINE(id, at, report, party, period, qty)                                               \
+#define FC_LINE(id, at, report, party, period, qty)                                                \
     "{\"event_id\":\"" id "\",\"type\":\"forecast\",\"schema_version\":1,\"occurred_at\":\"" at    \
     "\",\"report\":\"" report "\",\"party_id\":\"" party "\",\"period\":\"" period                 \
     "\",\"quantity\":" #qty "}"
@@ -707,24 +707,24 @@ static const char *const variance_script[] = {
     FC_LINE("f2", "2021-03-20T09:00:00Z", "service_request", "B", "2021-04", 100),
     FC_LINE("c1", "2021-03-20T09:00:00Z", "csr", "A", "2021-04", 10),
     SR_LINE("s1", "2021-04-02T10:00:00Z", "A", "1.1.1", 50),
-    SR_LINE("s2", "2021-04-03T10:00:00Z", "C", "1.1.1", 5),     /* C: no forecast */
-    SR_LINE("s3", "2021-04-05T10:00:00Z", "A", "2.1", 65),      /* A: 115%, exceeded */
-    CSR_LINE("k1", "2021-04-05T11:00:00Z", "A", 12),            /* csr A: 120% */
+    SR_LINE("s2", "2021-04-03T10:00:00Z", "C", "1.1.1", 5), /* C: no forecast */
+    SR_LINE("s3", "2021-04-05T10:00:00Z", "A", "2.1", 65),  /* A: 115%, exceeded */
+    CSR_LINE("k1", "2021-04-05T11:00:00Z", "A", 12),        /* csr A: 120% */
     FC_LINE("f3", "2021-04-06T10:00:00Z", "service_request", "A", "2021-04", 110), /* 104.5% */
     FC_LINE("f4", "2021-04-06T09:00:00Z", "service_request", "A", "2021-04", 50),  /* older */
     FC_LINE("f5", "2021-04-07T10:00:00Z", "service_request", "C", "2021-04", 100),
     SR_LINE("s4", "2021-04-10T10:00:00Z", "B", "1.1.1", 30),
-    SR_LINE("s5", "2021-04-17T12:00:00Z", "B", "2.1", 1),       /* projections judged */
+    SR_LINE("s5", "2021-04-17T12:00:00Z", "B", "2.1", 1), /* projections judged */
     "@2021-04-20T00:00:00Z",
     FC_LINE("f6", "2021-04-21T10:00:00Z", "service_request", "B", "2021-04", 70),
-    SR_LINE("s6", "2021-04-28T10:00:00Z", "C", "1.1.1", 120),   /* C: 125% */
+    SR_LINE("s6", "2021-04-28T10:00:00Z", "C", "1.1.1", 120), /* C: 125% */
     CSR_LINE("k2", "2021-04-28T11:00:00Z", "Z", 3),
-    SR_LINE("s7", "2021-05-03T10:00:00Z", "A", "1.1.1", 10),    /* May: no forecast */
-    "@2021-05-20T00:00:00Z",                                    /* April closes */
+    SR_LINE("s7", "2021-05-03T10:00:00Z", "A", "1.1.1", 10), /* May: no forecast */
+    "@2021-05-20T00:00:00Z",                                 /* April closes */
     FC_LINE("f9", "2021-05-20T10:00:00Z", "service_request", "C", "2021-04", 200), /* 62.5% */
-    SR_LINE("s8", "2021-04-29T10:00:00Z", "B", "1.1.1", 40),    /* late: B back to 101% */
+    SR_LINE("s8", "2021-04-29T10:00:00Z", "B", "1.1.1", 40), /* late: B back to 101% */
     FC_LINE("f7", "2021-05-04T10:00:00Z", "service_request", "A", "2021-05", 5),
-    SR_LINE("s9", "2021-07-20T10:00:00Z", "A", "1.1.1", 1),     /* May and June close */
+    SR_LINE("s9", "2021-07-20T10:00:00Z", "A", "1.1.1", 1), /* May and June close */
     FC_LINE("f8", "2021-07-20T11:00:00Z", "service_request", "P", "2021-06", 100), /* gap */
     SR_LINE("s10", "2021-07-21T10:00:00Z", "P", "1.1.1", 1),
 };
@@ -773,10 +773,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(sr_forecast_shortfall__only_at_close, setup, teardown),
         cmocka_unit_test_setup_teardown(sr_forecast_shortfall__at_end_of_input_close_all, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            sr_forecast_shortfall__late_forecast_for_a_closed_gap_month, setup, teardown),
-        cmocka_unit_test_setup_teardown(sr_projected_variance__after_the_share_of_the_month,
+        cmocka_unit_test_setup_teardown(sr_forecast_shortfall__late_forecast_for_a_closed_gap_month,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(sr_projected_variance__after_the_share_of_the_month, setup,
+                                        teardown),
         cmocka_unit_test(sr_projected_variance__share_is_configurable),
         cmocka_unit_test(sr_rules__disabled_rule_is_silent),
         cmocka_unit_test(sr_rules__bands_set_the_lines),

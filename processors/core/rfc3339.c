@@ -19,6 +19,77 @@ static bool digits(const char *s, int n, int *out)
     return true;
 }
 
+/* Two decimal digits at @s, or -1. */
+static inline int two(const char *s)
+{
+    unsigned a = (unsigned)(unsigned char)s[0] - '0';
+    unsigned b = (unsigned)(unsigned char)s[1] - '0';
+
+    return a < 10 && b < 10 ? (int)(a * 10 + b) : -1;
+}
+
+/* The shapes events use, "YYYY-MM-DDThh:mm:ssZ" and "YYYY-MM-DDThh:mm:ss+hh:mm", without a
+ * loop or a branch per digit. True and *@us only when the text is valid in every respect the
+ * general parser checks; anything else (including every error) goes to the general parser,
+ * which alone words the reasons. */
+static inline bool parse_common(const char *s, size_t len, int64_t *us)
+{
+    int c;
+    int y;
+    int mo;
+    int d;
+    int h;
+    int mi;
+    int se;
+    int oh = 0;
+    int om = 0;
+    int64_t secs;
+
+    if (len == 20) {
+        if (s[19] != 'Z' && s[19] != 'z') {
+            return false;
+        }
+    } else if (len == 25) {
+        if ((s[19] != '+' && s[19] != '-') || s[22] != ':') {
+            return false;
+        }
+        oh = two(s + 20);
+        om = two(s + 23);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59) {
+            return false;
+        }
+        if (s[19] == '-') {
+            oh = -oh;
+            om = -om;
+        }
+    } else {
+        return false;
+    }
+    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':') {
+        return false;
+    }
+    c = two(s);
+    y = two(s + 2);
+    mo = two(s + 5);
+    d = two(s + 8);
+    h = two(s + 11);
+    mi = two(s + 14);
+    se = two(s + 17);
+    if (c < 0 || y < 0 || (c == 0 && y == 0) || mo < 1 || mo > 12 || d < 1 || h < 0 ||
+        h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) {
+        return false;
+    }
+    y += c * 100;
+    if (d > ow_days_in_month(y, mo)) {
+        return false;
+    }
+    secs = ow_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    secs -= (int64_t)oh * 3600 + (int64_t)om * 60;
+    *us = secs * OW_US_PER_SEC;
+    return true;
+}
+
 int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why)
 {
     int year;
@@ -34,6 +105,9 @@ int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why)
     int sign;
     size_t i;
 
+    if (parse_common(s, len, us)) {
+        return 0;
+    }
     /* "YYYY-MM-DD" is 10 bytes; "Thh:mm:ss" 9 more; the shortest offset "Z" 1 more. */
     if (len < 10 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &month) ||
         s[7] != '-' || !digits(s + 8, 2, &day)) {

@@ -189,19 +189,22 @@ static int64_t midnight_slow(int y, int m, int d)
     return hi;
 }
 
+/* Fill entry @i of the month-start table. */
+static __attribute__((noinline)) int64_t month_fill(const struct ow_tz *tz, int64_t i)
+{
+    int month = FIRST_MONTH + (int)i;
+
+    activate(tz);
+    tz->start[i] = midnight_slow(month / 12, month % 12 + 1, 1) * OW_US_PER_SEC;
+    return tz->start[i];
+}
+
 /* Entry @i (0..N_MONTHS) of the month-start table, computed on first use. */
-static int64_t month_start(const struct ow_tz *tz, int64_t i)
+static inline int64_t month_start(const struct ow_tz *tz, int64_t i)
 {
     int64_t v = tz->start[i];
 
-    if (__builtin_expect(v == UNSET, 0)) {
-        int month = FIRST_MONTH + (int)i;
-
-        activate(tz);
-        v = midnight_slow(month / 12, month % 12 + 1, 1) * OW_US_PER_SEC;
-        tz->start[i] = v;
-    }
-    return v;
+    return __builtin_expect(v == UNSET, 0) ? month_fill(tz, i) : v;
 }
 
 struct ow_tz *ow_tz_create(const char *name, struct ow_err *err)

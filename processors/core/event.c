@@ -620,7 +620,24 @@ static int parse(struct ow_decoder *dec, struct ow_err *err)
     dec->depth = 0;
     open_container(dec, false);
     for (;;) {
-        switch (ow_json_next(js)) {
+        const char *key;
+        size_t key_len;
+        enum ow_json_tok tok = ow_json_member(js, &key, &key_len);
+
+        if (tok != OW_JSON_ERROR) {
+            /* A whole member at once: the key goes through on_key as if it were the token. */
+            const char *val = js->str;
+            size_t val_len = js->len;
+
+            js->str = key;
+            js->len = key_len;
+            on_key(dec);
+            js->str = val;
+            js->len = val_len;
+        } else {
+            tok = ow_json_next(js);
+        }
+        switch (tok) {
         case OW_JSON_KEY:
             on_key(dec);
             break;

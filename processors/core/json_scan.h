@@ -316,4 +316,148 @@ value:
     }
 }
 
+/**
+ * One object member in one call, for the common case. When the scanner is inside an object
+ * before a member (after '{' or after a value) and the member is `"key": value` where the key
+ * holds only printable ASCII without escapes and the value is such a string, an integer
+ * literal, true, false or null: returns the value's token (.str, .len as ow_json_next() gives
+ * them), the key in *@key and *@key_len, and leaves the scanner exactly where the two
+ * ow_json_next() calls (OW_JSON_KEY, then the value) would. In every other case (including
+ * every grammar error, a '}', escapes, non-ASCII bytes, reals) it changes nothing and returns
+ * OW_JSON_ERROR, meaning only "not here": call ow_json_next(), which handles and words it all.
+ */
+static inline __attribute__((always_inline)) enum ow_json_tok
+ow_json_member(struct ow_json_scan *js, const char **key, size_t *key_len)
+{
+    const unsigned char *end = js->end;
+    const unsigned char *p = js->p;
+    const unsigned char *k;
+    const unsigned char *kq;
+    const unsigned char *v;
+    const unsigned char *q;
+    enum ow_json_tok tok;
+
+    if ((js->state != OW__JS_AFTER_VALUE && js->state != OW__JS_OBJ_FIRST) ||
+        !ow__json_in_object(js)) {
+        return OW_JSON_ERROR;
+    }
+    if (p < end && *p <= ' ') {
+        p = ow__json_ws(p, end);
+    }
+    if (js->state == OW__JS_AFTER_VALUE) {
+        if (p == end || *p != ',') {
+            return OW_JSON_ERROR;
+        }
+        p++;
+        if (p < end && *p <= ' ') {
+            p = ow__json_ws(p, end);
+        }
+    }
+    if (p == end || *p != '"') {
+        return OW_JSON_ERROR;
+    }
+    k = p + 1;
+    kq = ow__json_plain_run(k, end);
+    if (kq == end || *kq != '"') {
+        return OW_JSON_ERROR;
+    }
+    p = kq + 1;
+    if (p < end && *p <= ' ') {
+        p = ow__json_ws(p, end);
+    }
+    if (p == end || *p != ':') {
+        return OW_JSON_ERROR;
+    }
+    p++;
+    if (p < end && *p <= ' ') {
+        p = ow__json_ws(p, end);
+    }
+    if (p == end) {
+        return OW_JSON_ERROR;
+    }
+    v = p;
+    switch (*p) {
+    case '"':
+        q = ow__json_plain_run(p + 1, end);
+        if (q == end || *q != '"') {
+            return OW_JSON_ERROR;
+        }
+        js->str = (const char *)(p + 1);
+        js->len = (size_t)(q - p - 1);
+        p = q + 1;
+        tok = OW_JSON_STRING;
+        break;
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        q = *p == '-' ? p + 1 : p;
+        if (q == end || *q < '0' || *q > '9') {
+            return OW_JSON_ERROR;
+        }
+        if (*q == '0') {
+            q++;
+            if (q < end && *q >= '0' && *q <= '9') {
+                return OW_JSON_ERROR;
+            }
+        } else {
+            while (q < end && *q >= '0' && *q <= '9') {
+                q++;
+            }
+        }
+        if (q < end && (*q == '.' || *q == 'e' || *q == 'E')) {
+            return OW_JSON_ERROR;
+        }
+        js->str = (const char *)p;
+        js->len = (size_t)(q - p);
+        p = q;
+        tok = OW_JSON_INT;
+        break;
+    case 't':
+        if (end - p < 4 || p[1] != 'r' || p[2] != 'u' || p[3] != 'e') {
+            return OW_JSON_ERROR;
+        }
+        js->str = "true";
+        js->len = 4;
+        p += 4;
+        tok = OW_JSON_TRUE;
+        break;
+    case 'f':
+        if (end - p < 5 || p[1] != 'a' || p[2] != 'l' || p[3] != 's' || p[4] != 'e') {
+            return OW_JSON_ERROR;
+        }
+        js->str = "false";
+        js->len = 5;
+        p += 5;
+        tok = OW_JSON_FALSE;
+        break;
+    case 'n':
+        if (end - p < 4 || p[1] != 'u' || p[2] != 'l' || p[3] != 'l') {
+            return OW_JSON_ERROR;
+        }
+        js->str = "null";
+        js->len = 4;
+        p += 4;
+        tok = OW_JSON_NULL;
+        break;
+    default:
+        return OW_JSON_ERROR;
+    }
+    js->off = (size_t)(v - js->start);
+    js->escaped = false;
+    js->fault = OW_JSON_FAULT_NONE;
+    js->p = p;
+    js->state = OW__JS_AFTER_VALUE;
+    *key = (const char *)k;
+    *key_len = (size_t)(kq - k);
+    return tok;
+}
+
 #endif

@@ -159,6 +159,7 @@ struct verdict {
 
 static char scan_buf[DOC_MAX + 16];
 static struct ow_json_scan scan;
+static bool use_member; /* scan_doc tries ow_json_member() before each ow_json_next() */
 
 static void scan_doc(const unsigned char *doc, size_t len, struct stream *out, struct verdict *v)
 {
@@ -170,8 +171,20 @@ static void scan_doc(const unsigned char *doc, size_t len, struct stream *out, s
     out->overflow = false;
     ow_json_begin(&scan, (const char *)doc, len, scan_buf);
     for (;;) {
-        enum ow_json_tok t = ow_json_next(&scan);
+        enum ow_json_tok t = OW_JSON_ERROR;
+        const char *key;
+        size_t key_len;
         bool has_frac;
+
+        if (use_member) {
+            t = ow_json_member(&scan, &key, &key_len);
+            if (t != OW_JSON_ERROR) {
+                put(out, 'k', key, key_len);
+            }
+        }
+        if (t == OW_JSON_ERROR) {
+            t = ow_json_next(&scan);
+        }
 
         switch (t) {
         case OW_JSON_ERROR:
@@ -553,6 +566,71 @@ static void json_scan__agrees_with_yajl_on_short_byte_strings(void **state)
     assert_true(t.valid > 1000);
 }
 
+/* ---- the member shortcut ---- */
+
+/* @b scanned with ow_json_next() alone and with ow_json_member() first: the same tokens, the
+ * same verdict, the same error (kind, offset, text) and fault. */
+static void member_agrees(const unsigned char *b, size_t n)
+{
+    static struct stream plain;
+    struct verdict v1;
+    struct verdict v2;
+    enum ow_json_err err1;
+    size_t err_off1;
+
+    use_member = false;
+    scan_doc(b, n, &plain, &v1);
+    err1 = scan.err;
+    err_off1 = scan.err_off;
+    use_member = true;
+    scan_doc(b, n, &ss, &v2);
+    use_member = false;
+    if (plain.len != ss.len || memcmp(plain.buf, ss.buf, plain.len) != 0) {
+        show("member shortcut changes the tokens", b, n, &v2);
+    }
+    assert_int_equal(plain.len, ss.len);
+    assert_memory_equal(plain.buf, ss.buf, plain.len);
+    assert_int_equal(v1.error, v2.error);
+    assert_string_equal(v1.why, v2.why);
+    assert_int_equal(v1.fault, v2.fault);
+    assert_int_equal(err1, scan.err);
+    assert_int_equal(err_off1, scan.err_off);
+}
+
+static void json_scan__member_shortcut_matches_next(void **state)
+{
+    static const char *const fixed[] = {
+        "{\"a\":1}", "{\"a\" : \"x\" , \"b\":true,\"c\":false,\"d\":null,\"e\":-0}",
+        "{\"a\":01}", "{\"a\":-}", "{\"a\":1.5}", "{\"a\":1e3}", "{\"a\":tru}",
+        "{\"a\":truex}", "{\"a\":\"\\n\"}", "{\"\\u0041\":1}", "{\"a\":\"\xc3\xa9\"}",
+        "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{\"a\"1}", "{\"a\":", "{\"a", "{\"\":\"\"}",
+        "{\"a\":{\"b\":[1,{\"c\":2}]},\"d\":3}", "[{\"a\":1},{\"b\":2}]", "{\"a\":12x}",
+    };
+    struct doc d;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        member_agrees((const unsigned char *)fixed[i], strlen(fixed[i]));
+    }
+    rng_state = 4242;
+    for (int i = 0; i < 20000; i++) {
+        d.len = 0;
+        gen_value(&d, 0);
+        member_agrees(d.b, d.len);
+    }
+    rng_state = 777;
+    for (int i = 0; i < 100000; i++) {
+        d.len = 0;
+        emits(&d, "{");
+        gen_string(&d);
+        emits(&d, ":");
+        gen_value(&d, 1);
+        emits(&d, "}");
+        mutate(&d);
+        member_agrees(d.b, d.len);
+    }
+}
+
 /* ---- the rules where yajl is laxer ---- */
 
 static struct verdict scan_str(const char *doc)
@@ -788,6 +866,7 @@ int main(void)
         cmocka_unit_test(json_scan__agrees_with_yajl_on_generated_documents),
         cmocka_unit_test(json_scan__agrees_with_yajl_on_mutated_documents),
         cmocka_unit_test(json_scan__agrees_with_yajl_on_short_byte_strings),
+        cmocka_unit_test(json_scan__member_shortcut_matches_next),
         cmocka_unit_test(json_scan__utf8_is_strict_against_a_reference),
         cmocka_unit_test(json_scan__escapes_surrogates_and_nul),
         cmocka_unit_test(json_scan__numbers_follow_the_grammar),

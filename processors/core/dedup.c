@@ -35,7 +35,7 @@ struct ow_dedup {
     size_t cap;           /* slots now */
     size_t cap_max;       /* slots within max_bytes */
     size_t n;             /* ids stored */
-    size_t grow_at;       /* maintenance when n reaches this: 7/8 of cap */
+    size_t grow_at;       /* maintenance when n reaches this: 3/4 of cap, 7/8 at the bound */
     size_t since_sweep;   /* inserts since the last sweep */
     int64_t span_us;
     int shift;            /* time unit u = 2^shift us */
@@ -79,9 +79,21 @@ static inline int64_t floor_units(int64_t x, int shift)
     return -((-(x + 1)) >> shift) - 1;
 }
 
-static size_t grow_at_of(size_t cap)
+/* The table can still grow by at least 1/8 within the bound. */
+static bool can_grow(size_t cap, size_t cap_max)
 {
-    return cap - cap / 8;
+    size_t next = cap * 2 < cap_max ? cap * 2 : cap_max;
+
+    return next >= cap + cap / 8;
+}
+
+/* Below the bound the table is kept at most 3/4 full: a Robin Hood insertion shifts the run
+ * after its home slot, and runs lengthen like 1 / (1 - load)^2, so between 3/4 and 7/8 the
+ * shifting cost several times the lookup (measured: the largest dedup cost in a replay). At
+ * the bound memory wins: it fills to 7/8 before the oldest ids are forgotten. */
+static size_t grow_at_of(size_t cap, size_t cap_max)
+{
+    return can_grow(cap, cap_max) ? cap - cap / 4 : cap - cap / 8;
 }
 
 /* Find @k0/@k1. On a miss, *pos and *dist are where Robin Hood insertion starts. */
@@ -283,7 +295,7 @@ static void grow(struct ow_dedup *d, size_t cap)
     free(d->slots);
     d->slots = slots;
     d->cap = cap;
-    d->grow_at = grow_at_of(cap);
+    d->grow_at = grow_at_of(cap, d->cap_max);
 }
 
 /* Forget at least @want of the oldest ids (all ids have cut_t <= t <= top_t here). Histograms
@@ -347,19 +359,21 @@ static void forget_oldest(struct ow_dedup *d, uint64_t want)
     d->forgotten_early += compact(d, lo, (uint32_t)lo, (uint64_t)(b + 1) << 20, 0);
 }
 
-/* The table is 7/8 full: reclaim expired ids; if that leaves more than 3/4, grow, or at the
- * bound forget the oldest down to 3/4. Either way the next call is at least cap/8 inserts
- * away, so the O(cap) passes cost O(1) per insert. */
+/* The table reached grow_at: reclaim expired ids; then, if it can still grow, grow unless
+ * that left it at most 1/2 full; at the bound, forget the oldest down to 3/4 if more are left.
+ * Either way the next call is at least cap/8 inserts away, so the O(cap) passes cost O(1) per
+ * insert. */
 static void maintain(struct ow_dedup *d)
 {
-    size_t keep = d->cap - d->cap / 4;
+    bool growable = can_grow(d->cap, d->cap_max);
+    size_t keep = growable ? d->cap / 2 : d->cap - d->cap / 4;
     size_t next = d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max;
 
     sweep_expired(d);
     if (d->n <= keep) {
         return;
     }
-    if (next >= d->cap + d->cap / 8) {
+    if (growable) {
         grow(d, next);
         return;
     }
@@ -386,7 +400,7 @@ struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf)
         d->cap_max = MIN_SLOTS;
     }
     d->cap = d->cap_max < START_SLOTS ? d->cap_max : START_SLOTS;
-    d->grow_at = grow_at_of(d->cap);
+    d->grow_at = grow_at_of(d->cap, d->cap_max);
     d->slots = slots_new(d->cap);
     d->low_t = T_MAX;
     return d;

@@ -34,6 +34,7 @@ struct ow_tz {
     /* Local midnights of other days (due dates, close instants: the same few days are asked
      * for again at each watermark step), direct-mapped by day number. */
     struct day_memo *memo;
+    int64_t *last_month; /* table index of ow_tz_month_of's last answer, or -1 */
 };
 
 #define MEMO_SIZE 64 /* power of two */
@@ -241,6 +242,8 @@ struct ow_tz *ow_tz_create(const char *name, struct ow_err *err)
     for (int i = 0; i <= N_MONTHS; i++) {
         tz->start[i] = UNSET;
     }
+    tz->last_month = ow_xmalloc(sizeof(*tz->last_month));
+    *tz->last_month = -1;
     tz->memo = ow_xmalloc(MEMO_SIZE * sizeof(*tz->memo));
     for (int i = 0; i < MEMO_SIZE; i++) {
         tz->memo[i].day = UNSET;
@@ -258,6 +261,7 @@ void ow_tz_destroy(struct ow_tz *tz)
     }
     free(tz->start);
     free(tz->memo);
+    free(tz->last_month);
     free(tz->name);
     free(tz->tzenv);
     free(tz);
@@ -298,6 +302,10 @@ int ow_tz_month_of(const struct ow_tz *tz, int64_t us)
     struct ow_civil c;
     int64_t i;
 
+    i = *tz->last_month;
+    if (i >= 0 && us >= tz->start[i] && us < tz->start[i + 1]) {
+        return FIRST_MONTH + (int)i; /* events come in time order, mostly: the same month */
+    }
     if (us >= month_start(tz, 0) && us < month_start(tz, N_MONTHS)) {
         /* The mean month lands within one entry of the answer: month starts stray from the
          * mean by under two days, and offsets by under a day. The loops settle it exactly. */
@@ -311,6 +319,7 @@ int ow_tz_month_of(const struct ow_tz *tz, int64_t us)
         while (us >= month_start(tz, i + 1)) {
             i++;
         }
+        *tz->last_month = i; /* start[i] and start[i + 1] are filled now */
         return FIRST_MONTH + (int)i;
     }
     ow_tz_civil(tz, us, &c);

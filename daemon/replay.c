@@ -23,7 +23,7 @@
 #include "file_sink.h"
 
 #define BLOCK (4u << 20) /* bytes read at a time; a longer line grows the buffer */
-#define AHEAD 8           /* lines whose remembered-id slot is prefetched ahead of use */
+#define AHEAD 8          /* lines whose remembered-id slot is prefetched ahead of use */
 
 struct replay_args {
     const char *config;

@@ -208,8 +208,7 @@ static unsigned name_hash(const char *s, size_t n)
 }
 
 /* @n (1..16) bytes at @a and @b are equal: two overlapping loads instead of a memcmp call. */
-static inline __attribute__((always_inline)) bool same_bytes(const char *a, const char *b,
-                                                             size_t n)
+static inline __attribute__((always_inline)) bool same_bytes(const char *a, const char *b, size_t n)
 {
     if (n >= 8) {
         uint64_t a0;

@@ -76,8 +76,8 @@ static inline bool parse_common(const char *s, size_t len, int64_t *us)
     h = two(s + 11);
     mi = two(s + 14);
     se = two(s + 17);
-    if (c < 0 || y < 0 || (c == 0 && y == 0) || mo < 1 || mo > 12 || d < 1 || h < 0 ||
-        h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) {
+    if (c < 0 || y < 0 || (c == 0 && y == 0) || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || se < 0 || se > 59) {
         return false;
     }
     y += c * 100;

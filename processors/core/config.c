@@ -98,6 +98,14 @@ static const struct ow_conf_field top_map[] = {
                 "live mode: intervals, idle clock, stale input, state"),
     OW_CONF_SUB("http", struct ow_config, http, ow_config_http_map, "{}",
                 "live mode: the HTTP endpoint"),
+    OW_CONF_CUSTOM_SCHEMA("threshold_rules", struct ow_config, threshold_rules,
+                          ow_threshold_rules_parse, ow_threshold_rules_free,
+                          "array of {name, report, metric, op, value, severity, for, resolve}",
+                          "[]",
+                          "generic threshold rules: any figure of any report (metric is a "
+                          "'/'-separated path into the report), a comparison and a value; alert "
+                          "id threshold/<window>/name=<name>",
+                          OW_THRESHOLD_RULES_SCHEMA),
     {0},
 };
 
@@ -160,6 +168,28 @@ static void fill_processors(struct ow_config *cfg, const json_t *section,
     }
 }
 
+/* A threshold rule must name a report some processor writes. */
+static void check_threshold_reports(const struct ow_config *cfg, struct ow_conf_errors *errs)
+{
+    char path[128];
+
+    for (size_t i = 0; i < cfg->threshold_rules.count; i++) {
+        const char *report = cfg->threshold_rules.items[i].report;
+        size_t p = 0;
+
+        while (ow_processors[p] != NULL && strcmp(ow_processors[p]->report, report) != 0) {
+            p++;
+        }
+        if (ow_processors[p] == NULL) {
+            snprintf(path, sizeof(path), "$.threshold_rules[%zu].report", i);
+            ow_conf_error(errs, path, "expected a report key (rdp_incidents, csr_variance, "
+                                      "sr_variance, ch_returns, problems, performance), got "
+                                      "\"%.60s\"",
+                          report);
+        }
+    }
+}
+
 struct ow_config *ow_config_from_json(const json_t *doc, const char *file, const char *dir,
                                       const char *sha256, struct ow_conf_errors *errs)
 {
@@ -182,6 +212,7 @@ struct ow_config *ow_config_from_json(const json_t *doc, const char *file, const
     ow_conf_fill(top_map, copy, cfg, "$", errs);
     json_decref(copy);
     fill_processors(cfg, json_object_get(doc, "processors"), errs);
+    check_threshold_reports(cfg, errs);
     if (ow_conf_errors_count(errs) == before) {
         return cfg;
     }

@@ -13,6 +13,7 @@
 
 #include "alert.h"
 #include "conf.h"
+#include "threshold.h"
 #include "window.h"
 
 struct ow_processor;
@@ -88,6 +89,7 @@ struct ow_config {
     struct ow_config_outputs outputs;
     struct ow_config_live live;
     struct ow_config_http http;
+    struct ow_threshold_rules threshold_rules;
     /* Per processor (same order as ow_processors[]): its filled config struct or NULL. */
     void **proc_conf;
     char *sha256; /* of the file's bytes, for snapshots' "producer" */

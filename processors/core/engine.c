@@ -19,6 +19,7 @@
 #include "processor.h"
 #include "rfc3339.h"
 #include "sha256.h"
+#include "threshold.h"
 #include "tz.h"
 #include "workdays.h"
 
@@ -385,6 +386,26 @@ static bool is_entity_type(enum ow_event_type t)
     return t == OW_EV_INCIDENT || t == OW_EV_PROBLEM || t == OW_EV_CH_RETURN;
 }
 
+/* The generic threshold rules that read a report this event changed, judged at the event. */
+static void judge_thresholds(struct ow_engine *eng, const struct ow_event *ev,
+                             struct ow_window_id w)
+{
+    for (const size_t *ip = eng->by_type[ev->type]; *ip != SIZE_MAX; ip++) {
+        const struct ow_processor *p = ow_processors[*ip];
+        json_t *rep;
+
+        if (!eng->threshold_watch[*ip] || p->kind != w.kind) {
+            continue;
+        }
+        rep = p->snapshot(eng->ctx[*ip], w);
+        if (rep != NULL) {
+            ow_threshold_judge(&eng->cfg->threshold_rules, eng->alerts, p->report, w, rep,
+                               ev->occurred_us);
+            json_decref(rep);
+        }
+    }
+}
+
 int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
                     const struct ow_source *src)
 {
@@ -450,6 +471,9 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
             dead_letter(eng, buf, len, src, OW_DL_OVERFLOW, ow_err_str(&err, msg, sizeof(msg)));
             return OW_ESCHEMA;
         }
+    }
+    if (x != NULL) {
+        judge_thresholds(eng, ev, w);
     }
     ow_dedup_insert(eng->dedup, key, ev->content_hash, ev->occurred_us);
     if (eng->journal.enabled) {
@@ -646,6 +670,7 @@ static int wire_processors(struct ow_engine *eng, struct ow_err *err)
         eng->nproc++;
     }
     eng->ctx = ow_xcalloc(eng->nproc, sizeof(*eng->ctx));
+    eng->threshold_watch = ow_xcalloc(eng->nproc + 1, sizeof(*eng->threshold_watch));
     for (int t = 0; t < OW_EV__COUNT; t++) {
         eng->by_type[t] = ow_xcalloc(eng->nproc + 1, sizeof(**eng->by_type));
         eng->by_type[t][0] = SIZE_MAX;
@@ -676,6 +701,10 @@ static int wire_processors(struct ow_engine *eng, struct ow_err *err)
             return ow_err_set(err, OW_EINVAL, "registry", "event type '%s' has no consumer",
                               ow_event_type_name(t));
         }
+    }
+    for (size_t i = 0; i < eng->nproc; i++) {
+        eng->threshold_watch[i] =
+            ow_threshold_watches(&eng->cfg->threshold_rules, ow_processors[i]->report);
     }
     for (size_t i = 0; i < eng->nproc; i++) {
         int rc = ow_processors[i]->init(&eng->ctx[i], &eng->env,
@@ -753,6 +782,7 @@ void ow_engine_destroy(struct ow_engine *eng)
     }
     free(eng->ctx);
     free(eng->journal.items);
+    free(eng->threshold_watch);
     ow_dedup_destroy(eng->dedup);
     ow_alerts_destroy(eng->alerts);
     ow_decoder_destroy(eng->dec);

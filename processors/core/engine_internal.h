@@ -68,6 +68,7 @@ struct ow_engine {
     struct ow_event ev;
     struct ow_engine_stats stats;
     struct ow__id_journal journal; /* ids inserted since the last save (live mode only) */
+    bool *threshold_watch;         /* per processor: a threshold rule reads its report */
 };
 
 

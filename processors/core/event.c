@@ -539,6 +539,73 @@ static void on_key(struct ow_decoder *dec)
     }
 }
 
+/* A whole plain top-level member from ow_json_member (key and string values printable ASCII
+ * without escapes, so no scanner fault) while the event is still clean: what on_key and
+ * scalar would do, in one step. Returns false, having changed nothing, for anything that
+ * could fail (a long string, a repeated known name) or is not top-level: the general path
+ * then handles and words it. */
+static inline __attribute__((always_inline)) bool top_member(struct ow_decoder *dec,
+                                                             enum ow_json_tok jt,
+                                                             const char *key, size_t key_len)
+{
+    static const unsigned char tok_of[] = {
+        [OW_JSON_STRING] = TOK_STRING, [OW_JSON_INT] = TOK_NUMBER, [OW_JSON_TRUE] = TOK_TRUE,
+        [OW_JSON_FALSE] = TOK_FALSE,   [OW_JSON_NULL] = TOK_NULL,
+    };
+    static const unsigned char tag_of[] = {
+        [OW_JSON_STRING] = H_STRING, [OW_JSON_INT] = H_NUMBER, [OW_JSON_TRUE] = H_TRUE,
+        [OW_JSON_FALSE] = H_FALSE,   [OW_JSON_NULL] = H_NULL,
+    };
+    struct frame *f = &dec->frames[1];
+    const char *val = dec->js.str;
+    size_t n = dec->js.len;
+    int slot;
+    XXH128_hash_t h;
+    uint64_t k0;
+    uint64_t k1;
+
+    if (dec->depth != 1 || !dec->hashing || key_len > OW_EVENT_MAX_STRING ||
+        n > OW_EVENT_MAX_STRING) {
+        return false;
+    }
+    slot = names_find(dec, key, key_len);
+    if (slot >= 0) {
+        uint64_t bit = UINT64_C(1) << slot;
+        struct slot *s = &dec->slots[slot];
+
+        if (dec->seen & bit) {
+            return false;
+        }
+        dec->seen |= bit;
+        s->tok = tok_of[jt];
+        s->p = val;
+        s->len = (uint32_t)n;
+        if (jt == OW_JSON_STRING) {
+            /* Cannot overflow: the arena is as large as the input, copies never overlap. */
+            char *a = dec->arena + dec->arena_used;
+
+            copy_small(a, val, n);
+            a[n] = '\0';
+            s->p = a;
+            dec->arena_used += n + 1;
+        }
+        k0 = dec->name_key[slot][0];
+        k1 = dec->name_key[slot][1];
+    } else {
+        h = hash128(key, key_len, H_KEY);
+        k0 = h.low64;
+        k1 = h.high64;
+    }
+    dec->cur_slot = slot;
+    dec->cur_key = key;
+    dec->cur_key_len = key_len;
+    h = hash128(val, n, k0 + tag_of[jt]);
+    f->lane[0] += h.low64;
+    f->lane[1] += h.high64 ^ k1;
+    f->count++;
+    return true;
+}
+
 static void open_container(struct ow_decoder *dec, bool is_array)
 {
     if (dec->depth == 1 && dec->cur_slot >= 0) {
@@ -641,6 +708,9 @@ static int parse(struct ow_decoder *dec, struct ow_err *err)
         size_t key_len;
         enum ow_json_tok tok = ow_json_member(js, &key, &key_len);
 
+        if (tok != OW_JSON_ERROR && top_member(dec, tok, key, key_len)) {
+            continue;
+        }
         if (tok != OW_JSON_ERROR) {
             /* A whole member at once: the key goes through on_key as if it were the token. */
             const char *val = js->str;

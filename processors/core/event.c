@@ -332,7 +332,8 @@ static void required_build(struct ow_decoder *dec)
     }
 }
 
-static int names_find(const struct ow_decoder *dec, const char *s, size_t n)
+static inline __attribute__((always_inline)) int names_find(const struct ow_decoder *dec,
+                                                            const char *s, size_t n)
 {
     int slot;
 
@@ -791,6 +792,19 @@ static int parse_int64(const char *s, size_t n, int64_t *out)
     uint64_t limit = neg ? UINT64_C(1) << 63 : (UINT64_C(1) << 63) - 1;
     uint64_t v = 0;
 
+    /* Up to 18 digits cannot leave the range: one pass, no overflow test per digit. */
+    if (n - neg <= 18) {
+        for (size_t i = neg; i < n; i++) {
+            unsigned d = (unsigned)(s[i] - '0');
+
+            if (d > 9) {
+                return 1;
+            }
+            v = v * 10 + d;
+        }
+        *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+        return 0;
+    }
     for (size_t i = neg; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') {
             return 1;
@@ -1057,6 +1071,9 @@ static int check_version(const struct ow_decoder *dec, const char *prefix, struc
     char shown[SHOW_MAX * 6 + 8];
     int64_t v;
 
+    if (s->tok == TOK_NUMBER && s->len == 1 && s->p[0] == '1') {
+        return OW_OK;
+    }
     if (s->tok != TOK_NUMBER || parse_int64(s->p, s->len, &v) == 1) {
         return field_err(err, prefix, "schema_version", "expected integer 1, got %s",
                          show_token(s, shown, sizeof(shown)));

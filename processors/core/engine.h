@@ -148,6 +148,15 @@ uint64_t ow_engine_foreach_id(struct ow_engine *eng,
                                          const uint64_t content[2], int64_t occurred_us),
                               void *arg);
 
+/** Rebuild @eng on @cfg (a reload: new rules and thresholds) keeping everything it holds:
+ * its state goes through ow_engine_save/ow_engine_restore into a new engine on @cfg, and the
+ * remembered ids move over as they are. On success *@eng is the new engine (the old one is
+ * destroyed) and @cfg must outlive it; on failure *@eng is untouched and @err says why (a
+ * processor refusing the new configuration). Settings that shape the windows themselves
+ * (zone, calendar, grace, retention) need a restart: the caller warns about them. */
+int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg,
+                          struct ow_sink *sink, struct ow_err *err);
+
 /** Current counters. Borrowed. */
 const struct ow_engine_stats *ow_engine_stats(const struct ow_engine *eng);
 

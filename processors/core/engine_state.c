@@ -234,3 +234,37 @@ uint64_t ow_engine_foreach_id(struct ow_engine *eng,
     ow_dedup_foreach(eng->dedup, foreach_one, &fa);
     return fa.n;
 }
+
+int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg,
+                          struct ow_sink *sink, struct ow_err *err)
+{
+    struct ow_engine *old = *eng;
+    struct ow_engine *neu = ow_engine_create(cfg, sink, old->live, err);
+    struct ow_dedup *ids;
+    struct ow__id_journal journal;
+    json_t *state;
+    int rc;
+
+    if (neu == NULL) {
+        return OW_EINVAL;
+    }
+    state = ow_engine_save(old);
+    rc = ow_engine_restore(neu, state, err);
+    json_decref(state);
+    if (rc != OW_OK) {
+        ow_engine_destroy(neu);
+        return rc;
+    }
+    /* The remembered ids (possibly tens of millions) move over as they are. */
+    ids = neu->dedup;
+    neu->dedup = old->dedup;
+    old->dedup = ids;
+    journal = neu->journal;
+    neu->journal = old->journal;
+    old->journal = journal;
+    neu->wall_clock_us = old->wall_clock_us;
+    ow_alerts_set_wall_clock(neu->alerts, old->wall_clock_us);
+    ow_engine_destroy(old);
+    *eng = neu;
+    return OW_OK;
+}

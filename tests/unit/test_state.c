@@ -204,6 +204,58 @@ static void state__journal_holds_each_remembered_id_once(void **state)
     fixture_destroy(g);
 }
 
+/* A reload (SIGHUP) rebuilds the engine on the new configuration keeping its state: with the
+ * same configuration nothing changes; with a new band the next figures follow it. */
+static void state__reconfigure_keeps_everything(void **state)
+{
+    struct fixture *whole = fixture_create(NULL, true);
+    struct fixture *f = fixture_create(NULL, true);
+    struct fixture *banded = fixture_create("{\"processors\": {\"sr_variance\": "
+                                            "{\"upper_band_percent\": 1}}}",
+                                            true);
+    json_t *want = json_object();
+    json_t *got = json_object();
+    struct ow_err err;
+    size_t half = generated.n / 2;
+
+    (void)state;
+    for (size_t i = 0; i < generated.n; i++) {
+        apply_json(whole, generated.v[i]);
+    }
+    ow_engine_finish(whole->eng, true);
+    latest_snapshots(whole->sink, want);
+    for (size_t i = 0; i < half; i++) {
+        apply_json(f, generated.v[i]);
+    }
+    assert_int_equal(ow_engine_reconfigure(&f->eng, f->cfg, fake_sink_sink(f->sink), &err),
+                     OW_OK);
+    for (size_t i = half; i < generated.n; i++) {
+        apply_json(f, generated.v[i]);
+    }
+    ow_engine_finish(f->eng, true);
+    latest_snapshots(f->sink, got);
+    assert_true(json_equal(want, got));
+    assert_int_equal(ow_engine_stats(f->eng)->duplicates, ow_engine_stats(whole->eng)->duplicates);
+
+    /* A 1% band: after the reload, parties just above forecast become exceptions. */
+    assert_int_equal(ow_engine_reconfigure(&f->eng, banded->cfg, fake_sink_sink(f->sink), &err),
+                     OW_OK);
+    {
+        json_t *snap = ow_engine_snapshot(f->eng, "2021-04");
+        json_t *before = jget(json_object_get(want, "2021-04"),
+                              "reports/sr_variance/exceptions/at_or_over_110");
+        json_t *after = jget(snap, "reports/sr_variance/exceptions/at_or_over_110");
+
+        assert_true(json_array_size(after) > json_array_size(before));
+        json_decref(snap);
+    }
+    json_decref(want);
+    json_decref(got);
+    fixture_destroy(f); /* its engine runs on banded's configuration now */
+    fixture_destroy(banded);
+    fixture_destroy(whole);
+}
+
 static void state__malformed_state_is_refused(void **state)
 {
     struct fixture *f = fixture_create(NULL, true);
@@ -222,6 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state__restore_at_any_point_changes_nothing),
         cmocka_unit_test(state__journal_holds_each_remembered_id_once),
+        cmocka_unit_test(state__reconfigure_keeps_everything),
         cmocka_unit_test(state__malformed_state_is_refused),
     };
 

@@ -79,5 +79,15 @@ if [ $? -eq 1 ] && grep -q "trunc.json: \$: cannot read" "$tmp/err"; then ok; el
 if "$bin" validate-config --explain | grep -q '^\$.windows.grace'; then ok; else
     bad "validate-config --explain"; fi
 
+# The example site configuration: valid once its secrets exist; a missing one is named.
+printf 's3cret\n' >"$tmp/kafka-password"
+sed "s|file:/run/secrets/kafka-password|file:$tmp/kafka-password|" config/examples/site.json \
+    >"$tmp/site.json"
+if KAFKA_BROKERS=127.0.0.1:9092 KAFKA_USER=ops "$bin" validate-config "$tmp/site.json" >/dev/null;
+then ok; else bad "config/examples/site.json with its secrets"; fi
+if ! KAFKA_USER=ops "$bin" validate-config "$tmp/site.json" 2>"$tmp/err" &&
+    grep -q 'kafka.brokers: environment variable KAFKA_BROKERS is not set' "$tmp/err" &&
+    ! grep -q s3cret "$tmp/err"; then ok; else bad "missing secret: $(cat "$tmp/err")"; fi
+
 echo "e2e: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -41,6 +41,8 @@ struct part {
     int64_t next;     /* after the last applied message; -1 none yet */
     int64_t start;    /* committed offset at assignment; -1 none */
     int64_t committed;
+    int64_t applied;  /* after the last applied message, kept across revocations; -1 none */
+    int64_t saved;    /* the position in the last saved state; -1 none */
     struct mark *marks;
     size_t nmarks;
     size_t capmarks;
@@ -59,6 +61,7 @@ struct ow_kafka_in {
     bool paused;
     bool stopping;
     bool closing;
+    bool rebalancing; /* between a revocation and the next assignment: no commit */
     struct part *parts;
     size_t nparts;
     size_t capparts;
@@ -99,6 +102,7 @@ static struct part *find_part(struct ow_kafka_in *in, const char *topic, int32_t
     p->topic = ow_xstrdup(topic);
     p->partition = partition;
     p->topic_idx = SIZE_MAX;
+    p->next = p->start = p->committed = p->applied = p->saved = -1;
     for (size_t i = 0; i < in->lv->cfg->kafka.input_topics.count; i++) {
         if (strcmp(in->lv->cfg->kafka.input_topics.items[i], topic) == 0) {
             p->topic_idx = i;
@@ -179,6 +183,92 @@ void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sy
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+json_t *ow_kafka_in_offsets(const struct ow_kafka_in *in)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        const struct part *p = &in->parts[i];
+        int64_t pos = p->applied >= 0 ? p->applied : p->saved;
+        json_t *t;
+        char n[16];
+
+        if (pos < 0) {
+            continue;
+        }
+        t = json_object_get(o, p->topic);
+        if (t == NULL) {
+            t = json_object();
+            json_object_set_new(o, p->topic, t);
+        }
+        snprintf(n, sizeof(n), "%" PRId32, p->partition);
+        json_object_set_new(t, n, json_integer(pos));
+    }
+    return o;
+}
+
+void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)in->nparts + 1);
+    rd_kafka_resp_err_t e;
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        struct part *p = &in->parts[i];
+
+        if (p->applied >= 0) {
+            p->saved = p->applied;
+        }
+        p->nmarks = 0; /* the outbox replaces the acknowledgement marks */
+        if (p->assigned && p->saved > p->committed) {
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->saved;
+            p->committed = p->saved;
+        }
+    }
+    if (l->cnt > 0 && !in->rebalancing) {
+        e = rd_kafka_commit(in->rk, l, sync ? 0 : 1);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ow_log_warn("kafka_in", "commit of %d partitions failed: %s", l->cnt,
+                        rd_kafka_err2str(e));
+        } else {
+            ow_log_debug("kafka_in", "commit partitions=%d sync=%d", l->cnt, sync);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err,
+                          size_t errlen)
+{
+    const char *topic;
+    const char *pn;
+    json_t *parts;
+    json_t *off;
+
+    if (offsets == NULL) {
+        return 0;
+    }
+    if (!json_is_object(offsets)) {
+        snprintf(err, errlen, "the saved input offsets are not an object");
+        return -1;
+    }
+    json_object_foreach((json_t *)offsets, topic, parts)
+    {
+        json_object_foreach(parts, pn, off)
+        {
+            char *end;
+            long n = strtol(pn, &end, 10);
+
+            if (*end != '\0' || n < 0 || n > INT32_MAX || !json_is_integer(off) ||
+                json_integer_value(off) < 0) {
+                snprintf(err, errlen, "saved input offset %s/%s is malformed", topic, pn);
+                return -1;
+            }
+            find_part(in, topic, (int32_t)n, true)->saved = json_integer_value(off);
+        }
+    }
+    return 0;
+}
+
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
@@ -199,10 +289,15 @@ static void on_assign(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *p
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
     rd_kafka_resp_err_t e;
 
-    /* Where each partition starts, so "caught up" is known before the first message. */
+    int from_state = 0;
+
+    /* Where each partition starts, so "caught up" is known before the first message. The
+     * position of the engine's state beats the group's committed offset: the state holds the
+     * effects of exactly the messages before it (commits trail saves, and may be lost). */
     e = rd_kafka_committed(in->rk, c, COMMITTED_TIMEOUT_MS);
     for (int i = 0; i < parts->cnt; i++) {
         struct part *p = find_part(in, parts->elems[i].topic, parts->elems[i].partition, true);
+        int64_t pos = p->applied >= 0 ? p->applied : p->saved;
 
         reset_part(p);
         p->assigned = true;
@@ -210,8 +305,17 @@ static void on_assign(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *p
             p->start = c->elems[i].offset;
             p->committed = c->elems[i].offset;
         }
+        if (pos >= 0) {
+            parts->elems[i].offset = pos;
+            p->start = pos;
+            from_state++;
+        } else if (in->lv->rebuild) {
+            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+            p->start = -1;
+        }
     }
     rd_kafka_topic_partition_list_destroy(c);
+    in->rebalancing = false;
     if (strcmp(rd_kafka_rebalance_protocol(in->rk), "COOPERATIVE") == 0) {
         rd_kafka_error_t *err = rd_kafka_incremental_assign(in->rk, parts);
 
@@ -226,13 +330,16 @@ static void on_assign(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *p
         rd_kafka_pause_partitions(in->rk, parts);
     }
     update_assigned(in);
-    ow_log_info("kafka_in", "assigned partitions=%d", parts->cnt);
+    ow_log_info("kafka_in", "assigned partitions=%d (%d at the saved state's offsets%s)",
+                parts->cnt, from_state, in->lv->rebuild ? "; --rebuild: others from the beginning"
+                                                       : "");
 }
 
 static void on_revoke(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *parts)
 {
     /* Hand over what is safe; the rest is re-read by the next owner (counted once there). */
     in->checkpoint(in->lv, true);
+    in->rebalancing = true;
     for (int i = 0; i < parts->cnt; i++) {
         struct part *p = find_part(in, parts->elems[i].topic, parts->elems[i].partition, false);
 
@@ -303,6 +410,7 @@ static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now)
     ow_engine_apply(in->lv->eng, m->payload != NULL ? m->payload : "", m->len, &src);
     p = find_part(in, src.topic, src.partition, true);
     p->next = m->offset + 1;
+    p->applied = p->next;
     p->touched = true;
     if (p->topic_idx != SIZE_MAX) {
         in->topic_last_wall[p->topic_idx] = now;
@@ -406,7 +514,7 @@ void ow_kafka_in_resume(struct ow_kafka_in *in)
 {
     rd_kafka_topic_partition_list_t *l;
 
-    if (!in->paused) {
+    if (!in->paused || in->lv->save_failing) {
         return;
     }
     in->paused = false;

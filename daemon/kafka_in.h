@@ -30,10 +30,26 @@ struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoin
  * puts the state save before it. */
 void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sync);
 
+/** The position of every partition this consumer has applied messages of (or was given a
+ * saved offset for), as a new JSON object {topic: {partition: next offset to consume}}: what
+ * a state save records beside the engine state that includes those messages. */
+json_t *ow_kafka_in_offsets(const struct ow_kafka_in *in);
+
+/** The positions of ow_kafka_in_offsets() are durable (the state was saved): remember them as
+ * the saved offsets and commit them (the assigned partitions' ones) to Kafka. Asynchronous
+ * unless @sync. Never called between a revocation and the next assignment. */
+void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync);
+
+/** Restore the saved offsets of a state (@offsets as made by ow_kafka_in_offsets, borrowed):
+ * each partition is read from its saved offset when assigned, whatever offset the group has
+ * committed. Before the first assignment. @returns 0, or -1 with @err set (malformed). */
+int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err,
+                          size_t errlen);
+
 /** Pause fetching on every assigned partition (the producer queue is full); idempotent. */
 void ow_kafka_in_pause(struct ow_kafka_in *in);
 
-/** Resume after ow_kafka_in_pause; idempotent. */
+/** Resume after ow_kafka_in_pause; idempotent. Does nothing while lv->save_failing. */
 void ow_kafka_in_resume(struct ow_kafka_in *in);
 
 /** True when every assigned partition is caught up (position >= high watermark) and at least

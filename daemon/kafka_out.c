@@ -35,6 +35,14 @@ struct backlog_rec {
     size_t len;
 };
 
+/* A record emitted and not yet acknowledged: kept for the outbox (state saves) until then. */
+struct slot {
+    bool acked;
+    enum ow_stream stream;
+    char *key;
+    char *payload;
+};
+
 struct ow_kafka_out {
     struct ow_live *lv;
     struct ow_sink sink;
@@ -47,7 +55,7 @@ struct ow_kafka_out {
     bool handles_open;
     uint64_t next_seq;    /* the sequence number of the next record */
     uint64_t acked;       /* every record below this is acknowledged */
-    uint8_t *ring;        /* ack flags of [acked, next_seq), indexed by seq & (cap - 1) */
+    struct slot *ring;    /* the records [acked, next_seq), indexed by seq & (cap - 1) */
     size_t cap;
     struct backlog_rec *bl_head;
     struct backlog_rec *bl_tail;
@@ -171,14 +179,14 @@ int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, 
 static void ring_reserve(struct ow_kafka_out *out)
 {
     size_t used = (size_t)(out->next_seq - out->acked);
-    uint8_t *ring;
+    struct slot *ring;
     size_t cap;
 
     if (used < out->cap) {
         return;
     }
     cap = out->cap * 2;
-    ring = ow_xcalloc(cap, 1);
+    ring = ow_xcalloc(cap, sizeof(*ring));
     for (uint64_t s = out->acked; s < out->next_seq; s++) {
         ring[s & (cap - 1)] = out->ring[s & (out->cap - 1)];
     }
@@ -189,9 +197,15 @@ static void ring_reserve(struct ow_kafka_out *out)
 
 static void ack(struct ow_kafka_out *out, uint64_t seq)
 {
-    out->ring[seq & (out->cap - 1)] = 1;
-    while (out->acked < out->next_seq && out->ring[out->acked & (out->cap - 1)] != 0) {
-        out->ring[out->acked & (out->cap - 1)] = 0;
+    struct slot *s = &out->ring[seq & (out->cap - 1)];
+
+    s->acked = true;
+    free(s->key);
+    free(s->payload);
+    s->key = NULL;
+    s->payload = NULL;
+    while (out->acked < out->next_seq && out->ring[out->acked & (out->cap - 1)].acked) {
+        out->ring[out->acked & (out->cap - 1)].acked = false;
         out->acked++;
     }
 }
@@ -294,11 +308,26 @@ static void send_record(struct ow_kafka_out *out, enum ow_stream stream, uint64_
     }
 }
 
+/* Give @text (owned) a sequence number, keep it in the outbox and produce it. */
+static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const char *key, char *text)
+{
+    struct slot *s;
+    uint64_t seq;
+
+    ring_reserve(out);
+    seq = out->next_seq++;
+    s = &out->ring[seq & (out->cap - 1)];
+    s->acked = false;
+    s->stream = stream;
+    s->key = key != NULL ? ow_xstrdup(key) : NULL;
+    s->payload = text;
+    send_record(out, stream, seq, key, text, strlen(text));
+}
+
 static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *key, json_t *rec)
 {
     struct ow_kafka_out *out = sink->ctx;
     char *text;
-    uint64_t seq;
 
     if (rec == NULL) {
         return OW_EINVAL;
@@ -312,12 +341,66 @@ static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *ke
     if (text == NULL) {
         return OW_EINVAL;
     }
-    ring_reserve(out);
-    seq = out->next_seq++;
-    out->ring[seq & (out->cap - 1)] = 0;
-    send_record(out, stream, seq, key, text, strlen(text));
-    free(text);
+    emit_text(out, stream, key, text);
     return OW_OK;
+}
+
+json_t *ow_kafka_out_outbox(const struct ow_kafka_out *out)
+{
+    json_t *a = json_array();
+
+    for (uint64_t seq = out->acked; seq < out->next_seq; seq++) {
+        const struct slot *s = &out->ring[seq & (out->cap - 1)];
+
+        if (s->acked || s->payload == NULL) {
+            continue;
+        }
+        json_array_append_new(a, json_pack("{s:s, s:s?, s:s}", "topic",
+                                           rd_kafka_topic_name(out->topics[s->stream]), "key",
+                                           s->key, "value", s->payload));
+    }
+    return a;
+}
+
+int ow_kafka_out_resend(struct ow_kafka_out *out, const json_t *outbox, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *r;
+
+    if (outbox == NULL) {
+        return 0;
+    }
+    if (!json_is_array(outbox)) {
+        snprintf(err, errlen, "the saved outbox is not an array");
+        return -1;
+    }
+    json_array_foreach(outbox, i, r)
+    {
+        const char *topic = json_string_value(json_object_get(r, "topic"));
+        const json_t *key = json_object_get(r, "key");
+        const char *value = json_string_value(json_object_get(r, "value"));
+        int stream = 0;
+
+        while (topic != NULL && stream < OW_STREAM__COUNT &&
+               strcmp(rd_kafka_topic_name(out->topics[stream]), topic) != 0) {
+            stream++;
+        }
+        if (topic == NULL || value == NULL || (key != NULL && !json_is_string(key))) {
+            snprintf(err, errlen, "saved outbox record %zu is malformed", i);
+            return -1;
+        }
+        if (stream == OW_STREAM__COUNT) {
+            ow_log_warn("kafka_out", "saved output for topic %s, no longer an output topic: "
+                        "dropped", topic);
+            continue;
+        }
+        emit_text(out, (enum ow_stream)stream, json_string_value(key), ow_xstrdup(value));
+    }
+    if (i > 0) {
+        ow_log_info("kafka_out", "re-sent %zu saved outputs not acknowledged before the last "
+                    "stop (same keys and values)", i);
+    }
+    return 0;
 }
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -433,7 +516,7 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
     out->sink.ctx = out;
     out->pipefd[0] = out->pipefd[1] = -1;
     out->cap = 1024;
-    out->ring = ow_xcalloc(out->cap, 1);
+    out->ring = ow_xcalloc(out->cap, sizeof(*out->ring));
     if (ow_kafka_conf_apply(conf, &lv->cfg->kafka, false, err, errlen) < 0 ||
         set_one(conf, "enable.idempotence", "true", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
@@ -517,6 +600,10 @@ void ow_kafka_out_destroy(struct ow_kafka_out *out)
         if (out->pipefd[i] >= 0) {
             close(out->pipefd[i]);
         }
+    }
+    for (uint64_t seq = out->acked; seq < out->next_seq; seq++) {
+        free(out->ring[seq & (out->cap - 1)].key);
+        free(out->ring[seq & (out->cap - 1)].payload);
     }
     free(out->ring);
     free(out);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
@@ -34,6 +35,17 @@ uint64_t ow_kafka_out_emitted(const struct ow_kafka_out *out);
 
 /** Records emitted and not yet acknowledged (queued in librdkafka or in the backlog). */
 uint64_t ow_kafka_out_pending(const struct ow_kafka_out *out);
+
+/** The outbox: every record emitted and not yet acknowledged, in emit order, as a new JSON
+ * array of {"topic", "key" (absent when none), "value" (the record's text)}; saved with the
+ * state at each checkpoint so that a restart sends them again. */
+json_t *ow_kafka_out_outbox(const struct ow_kafka_out *out);
+
+/** Produce again the records of a saved outbox (@outbox borrowed; NULL: nothing), same keys
+ * and values, as new records (at least once: consumers de-duplicate by key). A record for a
+ * topic that is no longer an output topic is logged and dropped. @returns 0, or -1 with @err
+ * set when the outbox is malformed. */
+int ow_kafka_out_resend(struct ow_kafka_out *out, const json_t *outbox, char *err, size_t errlen);
 
 /** True while records wait for room in the producer queue (the consumer should pause). */
 bool ow_kafka_out_full(const struct ow_kafka_out *out);

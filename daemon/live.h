@@ -17,6 +17,7 @@
 struct ow_kafka_in;
 struct ow_kafka_out;
 struct ow_http;
+struct ow_state;
 
 /* Counters the daemon keeps beside the engine's own (for /metrics). */
 struct ow_live_counters {
@@ -39,6 +40,8 @@ struct ow_live {
     struct ow_kafka_in *in;
     struct ow_kafka_out *out;
     struct ow_http *http;       /* NULL when http.listen is "" */
+    struct ow_state *state;     /* the state folder (live.state_dir); NULL when "" */
+    bool rebuild;               /* --rebuild: without saved state, start at the beginning */
     struct ow_live_counters counters;
     bool restored;              /* state restored (or none to restore) */
     bool assigned;              /* partitions assigned */

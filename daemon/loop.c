@@ -16,7 +16,9 @@
 #include "loop.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,11 +30,13 @@
 #include "kafka_out.h"
 #include "log.h"
 #include "processor.h"
+#include "state.h"
 #include "tz.h"
 
 #define TICK_MS 250
 #define DRAIN_POLL_MS 20
 #define DRAIN_MAX_US (7 * OW_US_PER_SEC)
+#define EXIT_DEADLINE_US (9500 * 1000)
 
 struct stale {
     bool active;              /* pending or firing */
@@ -63,18 +67,59 @@ struct loop_ctx {
     size_t nretired;
 };
 
-/* ---- the checkpoint: the one place offsets are committed ---- */
+/* ---- the checkpoint: the one place offsets are committed ----
+ *
+ * Why the outbox makes the commit independent of acknowledgements: the saved state holds the
+ * effects of every message before the saved offsets, and what of those effects Kafka has not
+ * acknowledged is in the saved outbox, sent again at start. So once the save is durable the
+ * saved offsets can be committed at once. Without a state folder (live.state_dir "") the
+ * commit waits for the producer's acknowledgements instead (outputs at least once, engine
+ * state rebuilt from nothing). */
+
+static void save_failed(struct ow_live *lv, const struct ow_err *err)
+{
+    char msg[600];
+
+    lv->counters.save_failures++;
+    if (!lv->save_failing) {
+        lv->save_failing = true;
+        ow_kafka_in_pause(lv->in);
+        ow_log_error("state", "save failed: %s; consumption paused (nothing is committed past "
+                     "the last saved state), retrying every checkpoint interval",
+                     ow_err_str(err, msg, sizeof(msg)));
+    }
+}
 
 static void checkpoint(struct ow_live *lv, bool sync)
 {
+    struct ow_err err = {{0}, {0}};
+    json_t *daemon;
+    int rc;
+
     if (lv->in == NULL || lv->out == NULL) {
         return;
     }
-    /* Issue 6: save the state (aggregates, entities, alert states, dedup ids, watermark, input
-     * offsets and the outbox of outputs Kafka has not acknowledged) to live.state_dir here.
-     * On failure: lv->save_failing = true, pause consumption, log, and return without
-     * committing. Until then the commit waits for the producer's acknowledgements. */
-    ow_kafka_in_commit_upto(lv->in, ow_kafka_out_acked(lv->out), sync);
+    if (lv->state == NULL) {
+        ow_kafka_in_commit_upto(lv->in, ow_kafka_out_acked(lv->out), sync);
+        return;
+    }
+    daemon = json_pack("{s:o, s:o}", "offsets", ow_kafka_in_offsets(lv->in), "outbox",
+                       ow_kafka_out_outbox(lv->out));
+    rc = ow_state_save(lv->state, lv->eng, daemon, &err);
+    json_decref(daemon);
+    if (rc != OW_OK) {
+        save_failed(lv, &err);
+        return;
+    }
+    lv->counters.saves++;
+    if (lv->save_failing) {
+        lv->save_failing = false;
+        ow_log_info("state", "saving works again: consumption resumed");
+        if (!ow_kafka_out_full(lv->out)) {
+            ow_kafka_in_resume(lv->in);
+        }
+    }
+    ow_kafka_in_commit_saved(lv->in, sync);
 }
 
 static void on_checkpoint(uv_timer_t *t)
@@ -192,7 +237,44 @@ static void on_flush(uv_timer_t *t)
     log_closes(lc);
 }
 
-/* ---- drain and stop ---- */
+/* ---- drain and stop ----
+ *
+ * Why a watchdog thread: with the brokers down, librdkafka's synchronous commit and leaving
+ * the group block on the network. The state is saved before either (finish()), so once the
+ * deadline passes nothing is lost by exiting: the unacknowledged outputs are in the saved
+ * outbox and the uncommitted offsets in the saved state. */
+
+static atomic_int exit_code_on_deadline = 1; /* 0 once the final save succeeded */
+
+static void *watchdog(void *arg)
+{
+    struct timespec ts = {EXIT_DEADLINE_US / 1000000, (EXIT_DEADLINE_US % 1000000) * 1000};
+    int code;
+
+    (void)arg;
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    code = atomic_load(&exit_code_on_deadline);
+    ow_log_error("loop", "the drain is not over after %.1f s (Kafka unreachable?): exiting %s",
+                 (double)EXIT_DEADLINE_US / 1e6,
+                 code == 0 ? "with the state saved (the outbox is sent after the restart)"
+                           : "WITHOUT a final save (the last checkpoint stays)");
+    _exit(code);
+    return NULL;
+}
+
+static void start_watchdog(void)
+{
+    pthread_t t;
+    pthread_attr_t a;
+
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &a, watchdog, NULL) != 0) {
+        ow_log_warn("loop", "cannot start the exit watchdog");
+    }
+    pthread_attr_destroy(&a);
+}
 
 static void close_handle(uv_handle_t *h)
 {
@@ -237,7 +319,14 @@ static void finish(struct loop_ctx *lc)
     lc->finished = true;
     uv_timer_stop(&lc->drain);
     ow_kafka_out_poll(lv->out);
-    checkpoint(lv, true);
+    {
+        uint64_t failures = lv->counters.save_failures;
+
+        checkpoint(lv, true);
+        if (lv->state == NULL || lv->counters.save_failures == failures) {
+            atomic_store(&exit_code_on_deadline, lc->exit_code);
+        }
+    }
     if (lv->in != NULL) {
         ow_kafka_in_close(lv->in);
     }
@@ -275,6 +364,7 @@ static void begin_drain(struct loop_ctx *lc, const char *why)
     }
     lv->stopping = true;
     lc->drain_started = ow_mono_us();
+    start_watchdog();
     ow_log_info("loop", "%s: draining (stop consuming, flush, wait for acknowledgements, "
                 "commit, leave the group)", why);
     if (lc->hooks != NULL && lc->hooks->stop != NULL) {
@@ -452,10 +542,48 @@ static void start_signal(struct loop_ctx *lc, uv_signal_t *s, int signum)
     uv_signal_start(s, on_signal, signum);
 }
 
+/* Open the state folder and load its last save into the fresh engine; *@daemon gets the
+ * daemon's part (offsets, outbox), NULL when there is none. */
+static int restore(struct ow_live *lv, json_t **daemon)
+{
+    const char *dir = lv->cfg->live.state_dir;
+    struct ow_err err = {{0}, {0}};
+    struct ow_state_stats ss;
+    struct ow_dedup_stats ds;
+    int64_t t0 = ow_mono_us();
+    char msg[600];
+
+    *daemon = NULL;
+    if (dir == NULL || dir[0] == '\0') {
+        ow_log_warn("state", "live.state_dir is \"\": no state is saved (a restart re-reads "
+                    "from the committed offsets with an empty engine)");
+        return 0;
+    }
+    lv->state = ow_state_open(dir, &err);
+    if (lv->state == NULL) {
+        ow_log_error("state", "%s", ow_err_str(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    if (ow_state_load(lv->state, lv->eng, daemon, &err) != OW_OK) {
+        ow_log_error("state", "cannot restore the saved state: %s", ow_err_str(&err, msg, sizeof(msg)));
+        ow_log_error("state", "to rebuild it from the input topics: stop, move %s aside, start "
+                     "with --rebuild (see README, \"Rebuilding the state\")", dir);
+        return -1;
+    }
+    ow_engine_journal_enable(lv->eng);
+    ow_state_stats(lv->state, &ss);
+    ow_engine_dedup_stats(lv->eng, &ds);
+    ow_log_info("state", "%s %s: %" PRIu64 " remembered ids, watermark_us=%" PRId64 " in %.1f ms",
+                *daemon != NULL ? "restored" : "new state in", dir, ds.ids,
+                ow_engine_stats(lv->eng)->watermark_us, (double)(ow_mono_us() - t0) / 1e3);
+    return 0;
+}
+
 static int start(struct loop_ctx *lc, int64_t exit_after_us)
 {
     struct ow_live *lv = lc->lv;
     struct ow_err err = {{0}, {0}};
+    json_t *daemon = NULL;
     char msg[600];
 
     lc->tz = ow_tz_create(lv->cfg->timezone, &err);
@@ -474,13 +602,24 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
         return -1;
     }
     ow_engine_set_wall_clock(lv->eng, ow_wall_us());
-    /* Issue 6: restore the saved state here, re-send its outbox, seek to its offsets. */
-    lv->restored = true;
+    if (restore(lv, &daemon) < 0) {
+        return -1;
+    }
     lv->in = ow_kafka_in_create(lv, checkpoint, msg, sizeof(msg));
     if (lv->in == NULL) {
         ow_log_error("loop", "%s", msg);
+        json_decref(daemon);
         return -1;
     }
+    if (ow_kafka_in_set_saved(lv->in, json_object_get(daemon, "offsets"), msg, sizeof(msg)) < 0 ||
+        ow_kafka_out_resend(lv->out, json_object_get(daemon, "outbox"), msg, sizeof(msg)) < 0) {
+        ow_log_error("state", "%s/state.json: %s: see README, \"Rebuilding the state\"",
+                     lv->cfg->live.state_dir, msg);
+        json_decref(daemon);
+        return -1;
+    }
+    json_decref(daemon);
+    lv->restored = true;
     lc->nstale = lv->cfg->kafka.input_topics.count;
     lc->stale = ow_xcalloc(lc->nstale + 1, sizeof(*lc->stale));
     start_signal(lc, &lc->sig_term, SIGTERM);
@@ -549,6 +688,8 @@ int ow_loop_run(struct ow_live *lv, int64_t exit_after_us, const struct ow_loop_
     free(lc.retired);
     free(lc.stale);
     ow_tz_destroy(lc.tz);
+    ow_state_close(lv->state);
+    lv->state = NULL;
     rc = uv_loop_close(&loop);
     if (rc != 0) {
         ow_log_warn("loop", "loop closed with handles open: %s", uv_strerror(rc));

@@ -19,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: opswatchd [--config FILE] [--demo] [--http ADDR:PORT] [--log-level LEVEL]\n"
-            "                 [--exit-after SECONDS]\n"
+            "                 [--exit-after SECONDS] [--rebuild]\n"
             "  --config FILE        configuration (JSON; see config/default.json and\n"
             "                       'opswatch validate-config --explain'); default: the built-in\n"
             "                       configuration. SIGHUP re-reads it: rules and thresholds\n"
@@ -36,11 +36,19 @@ static void usage(FILE *f)
             "  --log-level LEVEL    debug, info, warn or error (default info, or $OPSWATCH_LOG);\n"
             "                       logs go to stderr, one line each\n"
             "  --exit-after SECONDS drain and exit 0 after this long, as on SIGTERM (demos, tests)\n"
+            "  --rebuild            when live.state_dir holds no saved state, read every input\n"
+            "                       partition from its beginning instead of the group's committed\n"
+            "                       offset (rebuilding a lost or corrupt state: see README,\n"
+            "                       \"Rebuilding the state\"); a saved state's offsets still win\n"
             "  --help               this text\n"
             "  --version            print the version\n"
             "Signals: SIGTERM/SIGINT drain (stop consuming, finish the batch, flush, commit, leave\n"
             "the group) and exit 0 within 10 s; a second one exits at once; SIGHUP reloads.\n"
-            "Exit codes: 0 clean stop, 1 runtime failure (Kafka clients, HTTP listen, engine),\n"
+            "The state (engine, remembered ids, input offsets, unacknowledged outputs) is saved to\n"
+            "live.state_dir every live.checkpoint_interval and restored at start; --demo saves\n"
+            "none (its mock cluster is new each time).\n"
+            "Exit codes: 0 clean stop, 1 runtime failure (Kafka clients, HTTP listen, engine,\n"
+            "a corrupt or locked state folder),\n"
             "2 usage error, 3 invalid configuration.\n");
 }
 
@@ -48,6 +56,7 @@ struct args {
     const char *config;
     const char *http;
     bool demo;
+    bool rebuild;
     double exit_after;
 };
 
@@ -57,7 +66,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"config", required_argument, NULL, 'c'},    {"demo", no_argument, NULL, 'd'},
         {"http", required_argument, NULL, 'H'},      {"log-level", required_argument, NULL, 'l'},
         {"exit-after", required_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},         {"rebuild", no_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
     };
     enum ow_log_level level;
     char *end;
@@ -89,6 +99,9 @@ static int parse_args(int argc, char **argv, struct args *a)
                 fprintf(stderr, "opswatchd: --exit-after: expected a number of seconds > 0\n");
                 return -1;
             }
+            break;
+        case 'r':
+            a->rebuild = true;
             break;
         case 'h':
             usage(stdout);
@@ -129,6 +142,7 @@ int main(int argc, char **argv)
     }
     memset(&lv, 0, sizeof(lv));
     lv.config_path = a.config;
+    lv.rebuild = a.rebuild;
     lv.cfg = ow_config_load(a.config, &errs);
     if (lv.cfg == NULL) {
         for (size_t i = 0; i < ow_conf_errors_count(errs); i++) {
@@ -146,6 +160,8 @@ int main(int argc, char **argv)
     ow_log_info("opswatchd", "version %s config=%s%s", OW_VERSION,
                 a.config != NULL ? a.config : "(built-in)", a.demo ? " demo" : "");
     if (a.demo) {
+        free(lv.cfg->live.state_dir);
+        lv.cfg->live.state_dir = ow_xstrdup("");
         demo = ow_demo_create(lv.cfg, err, sizeof(err));
         if (demo == NULL) {
             ow_log_error("demo", "%s", err);

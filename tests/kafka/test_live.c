@@ -106,11 +106,12 @@ static void write_config(struct cluster *c, const char *stale_after)
             " \"outputs\": {\"alerts\": \"%s\", \"aggregates\": \"%s\", \"deadletter\": \"%s\",\n"
             "  \"snapshots\": \"%s\"},\n"
             " \"live\": {\"idle_interval\": \"1s\", \"aggregate_interval\": \"200ms\",\n"
+            "  \"state_dir\": \"%s/state\",\n"
             "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"%s\",\n"
             "  \"input_stale\": {\"severity\": \"critical\"}},\n"
             " \"http\": {\"listen\": \"\"}}\n",
             rd_kafka_mock_cluster_bootstraps(c->mc), (int)getpid(), groups++, out_topics[0],
-            out_topics[1], out_topics[2], out_topics[3], stale_after);
+            out_topics[1], out_topics[2], out_topics[3], c->dir, stale_after);
     assert_int_equal(fclose(f), 0);
 }
 

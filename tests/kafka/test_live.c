@@ -33,6 +33,9 @@
 
 #define IN_TOPIC "in.events"
 #define NOUT 4
+/* outs[ALERT_LOG]: every alert record in order of arrival (transitions, not just the latest) */
+#define ALERT_LOG NOUT
+#define NSLOT (NOUT + 1)
 
 static const char *const out_topics[NOUT] = {"t.alerts", "t.aggregates", "t.deadletter",
                                              "t.snapshots"};
@@ -293,16 +296,27 @@ static void strip(json_t *v)
     }
 }
 
-/* outs[stream]: key -> latest record */
-static void put_latest(json_t *outs[NOUT], int stream, const char *key, json_t *rec)
+/* outs[stream]: key -> latest record; alerts also go to outs[ALERT_LOG]. */
+static void put_latest(json_t *outs[NSLOT], int stream, const char *key, json_t *rec)
 {
     strip(rec);
+    if (stream == OW_STREAM_ALERTS) {
+        json_array_append(outs[ALERT_LOG], rec);
+    }
     json_object_set_new(outs[stream], key != NULL ? key : "", rec);
+}
+
+static void outs_init(json_t *outs[NSLOT])
+{
+    for (int s = 0; s < NOUT; s++) {
+        outs[s] = json_object();
+    }
+    outs[ALERT_LOG] = json_array();
 }
 
 /* The engine in this process over @l, as the daemon saw it: one partition, offsets from 0,
  * then the idle clock at the wall clock and a flush. */
-static void reference(const struct cluster *c, const struct lines *l, json_t *outs[NOUT])
+static void reference(const struct cluster *c, const struct lines *l, json_t *outs[NSLOT])
 {
     struct ow_conf_errors *errs = NULL;
     struct ow_config *cfg = ow_config_load(c->cfg_path, &errs);
@@ -322,8 +336,8 @@ static void reference(const struct cluster *c, const struct lines *l, json_t *ou
     }
     ow_engine_advance_watermark(eng, now - cfg->windows.allowed_disorder_us, OW_CLOSE_IDLE_CLOCK);
     ow_engine_flush(eng);
+    outs_init(outs);
     for (int s = 0; s < NOUT; s++) {
-        outs[s] = json_object();
         for (size_t i = 0; i < fake_sink_count(fs, (enum ow_stream)s); i++) {
             const char *key;
             json_t *rec = fake_sink_get(fs, (enum ow_stream)s, i, &key);
@@ -338,7 +352,7 @@ static void reference(const struct cluster *c, const struct lines *l, json_t *ou
 }
 
 /* Every record of the output topics, latest per key; @counts gets records per stream. */
-static void read_outputs(struct cluster *c, json_t *outs[NOUT], size_t counts[NOUT])
+static void read_outputs(struct cluster *c, json_t *outs[NSLOT], size_t counts[NOUT])
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NOUT);
@@ -356,9 +370,9 @@ static void read_outputs(struct cluster *c, json_t *outs[NOUT], size_t counts[NO
     rd_kafka_poll_set_consumer(rk);
     for (int s = 0; s < NOUT; s++) {
         rd_kafka_topic_partition_list_add(l, out_topics[s], 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        outs[s] = json_object();
         counts[s] = 0;
     }
+    outs_init(outs);
     assert_int_equal(rd_kafka_assign(rk, l), 0);
     rd_kafka_topic_partition_list_destroy(l);
     while (mono() - quiet_since < 2.0 && mono() - t0 < 60.0) {
@@ -389,9 +403,73 @@ static void read_outputs(struct cluster *c, json_t *outs[NOUT], size_t counts[NO
     rd_kafka_destroy(rk);
 }
 
-/* Alerts, dead letters and snapshots: equal record by record (latest per key). Aggregates: the
- * same keys (their latest contents depend on when the flush timer ran: see the report). */
-static void assert_same(json_t *live[NOUT], json_t *ref[NOUT])
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The records of @log as sorted compact texts (a multiset); free with free_texts. */
+static char **sorted_texts(const json_t *log, size_t *n)
+{
+    char **v = calloc(json_array_size(log) + 1, sizeof(*v));
+
+    *n = json_array_size(log);
+    for (size_t i = 0; i < *n; i++) {
+        v[i] = json_dumps(json_array_get(log, i), JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    qsort(v, *n, sizeof(*v), cmp_str);
+    return v;
+}
+
+static void free_texts(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+/* The same alert transitions: every alert record of the one equals one of the other's, as
+ * multisets (the order of records of different alerts may differ with the flush timing). */
+static void assert_same_transitions(const json_t *live, const json_t *ref)
+{
+    size_t nl;
+    size_t nr;
+    char **l = sorted_texts(live, &nl);
+    char **r = sorted_texts(ref, &nr);
+    size_t i = 0;
+    size_t j = 0;
+    bool same = true;
+
+    while (i < nl || j < nr) {
+        int c = i == nl ? 1 : j == nr ? -1 : strcmp(l[i], r[j]);
+
+        if (c == 0) {
+            i++;
+            j++;
+            continue;
+        }
+        same = false;
+        fprintf(stderr, "alert record only in %s: %.600s\n", c < 0 ? "live" : "replay",
+                c < 0 ? l[i] : r[j]);
+        if (c < 0) {
+            i++;
+        } else {
+            j++;
+        }
+    }
+    free_texts(l, nl);
+    free_texts(r, nr);
+    if (!same) {
+        fail_msg("live alert transitions differ from the replay's");
+    }
+}
+
+/* Record by record, latest per key: alerts, aggregates (the daemon flushes at its drain, so its
+ * latest aggregate per key is the final one, as the reference's last flush), dead letters
+ * (without received_at) and snapshots (latest revision per window); and the multiset of every
+ * alert record (each transition, not just the latest). */
+static void assert_same(json_t *live[NSLOT], json_t *ref[NSLOT])
 {
     for (int s = 0; s < NOUT; s++) {
         const char *k;
@@ -401,7 +479,7 @@ static void assert_same(json_t *live[NOUT], json_t *ref[NOUT])
         {
             json_t *w = json_object_get(live[s], k);
 
-            if (w == NULL || (s != OW_STREAM_AGGREGATES && !json_equal(v, w))) {
+            if (w == NULL || !json_equal(v, w)) {
                 char *a = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
                 char *b = w != NULL ? json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
@@ -414,11 +492,12 @@ static void assert_same(json_t *live[NOUT], json_t *ref[NOUT])
         }
         assert_int_equal(json_object_size(live[s]), json_object_size(ref[s]));
     }
+    assert_same_transitions(live[ALERT_LOG], ref[ALERT_LOG]);
 }
 
-static void free_outs(json_t *outs[NOUT])
+static void free_outs(json_t *outs[NSLOT])
 {
-    for (int s = 0; s < NOUT; s++) {
+    for (int s = 0; s < NSLOT; s++) {
         json_decref(outs[s]);
     }
 }
@@ -433,8 +512,8 @@ static void live__backfill_equals_replay_then_idle_close(void **state)
 {
     struct cluster c;
     struct lines l = {0};
-    json_t *live[NOUT];
-    json_t *ref[NOUT];
+    json_t *live[NSLOT];
+    json_t *ref[NSLOT];
     size_t counts[NOUT];
     json_t *dl;
     char key[64];
@@ -458,6 +537,8 @@ static void live__backfill_equals_replay_then_idle_close(void **state)
     reference(&c, &l, ref);
     assert_true(json_object_size(ref[OW_STREAM_SNAPSHOTS]) >= 3);
     assert_true(json_object_size(ref[OW_STREAM_ALERTS]) >= 1);
+    assert_true(json_array_size(ref[ALERT_LOG]) > json_object_size(ref[OW_STREAM_ALERTS]));
+    assert_true(json_object_size(ref[OW_STREAM_AGGREGATES]) >= 10);
     assert_true(json_object_size(ref[OW_STREAM_DEADLETTER]) >= 1);
     assert_same(live, ref);
     snprintf(key, sizeof(key), IN_TOPIC "/0/%zu", l.n - 1);
@@ -482,8 +563,8 @@ static void live__broker_errors_and_stall_lose_nothing(void **state)
 {
     struct cluster c;
     struct lines l = {0};
-    json_t *live[NOUT];
-    json_t *ref[NOUT];
+    json_t *live[NSLOT];
+    json_t *ref[NSLOT];
     size_t counts[NOUT];
     size_t half;
 
@@ -548,7 +629,7 @@ static void produce_fmt(struct cluster *c, const char *fmt, ...)
 /* Count alert records of @rule with @state among every record on the alerts topic. */
 static size_t alerts_of(struct cluster *c, const char *rule, const char *state)
 {
-    json_t *outs[NOUT];
+    json_t *outs[NSLOT];
     size_t counts[NOUT];
     size_t n = 0;
     const char *k;
@@ -576,7 +657,7 @@ static void live__sighup_reloads_stale_after(void **state)
     time_t t = time(NULL) - 120;
     struct tm tm;
     FILE *f;
-    json_t *outs[NOUT];
+    json_t *outs[NSLOT];
     size_t counts[NOUT];
     json_t *a;
     char id[200];

@@ -57,6 +57,7 @@ struct ow_incident {
     int8_t overdue; /* enum ow_inc_overdue: what incident_overdue has said */
     int overdue_window;
     int64_t deadline; /* first opened + TRT of the latest severity; INT64_MAX: none */
+    bool rejudge;     /* the deadline moved with a reload: judged at the next watermark step */
 };
 
 /* One thing an incident adds to one month's report. */

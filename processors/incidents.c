@@ -249,6 +249,15 @@ static int64_t last_of(const struct ow_incident *inc, int action, int64_t fallba
  * opened + TRT of the latest severity) if the incident was open at the deadline or is open now,
  * under the id of the deadline's month; it resolves when the incident is resolved, or when a
  * new severity moves the deadline (then the new deadline is judged afresh). */
+static int64_t deadline_of(const struct incidents_ctx *c, const struct ow_incident *inc,
+                           const struct ow_inc_walk *k)
+{
+    if (k->fo >= 0 && k->sev >= 1 && k->sev <= OW_INC_NSEV) {
+        return inc->evs[k->fo].us + c->conf.trt_hours[k->sev - 1] * OW_US_PER_HOUR;
+    }
+    return INT64_MAX;
+}
+
 static void eval_overdue(struct incidents_ctx *c, struct ow_incident *inc, int64_t now_us)
 {
     struct ow_inc_walk k;
@@ -257,10 +266,8 @@ static void eval_overdue(struct incidents_ctx *c, struct ow_incident *inc, int64
     int window;
 
     ow__inc_walk_until(inc, INT64_MAX, &k);
-    inc->deadline = INT64_MAX;
-    if (k.fo >= 0 && k.sev >= 1 && k.sev <= OW_INC_NSEV) {
-        inc->deadline = inc->evs[k.fo].us + c->conf.trt_hours[k.sev - 1] * OW_US_PER_HOUR;
-    }
+    inc->deadline = deadline_of(c, inc, &k);
+    inc->rejudge = false;
     if (!c->conf.overdue.enabled) {
         return;
     }
@@ -353,6 +360,9 @@ static void refresh(struct incidents_ctx *c, struct ow_incident *inc, int64_t no
 /* The watermark at which @inc next needs a look: the end of its hold, or its deadline. */
 static int64_t next_check_of(const struct incidents_ctx *c, const struct ow_incident *inc)
 {
+    if (inc->rejudge) {
+        return INT64_MIN;
+    }
     if (maybe_held(inc) && ow__inc_held(inc)) {
         return inc->n > 0 ? inc->evs[0].us + c->env.cfg->entities.hold_us : INT64_MAX;
     }
@@ -480,8 +490,8 @@ static void watermark_one(struct incidents_ctx *c, struct ow_incident *inc, int6
         c->before.n = 0;
         touch_changes(c, &c->before, NULL, &c->after, NULL, lo, hi, INT_MIN);
         refresh(c, inc, c->wm);
-    } else if (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline > prev &&
-               inc->deadline <= c->wm) {
+    } else if (inc->rejudge || (inc->overdue == OW_INC_OVERDUE_NONE && inc->deadline > prev &&
+                                inc->deadline <= c->wm)) {
         eval_overdue(c, inc, c->wm);
     }
 }
@@ -798,6 +808,30 @@ static int restore_incident(struct incidents_ctx *c, const json_t *row, size_t a
     return restore_events(inc, evs, at, err);
 }
 
+/* The deadlines follow from trt_hours, which a reload (ow_engine_reconfigure) may change: an
+ * incident whose deadline moved is watched and judged afresh at the next watermark step (an
+ * alert for the old deadline resolves, a passed new one fires). With the same settings every
+ * saved deadline is the recomputed one, and nothing changes. */
+static void settle_deadlines(struct incidents_ctx *c)
+{
+    struct ow_strmap_entry *e = ow_strmap_sorted(c->incidents);
+
+    for (size_t i = 0; e != NULL && i < ow_strmap_count(c->incidents); i++) {
+        struct ow_incident *inc = e[i].value;
+        struct ow_inc_walk k;
+        int64_t d;
+
+        ow__inc_walk_until(inc, INT64_MAX, &k);
+        d = deadline_of(c, inc, &k);
+        if (d != inc->deadline) {
+            inc->deadline = d;
+            inc->rejudge = true;
+            watch(c, inc);
+        }
+    }
+    free(e);
+}
+
 static int incidents_restore(void *ctx, const json_t *state, struct ow_err *err)
 {
     struct incidents_ctx *c = ctx;
@@ -844,6 +878,7 @@ static int incidents_restore(void *ctx, const json_t *state, struct ow_err *err)
         c->watch[c->nwatch++] = inc;
         inc->watched = true;
     }
+    settle_deadlines(c);
     return OW_OK;
 }
 

@@ -825,6 +825,35 @@ static int restore_problem(struct prb_ctx *c, const json_t *row, size_t at, stru
     return restore_events(p, evs, at, err);
 }
 
+/* A restored problem under the configuration restored into. The RCA targets follow from
+ * rca_target_hours, which a reload (ow_engine_reconfigure) may change: a target that moved
+ * before the saved wake must wake the watermark then, and an alert that is now wrong (firing
+ * for a target that is no longer the problem's, or a breach that never fired) is put right at
+ * the next watermark step (wake_all). With the same settings neither happens: the saved wake
+ * is never after a problem's, and update_alert left every alert right. */
+static void settle_wake(const struct ow_strmap_entry *en, void *arg)
+{
+    struct prb_ctx *c = arg;
+    const struct prb *p = en->value;
+    struct prb_state st = fold(p, INT64_MAX, true);
+    int64_t target = exists(p) ? target_of(c, p, &st) : NO_TIME;
+    int64_t wake = wake_of(c, p);
+    bool wrong;
+
+    if (wake < c->next_wake) {
+        c->next_wake = wake;
+    }
+    if (!c->conf.rca_breach.enabled || c->wm == NO_TIME) {
+        return;
+    }
+    wrong = p->alerted ? p->alert_target != target
+                       : target != NO_TIME && c->wm > target && p->fired_target != target &&
+                             under_investigation_at(p, target);
+    if (wrong && c->wm - 1 < c->next_wake) {
+        c->next_wake = c->wm - 1; /* on_watermark wakes once the watermark is past it */
+    }
+}
+
 static int prb_restore(void *ctx, const json_t *state, struct ow_err *err)
 {
     struct prb_ctx *c = ctx;
@@ -852,6 +881,7 @@ static int prb_restore(void *ctx, const json_t *state, struct ow_err *err)
             return rc;
         }
     }
+    ow_strmap_foreach(c->problems, settle_wake, c);
     return OW_OK;
 }
 

@@ -838,7 +838,7 @@ static int line_restore(struct ow_variance_line *l, const json_t *j, const char 
 }
 
 static int month_restore(struct ow_variance *v, const json_t *j, const char *where,
-                         struct ow_err *err)
+                         int64_t watermark, int64_t *min_sweep, struct ow_err *err)
 {
     const json_t *parties = json_object_get(j, "parties");
     struct ow_variance_month *vm;
@@ -867,7 +867,22 @@ static int month_restore(struct ow_variance *v, const json_t *j, const char *whe
     }
     vm = ow_variance_month(v, (int)index);
     vm->actual = actual;
+    /* Projections start at projected_from, which follows from the configuration: a reload
+     * (ow_engine_reconfigure) may move it. Before it the sweep waits for it; once the
+     * watermark is past it a sweep is due within a step. With the same settings both give
+     * the saved sweep (sweeps start at projected_from and plan one step after the watermark
+     * they ran at). */
+    if (sweep != INT64_MAX) {
+        if (watermark < vm->projected_from_us) {
+            sweep = vm->projected_from_us;
+        } else if (watermark <= INT64_MAX - SWEEP_STEP_US && watermark + SWEEP_STEP_US < sweep) {
+            sweep = watermark + SWEEP_STEP_US;
+        }
+    }
     vm->next_sweep_us = sweep;
+    if (sweep < *min_sweep) {
+        *min_sweep = sweep;
+    }
     vm->closed = json_is_true(json_object_get(j, "closed"));
     json_object_keylen_foreach((json_t *)parties, party, len, jl)
     {
@@ -878,6 +893,10 @@ static int month_restore(struct ow_variance *v, const json_t *j, const char *whe
         if (rc != OW_OK) {
             return rc;
         }
+        /* next_at follows from the line, what was said and the bands: recomputed, because a
+         * reload (ow_engine_reconfigure) restores into a book with new bands, and a next_at
+         * of the old ones would let a party between the old and the new line go unjudged. */
+        set_next_at(v, l);
         overflow = overflow || __builtin_add_overflow(sum, l->actual, &sum);
     }
     if (overflow || sum != actual) {
@@ -899,6 +918,7 @@ int ow_variance_restore(struct ow_variance *v, const json_t *saved, struct ow_er
     int64_t watermark;
     int64_t closed_through;
     int64_t sweep;
+    int64_t min_sweep = INT64_MAX;
     size_t i;
     json_t *jm;
     int rc;
@@ -921,7 +941,7 @@ int ow_variance_restore(struct ow_variance *v, const json_t *saved, struct ow_er
     json_array_foreach(months, i, jm)
     {
         snprintf(at, sizeof(at), "%s.months[%zu]", where, i);
-        rc = month_restore(v, jm, at, err);
+        rc = month_restore(v, jm, at, watermark, &min_sweep, err);
         if (rc != OW_OK) {
             return rc;
         }
@@ -933,7 +953,7 @@ int ow_variance_restore(struct ow_variance *v, const json_t *saved, struct ow_er
     }
     v->watermark_us = watermark;
     v->closed_through = (int)closed_through;
-    v->next_sweep_us = sweep;
+    v->next_sweep_us = sweep < min_sweep ? sweep : min_sweep;
     v->last = NULL;
     return OW_OK;
 }

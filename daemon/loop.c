@@ -5,14 +5,18 @@
  * event time says, exactly like replay; the wall clock may move the watermark only when the
  * input has nothing older left to say.
  *
- * Why a reload swaps configuration contents instead of pointers: the engine and its processors
- * borrow the configuration they were created with (engine.h), so the live object must stay
- * where it is. A reload loads and checks the new file, proves it by creating a throw-away
- * engine on it (processors refuse bad settings there), then swaps the processors' settings and
- * the "live" section into the running object. The old contents are kept until exit, since a
- * processor may hold a copy that points into them. Settings the engine reads only at creation
- * (zone, calendar, windows, dedup, Kafka, outputs, HTTP) need a restart: a reload that changes
- * them says so. */
+ * Why a reload rebuilds the engine: processors copy and precompute their settings at creation
+ * (lines in basis points, deadlines, resolve lines), so new rules and thresholds reach them
+ * only through a new engine. A reload loads and checks the new file, then
+ * ow_engine_reconfigure() moves the engine's whole state (windows, alert states, every
+ * processor's state) into an engine created on the new configuration, and the remembered ids
+ * as they are; a processor refusing its new settings leaves the running engine untouched.
+ * Settings that shape what already exists or what the Kafka clients and the HTTP listener were
+ * created with (zone, calendar, windows, dedup, entities, history_months, kafka, outputs, http,
+ * live.state_dir) keep their running values: they move from the old configuration object into
+ * the new one, and a reload whose file changes them says they wait for a restart. Everything
+ * reaches the engine and the configuration through lv->eng and lv->cfg at each use (Kafka in,
+ * HTTP, metrics, timers), so swapping both pointers on the loop thread is the whole hand-over. */
 #include "loop.h"
 
 #include <inttypes.h>
@@ -63,8 +67,6 @@ struct loop_ctx {
     size_t nstale;
     bool idle_active;
     uint64_t closed_seen[3];
-    struct ow_config **retired;
-    size_t nretired;
 };
 
 /* ---- the checkpoint: the one place offsets are committed ----
@@ -385,44 +387,43 @@ static void on_exit_after(uv_timer_t *t)
 
 /* ---- reload ---- */
 
-static int null_emit(struct ow_sink *sink, enum ow_stream stream, const char *key, json_t *rec)
-{
-    (void)sink;
-    (void)stream;
-    (void)key;
-    json_decref(rec);
-    return OW_OK;
-}
-
-static void swap_bytes(void *a, void *b, size_t n)
-{
-    unsigned char *x = a;
-    unsigned char *y = b;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char t = x[i];
-
-        x[i] = y[i];
-        y[i] = t;
-    }
-}
-
 static bool str_differs(const char *a, const char *b)
 {
     return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0;
 }
 
+static bool strlist_differs(const struct ow_strlist *a, const struct ow_strlist *b)
+{
+    bool differs = a->count != b->count;
+
+    for (size_t i = 0; !differs && i < a->count; i++) {
+        differs = str_differs(a->items[i], b->items[i]);
+    }
+    return differs;
+}
+
+static bool strpairs_differ(const struct ow_strpairs *a, const struct ow_strpairs *b)
+{
+    bool differs = a->count != b->count;
+
+    for (size_t i = 0; !differs && i < a->count; i++) {
+        differs = str_differs(a->keys[i], b->keys[i]) || str_differs(a->values[i], b->values[i]);
+    }
+    return differs;
+}
+
+/* Say which restart-only settings of @n differ from the running @o (values never logged: the
+ * kafka section may hold secrets). */
 static void warn_restart_only(const struct ow_config *o, const struct ow_config *n)
 {
     const char *what[12];
     size_t k = 0;
-    bool topics = o->kafka.input_topics.count != n->kafka.input_topics.count;
 
-    for (size_t i = 0; !topics && i < o->kafka.input_topics.count; i++) {
-        topics = str_differs(o->kafka.input_topics.items[i], n->kafka.input_topics.items[i]);
+    if (str_differs(o->timezone, n->timezone)) {
+        what[k++] = "timezone";
     }
-    if (str_differs(o->timezone, n->timezone) || str_differs(o->calendar, n->calendar)) {
-        what[k++] = "timezone/calendar";
+    if (str_differs(o->calendar, n->calendar)) {
+        what[k++] = "calendar";
     }
     if (o->windows.allowed_disorder_us != n->windows.allowed_disorder_us ||
         o->windows.grace.working_days != n->windows.grace.working_days ||
@@ -432,13 +433,17 @@ static void warn_restart_only(const struct ow_config *o, const struct ow_config 
         o->windows.future_limit_us != n->windows.future_limit_us) {
         what[k++] = "windows";
     }
-    if (o->dedup.span_us != n->dedup.span_us || o->dedup.max_bytes != n->dedup.max_bytes ||
-        o->entities.hold_us != n->entities.hold_us || o->history_months != n->history_months) {
-        what[k++] = "dedup/entities/history_months";
+    if (o->dedup.span_us != n->dedup.span_us || o->dedup.max_bytes != n->dedup.max_bytes) {
+        what[k++] = "dedup";
+    }
+    if (o->entities.hold_us != n->entities.hold_us || o->history_months != n->history_months) {
+        what[k++] = "entities/history_months";
     }
     if (str_differs(o->kafka.brokers, n->kafka.brokers) ||
-        str_differs(o->kafka.group_id, n->kafka.group_id) || topics ||
-        o->kafka.batch_max != n->kafka.batch_max) {
+        str_differs(o->kafka.group_id, n->kafka.group_id) ||
+        strlist_differs(&o->kafka.input_topics, &n->kafka.input_topics) ||
+        strpairs_differ(&o->kafka.properties, &n->kafka.properties) ||
+        o->kafka.batch_max != n->kafka.batch_max || o->kafka.exactly_once != n->kafka.exactly_once) {
         what[k++] = "kafka";
     }
     if (str_differs(o->outputs.alerts, n->outputs.alerts) ||
@@ -447,8 +452,54 @@ static void warn_restart_only(const struct ow_config *o, const struct ow_config 
         str_differs(o->outputs.snapshots, n->outputs.snapshots)) {
         what[k++] = "outputs";
     }
+    if (str_differs(o->http.listen, n->http.listen)) {
+        what[k++] = "http";
+    }
+    if (str_differs(o->live.state_dir, n->live.state_dir)) {
+        what[k++] = "live.state_dir";
+    }
     for (size_t i = 0; i < k; i++) {
-        ow_log_warn("reload", "section %s changed: it takes effect after a restart", what[i]);
+        ow_log_warn("reload", "%s: the file differs from the running settings (or from a "
+                    "command-line override); the running ones stay until a restart", what[i]);
+    }
+}
+
+#define SWAP(a, b)                                                                                 \
+    do {                                                                                           \
+        __typeof__(a) swap_tmp_ = (a);                                                             \
+        (a) = (b);                                                                                 \
+        (b) = swap_tmp_;                                                                           \
+    } while (0)
+
+/* The restart-only settings move from the running @o into @n (and @n's into @o, which is
+ * destroyed next): each object still frees exactly what it holds, and whatever borrowed a
+ * running string (the consumer's topics, the producer's output names, the listener's address,
+ * the demo's brokers) finds it alive in @n. */
+static void keep_restart_only(struct ow_config *o, struct ow_config *n)
+{
+    SWAP(o->timezone, n->timezone);
+    SWAP(o->calendar, n->calendar);
+    SWAP(o->dir, n->dir); /* the calendar's path is relative to it */
+    SWAP(o->windows, n->windows);
+    SWAP(o->dedup, n->dedup);
+    SWAP(o->entities, n->entities);
+    SWAP(o->history_months, n->history_months);
+    SWAP(o->kafka, n->kafka);
+    SWAP(o->outputs, n->outputs);
+    SWAP(o->http, n->http);
+    SWAP(o->live.state_dir, n->live.state_dir);
+}
+
+#undef SWAP
+
+/* A repeating timer at a new interval from now (not after the pending old one). */
+static void retime(uv_timer_t *t, int64_t every_us)
+{
+    uint64_t ms = every_us / 1000 > 0 ? (uint64_t)(every_us / 1000) : 1;
+
+    if (uv_timer_get_repeat(t) != ms) {
+        uv_timer_set_repeat(t, ms);
+        uv_timer_again(t);
     }
 }
 
@@ -456,12 +507,12 @@ static void reload(struct loop_ctx *lc)
 {
     struct ow_live *lv = lc->lv;
     struct ow_conf_errors *errs = NULL;
+    struct ow_config *old = lv->cfg;
     struct ow_config *nc;
-    struct ow_sink null_sink = {null_emit, NULL};
-    struct ow_engine *trial;
     struct ow_err err = {{0}, {0}};
     char msg[600];
     const char *name = lv->config_path != NULL ? lv->config_path : "(built-in configuration)";
+    int64_t t0 = ow_mono_us();
 
     ow_log_info("reload", "SIGHUP: reloading %s", name);
     nc = ow_config_load(lv->config_path, &errs);
@@ -474,37 +525,26 @@ static void reload(struct loop_ctx *lc)
         lv->counters.reload_failures++;
         goto out;
     }
-    trial = ow_engine_create(nc, &null_sink, true, &err);
-    if (trial == NULL) {
+    warn_restart_only(old, nc);
+    keep_restart_only(old, nc);
+    /* Everything the old engine would still publish for the old settings goes out first. */
+    ow_engine_set_wall_clock(lv->eng, ow_wall_us());
+    if (ow_engine_reconfigure(&lv->eng, nc, ow_kafka_out_sink(lv->out), &err) != OW_OK) {
         ow_log_error("reload", "%s", ow_err_str(&err, msg, sizeof(msg)));
         ow_log_error("reload", "rejected: the running configuration stays");
+        keep_restart_only(old, nc); /* back where they were */
         lv->counters.reload_failures++;
         ow_config_destroy(nc);
         goto out;
     }
-    ow_engine_destroy(trial);
-    warn_restart_only(lv->cfg, nc);
-    for (size_t i = 0; ow_processors[i] != NULL; i++) {
-        if (ow_processors[i]->conf_size > 0 && lv->cfg->proc_conf[i] != NULL &&
-            nc->proc_conf[i] != NULL) {
-            swap_bytes(lv->cfg->proc_conf[i], nc->proc_conf[i], ow_processors[i]->conf_size);
-        }
-    }
-    swap_bytes(&lv->cfg->live, &nc->live, sizeof(nc->live));
-    {
-        char *sha = lv->cfg->sha256;
-
-        lv->cfg->sha256 = nc->sha256;
-        nc->sha256 = sha;
-    }
-    lc->retired = ow_xrealloc(lc->retired, (lc->nretired + 1) * sizeof(*lc->retired));
-    lc->retired[lc->nretired++] = nc;
-    uv_timer_set_repeat(&lc->flush, (uint64_t)(lv->cfg->live.aggregate_interval_us / 1000));
-    uv_timer_set_repeat(&lc->checkpoint,
-                        (uint64_t)(lv->cfg->live.checkpoint_interval_us / 1000));
+    lv->cfg = nc;
+    ow_config_destroy(old); /* its engine was destroyed by the reconfigure */
+    retime(&lc->flush, nc->live.aggregate_interval_us);
+    retime(&lc->checkpoint, nc->live.checkpoint_interval_us);
     lv->counters.reloads++;
-    ow_log_info("reload", "rules and thresholds reloaded from %s (config_sha256=%.12s)", name,
-                lv->cfg->sha256 != NULL ? lv->cfg->sha256 : "");
+    ow_log_info("reload", "rules and thresholds reloaded from %s (config_sha256=%.12s) in %.1f ms",
+                name, nc->sha256 != NULL ? nc->sha256 : "",
+                (double)(ow_mono_us() - t0) / 1e3);
 out:
     ow_conf_errors_destroy(errs);
 }
@@ -682,10 +722,6 @@ int ow_loop_run(struct ow_live *lv, int64_t exit_after_us, const struct ow_loop_
     lv->eng = NULL;
     ow_config_destroy(lv->cfg);
     lv->cfg = NULL;
-    for (size_t i = 0; i < lc.nretired; i++) {
-        ow_config_destroy(lc.retired[i]);
-    }
-    free(lc.retired);
     free(lc.stale);
     ow_tz_destroy(lc.tz);
     ow_state_close(lv->state);

@@ -95,8 +95,9 @@ static void cluster_start(struct cluster *c, int brokers)
     snprintf(c->log_path, sizeof(c->log_path), "%s/opswatchd.log", c->dir);
 }
 
-/* The test configuration, with live.stale_after = @stale_after. */
-static void write_config(struct cluster *c, const char *stale_after)
+/* The test configuration, with live.stale_after = @stale_after and @more (top-level members,
+ * each followed by a comma, or ""). */
+static void write_config_with(struct cluster *c, const char *stale_after, const char *more)
 {
     FILE *f = fopen(c->cfg_path, "w");
     static int groups;
@@ -112,10 +113,15 @@ static void write_config(struct cluster *c, const char *stale_after)
             "  \"state_dir\": \"%s/state\",\n"
             "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"%s\",\n"
             "  \"input_stale\": {\"severity\": \"critical\"}},\n"
-            " \"http\": {\"listen\": \"\"}}\n",
+            " %s\"http\": {\"listen\": \"\"}}\n",
             rd_kafka_mock_cluster_bootstraps(c->mc), (int)getpid(), groups++, out_topics[0],
-            out_topics[1], out_topics[2], out_topics[3], c->dir, stale_after);
+            out_topics[1], out_topics[2], out_topics[3], c->dir, stale_after, more);
     assert_int_equal(fclose(f), 0);
+}
+
+static void write_config(struct cluster *c, const char *stale_after)
+{
+    write_config_with(c, stale_after, "");
 }
 
 static void daemon_start(struct cluster *c)
@@ -717,6 +723,89 @@ static void live__sighup_reloads_stale_after(void **state)
     cluster_stop(&c);
 }
 
+/* The latest sr_forecast_exceeded record for SUB-01 on the alerts topic (new reference), or
+ * NULL. */
+static json_t *exceeded_alert(struct cluster *c)
+{
+    json_t *outs[NSLOT];
+    size_t counts[NOUT];
+    json_t *found = NULL;
+    const char *k;
+    json_t *v;
+
+    read_outputs(c, outs, counts);
+    json_object_foreach(outs[OW_STREAM_ALERTS], k, v)
+    {
+        if (strncmp(k, "sr_forecast_exceeded/", 21) == 0 && strstr(k, "party_id=SUB-01")) {
+            found = json_incref(v);
+        }
+    }
+    free_outs(outs);
+    return found;
+}
+
+static void produce_sr(struct cluster *c, const char *id, const char *when, int count)
+{
+    produce_fmt(c, "{\"event_id\":\"%s\",\"type\":\"service_request\",\"schema_version\":1,"
+                   "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"service_ref\":\"8.14\","
+                   "\"count\":%d,\"region\":\"south\"}", id, when, count);
+}
+
+/* SIGHUP reloads rules and thresholds into the running engine without losing state: SUB-01
+ * is at 105% of its forecast, between the 1% line of the new file and the 10% line running.
+ * An invalid file is rejected and the next request still judges against 110%; after a valid
+ * file with upper_band_percent 1 the party's next request fires sr_forecast_exceeded, at 107%
+ * (the 105 counted before both reloads are still counted). */
+static void live__sighup_reload_changes_bands(void **state)
+{
+    struct cluster c;
+    char when[40];
+    char month[8];
+    time_t t = time(NULL) - 120;
+    struct tm tm;
+    FILE *f;
+    json_t *a;
+
+    (void)state;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(month, sizeof(month), "%Y-%m", &tm);
+    cluster_start(&c, 1);
+    write_config(&c, "6h");
+    daemon_start(&c);
+    assert_true(wait_log(&c, "assigned partitions=1", 30));
+    produce_fmt(&c, "{\"event_id\":\"f1\",\"type\":\"forecast\",\"schema_version\":1,"
+                    "\"occurred_at\":\"%s\",\"report\":\"service_request\",\"party_id\":"
+                    "\"SUB-01\",\"period\":\"%s\",\"quantity\":100}", when, month);
+    produce_sr(&c, "s1", when, 105);
+
+    f = fopen(c.cfg_path, "w");
+    assert_non_null(f);
+    fputs("{\"processors\": {\"sr_variance\": {\"upper_band_percent\": \"one\"}}}", f);
+    fclose(f);
+    assert_int_equal(kill(c.child, SIGHUP), 0);
+    assert_true(wait_log(&c, "rejected", 10));
+    assert_true(log_has(&c, "$.processors.sr_variance.upper_band_percent"));
+    produce_sr(&c, "s2", when, 1);
+    usleep(500000);
+    a = exceeded_alert(&c);
+    assert_null(a);
+
+    write_config_with(&c, "6h", "\"processors\": {\"sr_variance\": {\"upper_band_percent\": 1}},");
+    assert_int_equal(kill(c.child, SIGHUP), 0);
+    assert_true(wait_log(&c, "rules and thresholds reloaded", 10));
+    produce_sr(&c, "s3", when, 1);
+    usleep(500000);
+    a = exceeded_alert(&c);
+    assert_non_null(a);
+    assert_string_equal(json_string_value(json_object_get(a, "state")), "firing");
+    assert_true(json_real_value(json_object_get(a, "value")) == 107.0);
+    assert_true(json_real_value(json_object_get(a, "threshold")) == 101.0);
+    json_decref(a);
+    daemon_stop(&c);
+    cluster_stop(&c);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -735,6 +824,7 @@ int main(void)
         cmocka_unit_test_teardown(live__backfill_equals_replay_then_idle_close, teardown),
         cmocka_unit_test_teardown(live__broker_errors_and_stall_lose_nothing, teardown),
         cmocka_unit_test_teardown(live__sighup_reloads_stale_after, teardown),
+        cmocka_unit_test_teardown(live__sighup_reload_changes_bands, teardown),
     };
 
     gmtime_r(&t, &tm);

@@ -451,6 +451,16 @@ void ow_alerts_counts(const struct ow_alerts *a, uint64_t out[4])
     memcpy(out, a->counts, sizeof(a->counts));
 }
 
+void ow_alerts_move_counts(struct ow_alerts *to, struct ow_alerts *from)
+{
+    struct ow_strmap *m = to->by_rule;
+
+    memcpy(to->counts, from->counts, sizeof(to->counts));
+    memset(from->counts, 0, sizeof(from->counts));
+    to->by_rule = from->by_rule;
+    from->by_rule = m;
+}
+
 void ow_alerts_rule_counts(const struct ow_alerts *a,
                            void (*fn)(const char *rule, const uint64_t counts[4], void *arg),
                            void *arg)

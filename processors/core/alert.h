@@ -120,4 +120,8 @@ void ow_alerts_rule_counts(const struct ow_alerts *a,
                            void (*fn)(const char *rule, const uint64_t counts[4], void *arg),
                            void *arg);
 
+/** Hand @from's counters (ow_alerts_counts, ow_alerts_rule_counts) over to @to, which had
+ * published nothing: a reload rebuilds the engine, and the process's counters go on. */
+void ow_alerts_move_counts(struct ow_alerts *to, struct ow_alerts *from);
+
 #endif

@@ -264,6 +264,7 @@ int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg,
     old->journal = journal;
     neu->wall_clock_us = old->wall_clock_us;
     ow_alerts_set_wall_clock(neu->alerts, old->wall_clock_us);
+    ow_alerts_move_counts(neu->alerts, old->alerts); /* /metrics counters go on */
     ow_engine_destroy(old);
     *eng = neu;
     return OW_OK;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alert.h"
 #include "engine_fixture.h"
 
 /* @f's engine rebuilt on @g's configuration (@g must then outlive @f's engine). */
@@ -115,6 +116,7 @@ static void reconfigure__trt_change_moves_deadlines(void **state)
                        "120]}}}",
                        true);
     struct fixture *slow = fixture_create(NULL, true);
+    uint64_t counts[4];
     json_t *a;
 
     (void)state;
@@ -133,8 +135,12 @@ static void reconfigure__trt_change_moves_deadlines(void **state)
     assert_true(json_real_value(jget(a, "threshold")) == 4.0);
 
     /* Back to 24 h: the deadline is ahead again, the alert resolves at the next step, and
-     * fires again when the watermark reaches the new deadline. */
+     * fires again when the watermark reaches the new deadline. The counters of published
+     * records (/metrics) go on across the reload. */
     reload(f, slow);
+    ow_alerts_counts(ow_engine_alerts(f->eng), counts);
+    assert_int_equal(counts[OW_ALERT_FIRING], fake_sink_alerts(f->sink, NULL, "firing"));
+    assert_true(counts[OW_ALERT_FIRING] >= 1);
     csr_tick(f, "c3", "2021-04-01T13:00:00Z");
     assert_int_equal(fake_sink_alerts(f->sink, "incident_overdue", "resolved"), 1);
     csr_tick(f, "c4", "2021-04-02T01:00:00Z");

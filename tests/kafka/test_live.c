@@ -870,6 +870,106 @@ static void live__sighup_reload_changes_bands(void **state)
     cluster_stop(&c);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Produce-to-alert latency through the daemon on the mock cluster with the shipped client
+ * settings (fetch.wait.max.ms 5, linger.ms 5): for each of N parties a forecast of 1, then one
+ * service request of 2 (110% crossed): the time from producing that request to reading its
+ * sr_forecast_exceeded record on the alerts topic (this test's reader fetches with
+ * fetch.wait.max.ms 1). Printed, and bounded loosely (1 s at p99, ASan included). */
+static void live__produce_to_alert_latency(void **state)
+{
+    static struct cluster c; /* static: the teardown reaches it after a failed assertion */
+    enum { N = 60 };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_t *rd;
+    double lat[N];
+    char when[40];
+    char month[8];
+    char why[256];
+    time_t t = time(NULL) - 120;
+    struct tm tm;
+    size_t got = 0;
+
+    (void)state;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(month, sizeof(month), "%Y-%m", &tm);
+    cluster_start(&c, 1);
+    write_config(&c, "6h");
+    daemon_start(&c);
+    assert_true(wait_log(&c, "assigned partitions=1", 30));
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(c.mc), why,
+                      sizeof(why));
+    rd_kafka_conf_set(conf, "group.id", "latency", why, sizeof(why));
+    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "1", why, sizeof(why));
+    rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why));
+    rd = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    assert_non_null(rd);
+    rd_kafka_poll_set_consumer(rd);
+    rd_kafka_topic_partition_list_add(tl, out_topics[OW_STREAM_ALERTS], 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rd, tl), 0);
+    rd_kafka_topic_partition_list_destroy(tl);
+    for (int i = 0; i < N; i++) {
+        char party[16];
+        char line[512];
+        double t0;
+        bool seen = false;
+        int n;
+
+        snprintf(party, sizeof(party), "LAT-%03d", i);
+        n = snprintf(line, sizeof(line),
+                     "{\"event_id\":\"lf%d\",\"type\":\"forecast\",\"schema_version\":1,"
+                     "\"occurred_at\":\"%s\",\"report\":\"service_request\",\"party_id\":\"%s\","
+                     "\"period\":\"%s\",\"quantity\":1}",
+                     i, when, party, month);
+        produce(&c, line, (size_t)n);
+        flush_producer(&c);
+        usleep(20000);
+        n = snprintf(line, sizeof(line),
+                     "{\"event_id\":\"ls%d\",\"type\":\"service_request\",\"schema_version\":1,"
+                     "\"occurred_at\":\"%s\",\"party_id\":\"%s\",\"service_ref\":\"8.14\","
+                     "\"count\":2,\"region\":\"south\"}",
+                     i, when, party);
+        t0 = mono();
+        produce(&c, line, (size_t)n);
+        rd_kafka_poll(c.rk, 0);
+        while (!seen && mono() - t0 < 10.0) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(rd, 1);
+
+            rd_kafka_poll(c.rk, 0);
+            if (m == NULL) {
+                continue;
+            }
+            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->key != NULL &&
+                strncmp(m->key, "sr_forecast_exceeded/", 21) == 0 &&
+                memmem(m->key, m->key_len, party, strlen(party)) != NULL) {
+                lat[got++] = (mono() - t0) * 1000.0;
+                seen = true;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        assert_true(seen);
+    }
+    rd_kafka_consumer_close(rd);
+    rd_kafka_destroy(rd);
+    qsort(lat, got, sizeof(*lat), cmp_double);
+    fprintf(stderr, "  produce-to-alert latency over %zu alerts: p50 %.1f ms, p90 %.1f ms, "
+            "p99 %.1f ms, max %.1f ms\n", got, lat[got / 2], lat[got * 9 / 10],
+            lat[got * 99 / 100], lat[got - 1]);
+    assert_true(lat[got * 99 / 100] < 1000.0);
+    daemon_stop(&c);
+    cluster_stop(&c);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -889,6 +989,7 @@ int main(void)
         cmocka_unit_test_teardown(live__brokers_down_and_up_lose_nothing, teardown),
         cmocka_unit_test_teardown(live__sighup_reloads_stale_after, teardown),
         cmocka_unit_test_teardown(live__sighup_reload_changes_bands, teardown),
+        cmocka_unit_test_teardown(live__produce_to_alert_latency, teardown),
     };
 
     gmtime_r(&t, &tm);

@@ -275,11 +275,28 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct ow_kafka_in *in = opaque;
 
     (void)rk;
-    (void)offsets;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        in->lv->counters.consumer_errors++;
-        ow_log_warn("kafka_in", "offset commit failed: %s", rd_kafka_err2str(err));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        return;
     }
+    /* Commit these again at the next checkpoint (the saved state has them anyway). */
+    for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
+        struct part *p = find_part(in, offsets->elems[i].topic, offsets->elems[i].partition, false);
+
+        if (p != NULL && p->committed == offsets->elems[i].offset) {
+            p->committed = -1;
+        }
+    }
+    if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+        err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION) {
+        /* A rebalance has begun: no commit until the next assignment (a commit racing a
+         * rebalance can lose the assignment in librdkafka 2.0.2). */
+        in->rebalancing = true;
+        ow_log_info("kafka_in", "offset commit refused (%s): no commit until the next "
+                    "assignment", rd_kafka_err2str(err));
+        return;
+    }
+    in->lv->counters.consumer_errors++;
+    ow_log_warn("kafka_in", "offset commit failed: %s", rd_kafka_err2str(err));
 }
 
 /* ---- rebalance ---- */

@@ -819,7 +819,8 @@ static void produce_sr(struct cluster *c, const char *id, const char *when, int 
  * is at 105% of its forecast, between the 1% line of the new file and the 10% line running.
  * An invalid file is rejected and the next request still judges against 110%; after a valid
  * file with upper_band_percent 1 the party's next request fires sr_forecast_exceeded, at 107%
- * (the 105 counted before both reloads are still counted). */
+ * (the 105 counted before the reloads are still counted). A file a processor refuses changes
+ * nothing either. */
 static void live__sighup_reload_changes_bands(void **state)
 {
     static struct cluster c; /* static: the teardown reaches it after a failed assertion */
@@ -855,6 +856,15 @@ static void live__sighup_reload_changes_bands(void **state)
     a = exceeded_alert(&c);
     assert_null(a);
 
+    /* A file every key of which is well-formed but that a processor refuses (a backlog that
+     * would resolve above its limit): rejected when the engine is rebuilt on it; the running
+     * engine and configuration stay. Then the file with the 1% band. */
+    write_config_with(&c, "6h",
+                      "\"processors\": {\"sr_variance\": {\"upper_band_percent\": 1},\n"
+                      "  \"rdp_incidents\": {\"backlog_max\": 5, \"incident_backlog\": "
+                      "{\"resolve\": 10}}},");
+    assert_int_equal(kill(c.child, SIGHUP), 0);
+    assert_true(wait_log(&c, "rejected: the running configuration stays", 10));
     write_config_with(&c, "6h", "\"processors\": {\"sr_variance\": {\"upper_band_percent\": 1}},");
     assert_int_equal(kill(c.child, SIGHUP), 0);
     assert_true(wait_log(&c, "rules and thresholds reloaded", 10));

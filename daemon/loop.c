@@ -443,7 +443,8 @@ static void warn_restart_only(const struct ow_config *o, const struct ow_config 
         str_differs(o->kafka.group_id, n->kafka.group_id) ||
         strlist_differs(&o->kafka.input_topics, &n->kafka.input_topics) ||
         strpairs_differ(&o->kafka.properties, &n->kafka.properties) ||
-        o->kafka.batch_max != n->kafka.batch_max || o->kafka.exactly_once != n->kafka.exactly_once) {
+        o->kafka.batch_max != n->kafka.batch_max ||
+        o->kafka.exactly_once != n->kafka.exactly_once) {
         what[k++] = "kafka";
     }
     if (str_differs(o->outputs.alerts, n->outputs.alerts) ||
@@ -459,8 +460,10 @@ static void warn_restart_only(const struct ow_config *o, const struct ow_config 
         what[k++] = "live.state_dir";
     }
     for (size_t i = 0; i < k; i++) {
-        ow_log_warn("reload", "%s: the file differs from the running settings (or from a "
-                    "command-line override); the running ones stay until a restart", what[i]);
+        ow_log_warn("reload",
+                    "%s: the file differs from the running settings (or from a "
+                    "command-line override); the running ones stay until a restart",
+                    what[i]);
     }
 }
 
@@ -525,9 +528,8 @@ static void reload(struct loop_ctx *lc)
         lv->counters.reload_failures++;
         goto out;
     }
-    warn_restart_only(old, nc);
     keep_restart_only(old, nc);
-    /* Everything the old engine would still publish for the old settings goes out first. */
+    /* The rebuilt engine takes the running one's wall clock (alerts' raised_at): now. */
     ow_engine_set_wall_clock(lv->eng, ow_wall_us());
     if (ow_engine_reconfigure(&lv->eng, nc, ow_kafka_out_sink(lv->out), &err) != OW_OK) {
         ow_log_error("reload", "%s", ow_err_str(&err, msg, sizeof(msg)));
@@ -537,14 +539,14 @@ static void reload(struct loop_ctx *lc)
         ow_config_destroy(nc);
         goto out;
     }
+    warn_restart_only(nc, old); /* swapped: nc holds the running values, old the file's */
     lv->cfg = nc;
     ow_config_destroy(old); /* its engine was destroyed by the reconfigure */
     retime(&lc->flush, nc->live.aggregate_interval_us);
     retime(&lc->checkpoint, nc->live.checkpoint_interval_us);
     lv->counters.reloads++;
     ow_log_info("reload", "rules and thresholds reloaded from %s (config_sha256=%.12s) in %.1f ms",
-                name, nc->sha256 != NULL ? nc->sha256 : "",
-                (double)(ow_mono_us() - t0) / 1e3);
+                name, nc->sha256 != NULL ? nc->sha256 : "", (double)(ow_mono_us() - t0) / 1e3);
 out:
     ow_conf_errors_destroy(errs);
 }

@@ -119,8 +119,7 @@ static void write_config_with(struct cluster *c, const char *stale_after, const 
             "  \"input_stale\": {\"severity\": \"critical\"}},\n"
             " %s\"http\": {\"listen\": \"\"}}\n",
             rd_kafka_mock_cluster_bootstraps(c->mc), (int)getpid(), groups++, out_topics[0],
-            out_topics[1], out_topics[2], out_topics[3], idle_interval, c->dir, stale_after,
-            more);
+            out_topics[1], out_topics[2], out_topics[3], idle_interval, c->dir, stale_after, more);
     assert_int_equal(fclose(f), 0);
 }
 
@@ -810,9 +809,11 @@ static json_t *exceeded_alert(struct cluster *c)
 
 static void produce_sr(struct cluster *c, const char *id, const char *when, int count)
 {
-    produce_fmt(c, "{\"event_id\":\"%s\",\"type\":\"service_request\",\"schema_version\":1,"
-                   "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"service_ref\":\"8.14\","
-                   "\"count\":%d,\"region\":\"south\"}", id, when, count);
+    produce_fmt(c,
+                "{\"event_id\":\"%s\",\"type\":\"service_request\",\"schema_version\":1,"
+                "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"service_ref\":\"8.14\","
+                "\"count\":%d,\"region\":\"south\"}",
+                id, when, count);
 }
 
 /* SIGHUP reloads rules and thresholds into the running engine without losing state: SUB-01
@@ -839,9 +840,11 @@ static void live__sighup_reload_changes_bands(void **state)
     write_config(&c, "6h");
     daemon_start(&c);
     assert_true(wait_log(&c, "assigned partitions=1", 30));
-    produce_fmt(&c, "{\"event_id\":\"f1\",\"type\":\"forecast\",\"schema_version\":1,"
-                    "\"occurred_at\":\"%s\",\"report\":\"service_request\",\"party_id\":"
-                    "\"SUB-01\",\"period\":\"%s\",\"quantity\":100}", when, month);
+    produce_fmt(&c,
+                "{\"event_id\":\"f1\",\"type\":\"forecast\",\"schema_version\":1,"
+                "\"occurred_at\":\"%s\",\"report\":\"service_request\",\"party_id\":"
+                "\"SUB-01\",\"period\":\"%s\",\"quantity\":100}",
+                when, month);
     produce_sr(&c, "s1", when, 105);
 
     f = fopen(c.cfg_path, "w");
@@ -972,9 +975,10 @@ static void live__produce_to_alert_latency(void **state)
     rd_kafka_consumer_close(rd);
     rd_kafka_destroy(rd);
     qsort(lat, got, sizeof(*lat), cmp_double);
-    fprintf(stderr, "  produce-to-alert latency over %zu alerts: p50 %.1f ms, p90 %.1f ms, "
-            "p99 %.1f ms, max %.1f ms\n", got, lat[got / 2], lat[got * 9 / 10],
-            lat[got * 99 / 100], lat[got - 1]);
+    fprintf(stderr,
+            "  produce-to-alert latency over %zu alerts: p50 %.1f ms, p90 %.1f ms, "
+            "p99 %.1f ms, max %.1f ms\n",
+            got, lat[got / 2], lat[got * 9 / 10], lat[got * 99 / 100], lat[got - 1]);
     assert_true(lat[got * 99 / 100] < 1000.0);
     daemon_stop(&c);
     cluster_stop(&c);

@@ -20,8 +20,7 @@ static void reload(struct fixture *f, struct fixture *g)
 {
     struct ow_err err;
 
-    assert_int_equal(ow_engine_reconfigure(&f->eng, g->cfg, fake_sink_sink(f->sink), &err),
-                     OW_OK);
+    assert_int_equal(ow_engine_reconfigure(&f->eng, g->cfg, fake_sink_sink(f->sink), &err), OW_OK);
 }
 
 static void sr(struct fixture *f, const char *id, const char *at, long long count)
@@ -154,11 +153,10 @@ static void reconfigure__trt_change_moves_deadlines(void **state)
 /* Critical (72 h by default), under investigation since midnight; the watermark at 23:00. */
 static void problem_script(struct fixture *f)
 {
-    assert_int_equal(apply_fmt(f,
-                               "{\"event_id\":\"p1\",\"type\":\"problem\",\"schema_version\":1,"
-                               "\"occurred_at\":\"2021-04-01T00:00:00Z\",\"problem_id\":"
-                               "\"PRB-1\",\"action\":\"created\",\"status\":"
-                               "\"under_investigation\",\"category\":\"critical\"}"),
+    assert_int_equal(apply_fmt(f, "{\"event_id\":\"p1\",\"type\":\"problem\",\"schema_version\":1,"
+                                  "\"occurred_at\":\"2021-04-01T00:00:00Z\",\"problem_id\":"
+                                  "\"PRB-1\",\"action\":\"created\",\"status\":"
+                                  "\"under_investigation\",\"category\":\"critical\"}"),
                      OW_OK);
     csr_tick(f, "c1", "2021-04-02T00:00:00Z");
 }

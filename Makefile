@@ -27,7 +27,7 @@ TEST_BIN   := $(TEST_SRC:%.c=$(B)/%)
 KAFKA_TEST_BIN := $(patsubst %.c,$(B)/%,$(wildcard tests/kafka/test_*.c))
 EMBEDDED   := config/default.json config/workdays-ew.json
 
-.PHONY: all test test-unit test-kafka test-schemas test-e2e test-asan valgrind run run-replay bench lint deps \
+.PHONY: all test test-unit test-kafka test-schemas test-e2e test-asan valgrind run run-replay bench bench-live lint deps \
         format format-check clean help
 all: deps-check $(B)/opswatch $(B)/opswatchd
 
@@ -40,7 +40,8 @@ help:
 	@echo "make run-replay generate a quarter of traffic, replay it, print the Panel report"
 	@echo "make test-kafka the live daemon's tests against the in-process mock cluster"
 	@echo "make valgrind   replay a generated stream under valgrind's leak checker"
-	@echo "make bench      replay throughput against the jansson reference"
+	@echo "make bench      replay throughput against the jansson reference, then bench-live"
+	@echo "make bench-live opswatchd on the mock cluster: backlog rate, latency, saves at 10M ids"
 	@echo "make deps       install the Debian packages (root) or print the command"
 
 $(B)/%.o: %.c
@@ -116,8 +117,13 @@ $(B)/bench/%: bench/%.c $(B)/libopswatch.a
 	@printf '  BENCH   %s\n' $<
 	@$(CC) $(CFLAGS) -o $@ $< $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS)
 
-bench: deps $(B)/opswatch $(B)/bench/jansson_ref
+bench: deps $(B)/opswatch $(B)/bench/jansson_ref $(B)/opswatchd $(B)/bench/bench_live
 	@sh bench/run.sh $(B)/opswatch
+	@sh bench/run_live.sh $(B)/opswatchd $(B)/bench/bench_live
+
+# The live daemon's numbers alone (mock cluster; see README, "Durability").
+bench-live: $(B)/opswatchd $(B)/bench/bench_live
+	@sh bench/run_live.sh $(B)/opswatchd $(B)/bench/bench_live
 
 lint:
 	@! grep -rlE '#include <(uv|librdkafka/rdkafka)\.h>' processors/ || \

@@ -1,0 +1,44 @@
+#!/bin/sh
+# run_live.sh OPSWATCHD BENCH_LIVE: the live part of `make bench` (also `make bench-live`):
+# librdkafka's mock cluster in the bench process, opswatchd as a child. Prints a table of
+# absolute numbers and the ratios from the same run. OPSWATCHD_BENCH_LIVE_ARGS passes options
+# to bench_live (e.g. "--events 500000 --ids 1000000" for a quick run).
+set -eu
+daemon=$1
+bench=$2
+out=${OPSWATCHD_BENCH_DIR:-build/bench}/live
+mkdir -p "$out"
+# shellcheck disable=SC2086
+"$bench" "$daemon" "$out" ${OPSWATCHD_BENCH_LIVE_ARGS:-} >"$out/results.txt"
+v() { awk -v k="$1" '$1 == k {print $2}' "$out/results.txt"; }
+ratio() { awk "BEGIN {printf \"%.0f%%\", 100 * $1 / $2}"; }
+echo
+echo "live: $(v backlog_events) events over $(v backlog_partitions) partitions (mock cluster,"
+echo "one broker in the bench process; opswatchd with live.checkpoint_interval 1s)"
+echo
+printf '| %-58s | %16s | %10s |\n' "measure" "value" "ratio"
+printf '|%s|%s|%s|\n' "------------------------------------------------------------" \
+    "------------------" "------------"
+printf '| %-58s | %16s | %10s |\n' "raw librdkafka consume of the backlog (events/s)" \
+    "$(v raw_consume_rate)" "100%"
+printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, from assignment (events/s)" \
+    "$(v daemon_applied_rate)" "$(ratio "$(v daemon_applied_rate)" "$(v raw_consume_rate)")"
+printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed (events/s)" \
+    "$(v daemon_committed_rate)" "$(ratio "$(v daemon_committed_rate)" "$(v raw_consume_rate)")"
+printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: raw produce-to-consume p50 / p99 (ms)" \
+    "$(v raw_p50_ms) / $(v raw_p99_ms)" ""
+printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: produce-to-alert p50 / p99 (ms)" \
+    "$(v alert_p50_ms) / $(v alert_p99_ms)" \
+    "+$(awk "BEGIN {printf \"%.1f\", $(v alert_p99_ms) - $(v raw_p99_ms)}") ms p99"
+printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: save after 1 s at 10k events/s, median / max (ms)" \
+    "$(v ids_save_ms_median) / $(v ids_save_ms_max)" ""
+printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: bytes written by that save" \
+    "$(v ids_save_bytes)" ""
+printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: first save (all ids; ms / bytes)" \
+    "$(v ids_first_save_ms) / $(v ids_first_save_bytes)" ""
+printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: state load into a new engine (ms)" \
+    "$(v ids_load_ms)" ""
+printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: opswatchd exec to /readyz 200 (s)" \
+    "$(v ids_daemon_ready_s)" ""
+echo
+echo "(raw numbers: $out/results.txt; opswatchd logs: $out/*.log)"

@@ -164,8 +164,7 @@ static void write_config(struct bench *b, const char *path, const char *group, c
             " \"http\": {\"listen\": \"127.0.0.1:%d\"}}\n",
             rd_kafka_mock_cluster_bootstraps(b->mc), group, topic,
             getenv("OW_BENCH_PROPS") != NULL ? getenv("OW_BENCH_PROPS") : "", out_topics[0],
-            out_topics[1],
-            out_topics[2], out_topics[3], state,
+            out_topics[1], out_topics[2], out_topics[3], state,
             getenv("OW_BENCH_LIVE") != NULL ? getenv("OW_BENCH_LIVE") : "", b->port);
     fclose(f);
 }
@@ -332,8 +331,8 @@ static void bench_consume(struct bench *b)
     struct feed f = {b, 0};
     char scale[32];
     char months[] = "3";
-    char *argv[] = {"gen", "--seed", "4242", "--start", "2021-01", "--months", months,
-                    "--scale", scale, NULL};
+    char *argv[] = {"gen",      "--seed", "4242",    "--start", "2021-01",
+                    "--months", months,   "--scale", scale,     NULL};
     char cfg[600];
     char log[600];
     char state[600];
@@ -556,8 +555,8 @@ static void bench_latency(struct bench *b)
     printf("latency_rate %.0f\nlatency_seconds %.0f\n", b->rate, b->seconds);
     printf("raw_samples %zu\nraw_p50_ms %.2f\nraw_p99_ms %.2f\n", nraw, pct(raw, nraw, 0.5),
            pct(raw, nraw, 0.99));
-    printf("alert_samples %zu\nalert_p50_ms %.2f\nalert_p99_ms %.2f\n", nalr,
-           pct(alr, nalr, 0.5), pct(alr, nalr, 0.99));
+    printf("alert_samples %zu\nalert_p50_ms %.2f\nalert_p99_ms %.2f\n", nalr, pct(alr, nalr, 0.5),
+           pct(alr, nalr, 0.99));
     fflush(stdout);
     free(raw);
     free(alr);
@@ -668,8 +667,8 @@ static void bench_ids(struct bench *b)
     }
     ow_state_stats(st, &ss);
     ow_engine_dedup_stats(eng, &ds);
-    printf("ids_remembered %" PRIu64 "\nids_first_save_ms %.0f\nids_first_save_bytes %" PRIu64
-           "\n", ds.ids, (mono() - t) * 1e3, ss.bytes_written);
+    printf("ids_remembered %" PRIu64 "\nids_first_save_ms %.0f\nids_first_save_bytes %" PRIu64 "\n",
+           ds.ids, (mono() - t) * 1e3, ss.bytes_written);
     for (int k = 0; k < 5; k++) {
         apply_ids(eng, b->ids + k * 10000L, 10000, t0, step_ms / 1000.0);
         if (ow_state_save(st, eng, daemon, &err) != OW_OK) {

@@ -41,8 +41,8 @@ struct part {
     int64_t next;     /* after the last applied message; -1 none yet */
     int64_t start;    /* committed offset at assignment; -1 none */
     int64_t committed;
-    int64_t applied;  /* after the last applied message, kept across revocations; -1 none */
-    int64_t saved;    /* the position in the last saved state; -1 none */
+    int64_t applied; /* after the last applied message, kept across revocations; -1 none */
+    int64_t saved;   /* the position in the last saved state; -1 none */
     struct mark *marks;
     size_t nmarks;
     size_t capmarks;
@@ -236,8 +236,7 @@ void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err,
-                          size_t errlen)
+int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err, size_t errlen)
 {
     const char *topic;
     const char *pn;
@@ -291,8 +290,10 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* A rebalance has begun: no commit until the next assignment (a commit racing a
          * rebalance can lose the assignment in librdkafka 2.0.2). */
         in->rebalancing = true;
-        ow_log_info("kafka_in", "offset commit refused (%s): no commit until the next "
-                    "assignment", rd_kafka_err2str(err));
+        ow_log_info("kafka_in",
+                    "offset commit refused (%s): no commit until the next "
+                    "assignment",
+                    rd_kafka_err2str(err));
         return;
     }
     in->lv->counters.consumer_errors++;
@@ -348,8 +349,8 @@ static void on_assign(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *p
     }
     update_assigned(in);
     ow_log_info("kafka_in", "assigned partitions=%d (%d at the saved state's offsets%s)",
-                parts->cnt, from_state, in->lv->rebuild ? "; --rebuild: others from the beginning"
-                                                       : "");
+                parts->cnt, from_state,
+                in->lv->rebuild ? "; --rebuild: others from the beginning" : "");
 }
 
 static void on_revoke(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *parts)

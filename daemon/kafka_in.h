@@ -43,8 +43,7 @@ void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync);
 /** Restore the saved offsets of a state (@offsets as made by ow_kafka_in_offsets, borrowed):
  * each partition is read from its saved offset when assigned, whatever offset the group has
  * committed. Before the first assignment. @returns 0, or -1 with @err set (malformed). */
-int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err,
-                          size_t errlen);
+int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err, size_t errlen);
 
 /** Pause fetching on every assigned partition (the producer queue is full); idempotent. */
 void ow_kafka_in_pause(struct ow_kafka_in *in);

@@ -390,15 +390,19 @@ int ow_kafka_out_resend(struct ow_kafka_out *out, const json_t *outbox, char *er
             return -1;
         }
         if (stream == OW_STREAM__COUNT) {
-            ow_log_warn("kafka_out", "saved output for topic %s, no longer an output topic: "
-                        "dropped", topic);
+            ow_log_warn("kafka_out",
+                        "saved output for topic %s, no longer an output topic: "
+                        "dropped",
+                        topic);
             continue;
         }
         emit_text(out, (enum ow_stream)stream, json_string_value(key), ow_xstrdup(value));
     }
     if (i > 0) {
-        ow_log_info("kafka_out", "re-sent %zu saved outputs not acknowledged before the last "
-                    "stop (same keys and values)", i);
+        ow_log_info("kafka_out",
+                    "re-sent %zu saved outputs not acknowledged before the last "
+                    "stop (same keys and values)",
+                    i);
     }
     return 0;
 }

@@ -86,7 +86,8 @@ static void save_failed(struct ow_live *lv, const struct ow_err *err)
     if (!lv->save_failing) {
         lv->save_failing = true;
         ow_kafka_in_pause(lv->in);
-        ow_log_error("state", "save failed: %s; consumption paused (nothing is committed past "
+        ow_log_error("state",
+                     "save failed: %s; consumption paused (nothing is committed past "
                      "the last saved state), retrying every checkpoint interval",
                      ow_err_str(err, msg, sizeof(msg)));
     }
@@ -598,7 +599,7 @@ static int restore(struct ow_live *lv, json_t **daemon)
     *daemon = NULL;
     if (dir == NULL || dir[0] == '\0') {
         ow_log_warn("state", "live.state_dir is \"\": no state is saved (a restart re-reads "
-                    "from the committed offsets with an empty engine)");
+                             "from the committed offsets with an empty engine)");
         return 0;
     }
     lv->state = ow_state_open(dir, &err);
@@ -607,9 +608,12 @@ static int restore(struct ow_live *lv, json_t **daemon)
         return -1;
     }
     if (ow_state_load(lv->state, lv->eng, daemon, &err) != OW_OK) {
-        ow_log_error("state", "cannot restore the saved state: %s", ow_err_str(&err, msg, sizeof(msg)));
-        ow_log_error("state", "to rebuild it from the input topics: stop, move %s aside, start "
-                     "with --rebuild (see README, \"Rebuilding the state\")", dir);
+        ow_log_error("state", "cannot restore the saved state: %s",
+                     ow_err_str(&err, msg, sizeof(msg)));
+        ow_log_error("state",
+                     "to rebuild it from the input topics: stop, move %s aside, start "
+                     "with --rebuild (see README, \"Rebuilding the state\")",
+                     dir);
         return -1;
     }
     ow_engine_journal_enable(lv->eng);

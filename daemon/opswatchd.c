@@ -17,39 +17,39 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: opswatchd [--config FILE] [--demo] [--http ADDR:PORT] [--log-level LEVEL]\n"
-            "                 [--exit-after SECONDS] [--rebuild]\n"
-            "  --config FILE        configuration (JSON; see config/default.json and\n"
-            "                       'opswatch validate-config --explain'); default: the built-in\n"
-            "                       configuration. SIGHUP re-reads it: rules and thresholds\n"
-            "                       change without losing state; an invalid file is rejected\n"
-            "                       (errors logged) and the running configuration stays.\n"
-            "  --demo               start librdkafka's in-process mock cluster, create the topics,\n"
-            "                       feed it generated traffic (with bursts that cross thresholds)\n"
-            "                       and run the daemon on it: alerts within a minute, nothing to\n"
-            "                       install. Uses --config for rules if given.\n"
-            "  --http ADDR:PORT     HTTP endpoint (overrides http.listen; default\n"
-            "                       127.0.0.1:8080; \"\" disables): /healthz /readyz /metrics\n"
-            "                       /api/v1/windows /api/v1/snapshots/<window> /api/v1/alerts\n"
-            "                       /api/v1/stream\n"
-            "  --log-level LEVEL    debug, info, warn or error (default info, or $OPSWATCH_LOG);\n"
-            "                       logs go to stderr, one line each\n"
-            "  --exit-after SECONDS drain and exit 0 after this long, as on SIGTERM (demos, tests)\n"
-            "  --rebuild            when live.state_dir holds no saved state, read every input\n"
-            "                       partition from its beginning instead of the group's committed\n"
-            "                       offset (rebuilding a lost or corrupt state: see README,\n"
-            "                       \"Rebuilding the state\"); a saved state's offsets still win\n"
-            "  --help               this text\n"
-            "  --version            print the version\n"
-            "Signals: SIGTERM/SIGINT drain (stop consuming, finish the batch, flush, commit, leave\n"
-            "the group) and exit 0 within 10 s; a second one exits at once; SIGHUP reloads.\n"
-            "The state (engine, remembered ids, input offsets, unacknowledged outputs) is saved to\n"
-            "live.state_dir every live.checkpoint_interval and restored at start; --demo saves\n"
-            "none (its mock cluster is new each time).\n"
-            "Exit codes: 0 clean stop, 1 runtime failure (Kafka clients, HTTP listen, engine,\n"
-            "a corrupt or locked state folder),\n"
-            "2 usage error, 3 invalid configuration.\n");
+    fprintf(
+        f, "usage: opswatchd [--config FILE] [--demo] [--http ADDR:PORT] [--log-level LEVEL]\n"
+           "                 [--exit-after SECONDS] [--rebuild]\n"
+           "  --config FILE        configuration (JSON; see config/default.json and\n"
+           "                       'opswatch validate-config --explain'); default: the built-in\n"
+           "                       configuration. SIGHUP re-reads it: rules and thresholds\n"
+           "                       change without losing state; an invalid file is rejected\n"
+           "                       (errors logged) and the running configuration stays.\n"
+           "  --demo               start librdkafka's in-process mock cluster, create the topics,\n"
+           "                       feed it generated traffic (with bursts that cross thresholds)\n"
+           "                       and run the daemon on it: alerts within a minute, nothing to\n"
+           "                       install. Uses --config for rules if given.\n"
+           "  --http ADDR:PORT     HTTP endpoint (overrides http.listen; default\n"
+           "                       127.0.0.1:8080; \"\" disables): /healthz /readyz /metrics\n"
+           "                       /api/v1/windows /api/v1/snapshots/<window> /api/v1/alerts\n"
+           "                       /api/v1/stream\n"
+           "  --log-level LEVEL    debug, info, warn or error (default info, or $OPSWATCH_LOG);\n"
+           "                       logs go to stderr, one line each\n"
+           "  --exit-after SECONDS drain and exit 0 after this long, as on SIGTERM (demos, tests)\n"
+           "  --rebuild            when live.state_dir holds no saved state, read every input\n"
+           "                       partition from its beginning instead of the group's committed\n"
+           "                       offset (rebuilding a lost or corrupt state: see README,\n"
+           "                       \"Rebuilding the state\"); a saved state's offsets still win\n"
+           "  --help               this text\n"
+           "  --version            print the version\n"
+           "Signals: SIGTERM/SIGINT drain (stop consuming, finish the batch, flush, commit, leave\n"
+           "the group) and exit 0 within 10 s; a second one exits at once; SIGHUP reloads.\n"
+           "The state (engine, remembered ids, input offsets, unacknowledged outputs) is saved to\n"
+           "live.state_dir every live.checkpoint_interval and restored at start; --demo saves\n"
+           "none (its mock cluster is new each time).\n"
+           "Exit codes: 0 clean stop, 1 runtime failure (Kafka clients, HTTP listen, engine,\n"
+           "a corrupt or locked state folder),\n"
+           "2 usage error, 3 invalid configuration.\n");
 }
 
 struct args {
@@ -63,10 +63,14 @@ struct args {
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},    {"demo", no_argument, NULL, 'd'},
-        {"http", required_argument, NULL, 'H'},      {"log-level", required_argument, NULL, 'l'},
-        {"exit-after", required_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"rebuild", no_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'c'},
+        {"demo", no_argument, NULL, 'd'},
+        {"http", required_argument, NULL, 'H'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"exit-after", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"rebuild", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     enum ow_log_level level;

@@ -88,8 +88,8 @@ static void cluster_start(struct cluster *c)
     assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", why, sizeof(why)), 0);
     assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", why, sizeof(why)), 0);
     assert_int_equal(rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", why,
-                                       sizeof(why)), 0);
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", why, sizeof(why)), 0);
     c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     assert_non_null(c->rk);
     c->mc = rd_kafka_handle_mock_cluster(c->rk);
@@ -284,8 +284,8 @@ static void on_gen(void *arg, const struct ow_gen_event *ev, const char *line, s
 
 static void gen_lines(struct lines *l, const char *start, const char *months, const char *scale)
 {
-    char *argv[] = {"gen", "--seed", "23", "--start", (char *)start, "--months", (char *)months,
-                    "--scale", (char *)scale, NULL};
+    char *argv[] = {"gen",      "--seed",       "23",      "--start",     (char *)start,
+                    "--months", (char *)months, "--scale", (char *)scale, NULL};
 
     assert_int_equal(ow_gen_stream(9, argv, on_gen, l), 0);
 }
@@ -394,8 +394,8 @@ static void strip(json_t *v)
 }
 
 struct outs {
-    json_t *latest[NOUT];  /* key -> latest record */
-    json_t *transitions;   /* "alert_id state" -> true */
+    json_t *latest[NOUT]; /* key -> latest record */
+    json_t *transitions;  /* "alert_id state" -> true */
     size_t counts[NOUT];
 };
 
@@ -839,7 +839,8 @@ static void kill__sigkill_at_random_moments_and_a_rebalance_equal_replay(void **
         assert_int_equal(waitpid(c.child, &status, WNOHANG), 0); /* still running */
         restored += log_has(&c, "state: restored");
         daemon_kill(&c);
-        fprintf(stderr, "kill -9 #%d %d ms after the assignment (%.1f s into the test; "
+        fprintf(stderr,
+                "kill -9 #%d %d ms after the assignment (%.1f s into the test; "
                 "saved offsets: %" PRId64 " of %zu events)\n",
                 k + 1, ms, mono() - t0, saved_offsets(&c), l.n);
     }
@@ -1099,8 +1100,8 @@ int main(void)
         cmocka_unit_test_teardown(kill__corrupt_state_refused_naming_the_file, teardown),
         cmocka_unit_test_teardown(kill__failed_save_pauses_consumption_until_saving_works,
                                   teardown),
-        cmocka_unit_test_teardown(
-            kill__broker_down_sigterm_exits_and_outbox_goes_out_after_restart, teardown),
+        cmocka_unit_test_teardown(kill__broker_down_sigterm_exits_and_outbox_goes_out_after_restart,
+                                  teardown),
         cmocka_unit_test_teardown(kill__sigkill_at_random_moments_and_a_rebalance_equal_replay,
                                   teardown),
     };

@@ -77,8 +77,7 @@ static double new_ids(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t us_
 }
 
 /* The same with ow_dedup_prefetch run 8 events ahead, as the engine can over a Kafka batch. */
-static double new_ids_prefetched(struct ow_dedup *d, uint64_t from, uint64_t n,
-                                 int64_t us_per_id)
+static double new_ids_prefetched(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t us_per_id)
 {
     struct ow_dedup_key ring[8];
     double t0 = now_s();
@@ -191,8 +190,7 @@ static void fill_bound(size_t bound)
            (unsigned long long)lo, sum / (double)samples, (unsigned long long)hi,
            (double)bound / (sum / (double)samples));
     printf("    forgotten early %llu in %llu sweeps; peak RSS %.0f MiB\n\n",
-           (unsigned long long)st.forgotten_early, (unsigned long long)st.sweeps,
-           peak_rss_mib());
+           (unsigned long long)st.forgotten_early, (unsigned long long)st.sweeps, peak_rss_mib());
     ow_dedup_destroy(d);
 }
 

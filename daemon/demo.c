@@ -23,8 +23,8 @@
 
 #define DEMO_SEED 7
 #define TICK_MS 20
-#define BACKLOG_PER_TICK 20   /* 1000 events/s */
-#define LIVE_EVERY_TICKS 3    /* ~17 events/s */
+#define BACKLOG_PER_TICK 20 /* 1000 events/s */
+#define LIVE_EVERY_TICKS 3  /* ~17 events/s */
 #define BURST_EVERY_MS 20000
 #define BURST_EVENTS 10
 #define LIVE_ID_BASE 500000000ULL
@@ -41,13 +41,13 @@ struct ow_demo {
     size_t capev;
     size_t next;
     bool backlog_done;
-    int64_t now_s;           /* when the stream was generated */
-    int month;               /* the current month, y * 12 + m - 1 */
+    int64_t now_s;                                         /* when the stream was generated */
+    int month;                                             /* the current month, y * 12 + m - 1 */
     int64_t fc_sr[OW_GEN_SR_PARTIES][OW_GEN_SERVICES + 1]; /* [0]: all services; -1 none */
     int64_t fc_csr[OW_GEN_CSR_PARTIES];
     int64_t act_sr[OW_GEN_SR_PARTIES];
     int64_t act_csr[OW_GEN_CSR_PARTIES];
-    int burst_next;          /* round robin over SR then CSR parties */
+    int burst_next; /* round robin over SR then CSR parties */
     uint64_t next_id;
     uint64_t ticks;
     uint64_t produced;
@@ -79,8 +79,8 @@ static void produce(struct ow_demo *d, const struct ow_gen_event *ev)
     const char *topic = topic_of(d->lv->cfg, ev);
 
     if (rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(d->line, len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         d->produced++;
     }
 }
@@ -141,8 +141,8 @@ static void live_event(struct ow_demo *d, int64_t t)
     bool sr = ow__gen_rng_chance(&d->rng, 700);
 
     ow__gen_event_init(&ev, sr ? OW_GEN_K_SR : OW_GEN_K_CSR, t, d->next_id++);
-    ev.party = (int16_t)ow__gen_rng_range(&d->rng, 0, (sr ? OW_GEN_SR_PARTIES
-                                                           : OW_GEN_CSR_PARTIES) - 1);
+    ev.party =
+        (int16_t)ow__gen_rng_range(&d->rng, 0, (sr ? OW_GEN_SR_PARTIES : OW_GEN_CSR_PARTIES) - 1);
     ev.n = ow__gen_rng_range(&d->rng, 1, 3);
     ev.region = (int8_t)ow__gen_rng_range(&d->rng, 0, 2);
     if (sr) {
@@ -218,8 +218,10 @@ static void on_tick(uv_timer_t *t)
         }
         if (d->next == d->nev) {
             d->backlog_done = true;
-            ow_log_info("demo", "backlog of %zu events sent; live traffic now, a burst every "
-                        "%d s", d->nev, BURST_EVERY_MS / 1000);
+            ow_log_info("demo",
+                        "backlog of %zu events sent; live traffic now, a burst every "
+                        "%d s",
+                        d->nev, BURST_EVERY_MS / 1000);
         }
         return;
     }
@@ -266,8 +268,10 @@ struct ow_demo *ow_demo_create(struct ow_config *cfg, char *err, size_t errlen)
     snprintf(group, sizeof(group), "opswatch-demo-%d", (int)getpid());
     free(cfg->kafka.group_id);
     cfg->kafka.group_id = ow_xstrdup(group);
-    ow_log_info("demo", "mock cluster of 3 brokers at %s; %zu input topics and 4 output topics "
-                "created", cfg->kafka.brokers, cfg->kafka.input_topics.count);
+    ow_log_info("demo",
+                "mock cluster of 3 brokers at %s; %zu input topics and 4 output topics "
+                "created",
+                cfg->kafka.brokers, cfg->kafka.input_topics.count);
     return d;
 fail:
     ow_demo_destroy(d);

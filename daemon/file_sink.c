@@ -15,7 +15,7 @@
 struct ow_file_sink {
     struct ow_sink sink;
     char *dir;
-    struct ow_strmap *written; /* windows whose snapshot this run wrote */
+    struct ow_strmap *written;     /* windows whose snapshot this run wrote */
     FILE *files[OW_STREAM__COUNT]; /* snapshots have no stream file */
     bool write_failed;
     char failed_path[4200];

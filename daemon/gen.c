@@ -186,8 +186,7 @@ static void destroy(struct ow_gen *g)
     free(g);
 }
 
-static int run(struct ow_gen *g, FILE *f, struct ow_gen_stats *stats, ow_gen_event_fn fn,
-               void *arg)
+static int run(struct ow_gen *g, FILE *f, struct ow_gen_stats *stats, ow_gen_event_fn fn, void *arg)
 {
     size_t next = 0;
 

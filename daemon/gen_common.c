@@ -7,8 +7,8 @@
 #include "alloc.h"
 
 const char *const ow__gen_services[OW_GEN_SERVICES] = {
-    "1.1.1", "1.2.1", "1.5", "2.1", "3.1", "4.1.1", "4.4.2", "6.2.1", "8.1.1", "8.14.2", "11.1",
-    "17.2",
+    "1.1.1", "1.2.1", "1.5",   "2.1",    "3.1",  "4.1.1",
+    "4.4.2", "6.2.1", "8.1.1", "8.14.2", "11.1", "17.2",
 };
 
 const char *const ow__gen_regions[3] = {"north", "central", "south"};
@@ -20,15 +20,17 @@ const char *const ow__gen_faults[OW_GEN_FAULTS] = {
 const char *const ow__gen_categories[OW_GEN_CATEGORIES] = {"critical", "high", "medium", "low"};
 
 const char *const ow__gen_pstatuses[OW_GEN_PSTATUSES] = {
-    "under_investigation", "pending", "completed",
+    "under_investigation",
+    "pending",
+    "completed",
 };
 
 /* Sorted by (measure, provider) as the snapshot sorts them. The Code Performance Measures carry
  * the domain defaults; PM2's levels are whatever the configuration says, unknown here. */
 const struct ow_gen_measure ow__gen_measures[OW_GEN_MEASURES] = {
-    {"CPM1", "DCC", 990, 960},   {"CPM2", "DCC", 990, 960}, {"CPM3", "DCC", 990, 960},
-    {"CPM4", "DCC", 1000, 850},  {"CPM5", "DCC", 900, 800}, {"CPM6", "DCC", 995, 980},
-    {"CPM7", "DCC", 990, 960},   {"CPM8", "DCC", 990, 960}, {"PM2", "CSP_CS", -1, -1},
+    {"CPM1", "DCC", 990, 960},  {"CPM2", "DCC", 990, 960}, {"CPM3", "DCC", 990, 960},
+    {"CPM4", "DCC", 1000, 850}, {"CPM5", "DCC", 900, 800}, {"CPM6", "DCC", 995, 980},
+    {"CPM7", "DCC", 990, 960},  {"CPM8", "DCC", 990, 960}, {"PM2", "CSP_CS", -1, -1},
     {"PM2", "CSP_N", -1, -1},
 };
 

@@ -10,11 +10,24 @@
 #define BLOCK_EVENTS_MAX 65536
 
 const char *const ow__gen_bad_names[OW_GEN_BAD__COUNT] = {
-    "none",          "not_json",       "not_object",      "count_string",
-    "count_float",   "count_zero",     "unknown_type",    "schema_version",
-    "missing_field", "bad_region",     "time_no_offset",  "bad_period",
-    "fault_with_service_user", "met_over_total", "bad_severity", "empty_event_id",
-    "bad_service_ref", "conflicting_duplicate_id",
+    "none",
+    "not_json",
+    "not_object",
+    "count_string",
+    "count_float",
+    "count_zero",
+    "unknown_type",
+    "schema_version",
+    "missing_field",
+    "bad_region",
+    "time_no_offset",
+    "bad_period",
+    "fault_with_service_user",
+    "met_over_total",
+    "bad_severity",
+    "empty_event_id",
+    "bad_service_ref",
+    "conflicting_duplicate_id",
 };
 
 static const char *const type_names[] = {
@@ -22,8 +35,8 @@ static const char *const type_names[] = {
 };
 
 static const char *const action_names[] = {
-    "opened", "updated",          "resolved", "reopened",      "returned",
-    "closed", "disputed", "dispute_resolved", "created", "status_changed",
+    "opened", "updated",  "resolved",         "reopened", "returned",
+    "closed", "disputed", "dispute_resolved", "created",  "status_changed",
 };
 
 static const char *const attr_names[] = {"service_user", "dcc"};

@@ -112,34 +112,34 @@ enum ow_gen_action {
 
 /* One event to write. Fields a kind does not use stay 0 / -1. */
 struct ow_gen_event {
-    int64_t t;     /* occurred_at, seconds since the epoch */
-    int64_t n;     /* count (sr, csr), quantity (forecast), met (measurement) */
-    int64_t total; /* measurement total */
-    int64_t rca;   /* problem rca_target_at, 0 when absent */
-    uint64_t id;   /* event_id number */
-    int32_t entity;  /* incident, problem or hub number */
-    int32_t period;  /* forecast: y * 12 + month - 1 */
-    int16_t party;   /* sr/csr/forecast party index; measure index; incident rdp index */
-    int16_t service; /* service index, -1 none */
-    uint16_t ms;     /* milliseconds to print, 0 none */
-    uint8_t kind;    /* enum ow_gen_kind */
-    uint8_t tstyle;  /* enum ow_gen_tstyle */
-    uint8_t copy;    /* 0 first copy; 1 exact duplicate (keys reordered, spaces) */
-    uint8_t dup;     /* 1: the emitter also writes an exact duplicate */
-    uint8_t bad;     /* enum ow_gen_bad for OW_GEN_K_BAD (and conflicting copies) */
-    uint8_t extra;   /* 1: carries unknown fields; 2: count omitted (it is 1) */
-    int8_t region;   /* 0 north, 1 central, 2 south, -1 none */
-    int8_t action;   /* enum ow_gen_action */
-    int8_t batched;  /* csr */
-    int8_t report;   /* forecast: 0 service_request, 1 csr */
-    int8_t sev;      /* incident severity 1-5, 0 absent */
-    int8_t cat;      /* problem category 0-3, -1 absent */
-    int8_t status;   /* problem status 0-2, -1 absent */
-    int8_t attr;     /* ch attribution 0 service_user, 1 dcc, -1 absent */
-    int8_t fault;    /* ch fault 0-4, -1 absent */
-    int8_t stage;    /* ch stage 0 pre, 1 post, -1 absent */
+    int64_t t;          /* occurred_at, seconds since the epoch */
+    int64_t n;          /* count (sr, csr), quantity (forecast), met (measurement) */
+    int64_t total;      /* measurement total */
+    int64_t rca;        /* problem rca_target_at, 0 when absent */
+    uint64_t id;        /* event_id number */
+    int32_t entity;     /* incident, problem or hub number */
+    int32_t period;     /* forecast: y * 12 + month - 1 */
+    int16_t party;      /* sr/csr/forecast party index; measure index; incident rdp index */
+    int16_t service;    /* service index, -1 none */
+    uint16_t ms;        /* milliseconds to print, 0 none */
+    uint8_t kind;       /* enum ow_gen_kind */
+    uint8_t tstyle;     /* enum ow_gen_tstyle */
+    uint8_t copy;       /* 0 first copy; 1 exact duplicate (keys reordered, spaces) */
+    uint8_t dup;        /* 1: the emitter also writes an exact duplicate */
+    uint8_t bad;        /* enum ow_gen_bad for OW_GEN_K_BAD (and conflicting copies) */
+    uint8_t extra;      /* 1: carries unknown fields; 2: count omitted (it is 1) */
+    int8_t region;      /* 0 north, 1 central, 2 south, -1 none */
+    int8_t action;      /* enum ow_gen_action */
+    int8_t batched;     /* csr */
+    int8_t report;      /* forecast: 0 service_request, 1 csr */
+    int8_t sev;         /* incident severity 1-5, 0 absent */
+    int8_t cat;         /* problem category 0-3, -1 absent */
+    int8_t status;      /* problem status 0-2, -1 absent */
+    int8_t attr;        /* ch attribution 0 service_user, 1 dcc, -1 absent */
+    int8_t fault;       /* ch fault 0-4, -1 absent */
+    int8_t stage;       /* ch stage 0 pre, 1 post, -1 absent */
     int8_t significant; /* problem: -1 absent, 0, 1 */
-    int8_t base;     /* OW_GEN_K_BAD: the kind the line pretends to be */
+    int8_t base;        /* OW_GEN_K_BAD: the kind the line pretends to be */
 };
 
 /** An event with every optional field absent. */
@@ -165,9 +165,9 @@ extern const struct ow_gen_measure ow__gen_measures[OW_GEN_MEASURES];
 
 struct ow_gen_party {
     int64_t actual;
-    int64_t single;  /* csr */
-    int64_t batched; /* csr */
-    int64_t fc_all;  /* all-services (or csr) forecast in force, -1 none */
+    int64_t single;                  /* csr */
+    int64_t batched;                 /* csr */
+    int64_t fc_all;                  /* all-services (or csr) forecast in force, -1 none */
     int64_t fc_svc[OW_GEN_SERVICES]; /* per-service forecasts in force, -1 none */
 };
 
@@ -179,7 +179,7 @@ struct ow_gen_cell {
     int16_t service; /* -1 for csr */
     int8_t kind;     /* OW_GEN_K_SR or OW_GEN_K_CSR */
     int8_t batched;
-    int8_t region;   /* -1 none (csr only) */
+    int8_t region; /* -1 none (csr only) */
 };
 
 struct ow_gen_dvec {
@@ -221,10 +221,10 @@ struct ow_gen_quarter {
     int64_t p_created;
     int64_t p_breaches[OW_GEN_CATEGORIES];
     int64_t p_significant_open;
-    int64_t ch_su[2][3];            /* [csp][month of quarter] */
+    int64_t ch_su[2][3]; /* [csp][month of quarter] */
     int64_t ch_dcc[2][3];
     int64_t ch_faults[2][OW_GEN_FAULTS][3];
-    int64_t ch_region[3][2];        /* [region][0 service_user, 1 dcc] */
+    int64_t ch_region[3][2]; /* [region][0 service_user, 1 dcc] */
 };
 
 /* ---- The generator ---- */
@@ -266,8 +266,7 @@ int ow__gen_month_index(const struct ow_gen *g, int64_t t);
 /** The index of the quarter containing @t, or -1. */
 int ow__gen_quarter_index(const struct ow_gen *g, int64_t t);
 /** A random instant in month @mi, at least @margin seconds from its ends. */
-int64_t ow__gen_time_in_month(const struct ow_gen *g, struct ow_gen_rng *r, int mi,
-                              int64_t margin);
+int64_t ow__gen_time_in_month(const struct ow_gen *g, struct ow_gen_rng *r, int mi, int64_t margin);
 /** Record @value in @v. */
 void ow__gen_dvec_push(struct ow_gen_dvec *v, double value);
 
@@ -309,7 +308,6 @@ size_t ow__gen_render(const struct ow_gen_event *ev, char *buf, size_t len);
 /* ---- expected.json (gen_truth.c) ---- */
 
 /** Write the plan's figures to @path. @returns 0 or -1. */
-int ow__gen_truth_write(const struct ow_gen *g, const struct ow_gen_stats *stats,
-                        const char *path);
+int ow__gen_truth_write(const struct ow_gen *g, const struct ow_gen_stats *stats, const char *path);
 
 #endif

@@ -29,8 +29,7 @@ static void plan_bad(struct ow_gen *g, struct ow_gen_rng *r, int mi, enum ow_gen
     struct ow_gen_event ev;
     int base = base_of(bad);
 
-    ow__gen_event_init(&ev, OW_GEN_K_BAD, ow__gen_time_in_month(g, r, mi, 2 * HOUR),
-                       ow__gen_id(g));
+    ow__gen_event_init(&ev, OW_GEN_K_BAD, ow__gen_time_in_month(g, r, mi, 2 * HOUR), ow__gen_id(g));
     ev.bad = (uint8_t)bad;
     ev.base = (int8_t)base;
     ev.n = ow__gen_rng_range(r, 1, 50);

@@ -12,17 +12,17 @@
 
 /* What a party does in a month. Every kind appears every month, on a party chosen at random. */
 enum party_kind {
-    PK_NORMAL,   /* 96-104% of its forecast (edge events only ever go to these) */
-    PK_OVER,     /* 120-170%: at_or_over_110 */
-    PK_UNDER,    /* 45-80%: at_or_under_90 */
-    PK_NOFC,     /* actuals, no forecast */
-    PK_ZERO,     /* a forecast, no actuals: 0% */
-    PK_PERSVC,   /* SR: per-service forecasts only, ~100% */
-    PK_BOTH,     /* SR: all-services forecast (over) that wins over its per-service ones */
-    PK_REVISED,  /* a forecast replaced by a later one before the month */
-    PK_EDGE110,  /* exactly 110% */
-    PK_EDGE90,   /* exactly 90% */
-    PK_ABSENT,   /* nothing at all */
+    PK_NORMAL,  /* 96-104% of its forecast (edge events only ever go to these) */
+    PK_OVER,    /* 120-170%: at_or_over_110 */
+    PK_UNDER,   /* 45-80%: at_or_under_90 */
+    PK_NOFC,    /* actuals, no forecast */
+    PK_ZERO,    /* a forecast, no actuals: 0% */
+    PK_PERSVC,  /* SR: per-service forecasts only, ~100% */
+    PK_BOTH,    /* SR: all-services forecast (over) that wins over its per-service ones */
+    PK_REVISED, /* a forecast replaced by a later one before the month */
+    PK_EDGE110, /* exactly 110% */
+    PK_EDGE90,  /* exactly 90% */
+    PK_ABSENT,  /* nothing at all */
 };
 
 static const int sr_kinds[OW_GEN_SR_PARTIES] = {
@@ -300,8 +300,8 @@ static void plan_csr_party(struct planner *pl, int p, int kind)
 
 /* A sparse SR/CSR event of a NORMAL party: the few units it adds cannot move that party
  * across 90% or 110%. */
-static void add_edge_volume(struct planner *pl, int kind, int party, int64_t t, int ms,
-                            int tstyle, uint64_t id)
+static void add_edge_volume(struct planner *pl, int kind, int party, int64_t t, int ms, int tstyle,
+                            uint64_t id)
 {
     struct ow_gen_month *m = &pl->g->month[pl->mi];
     struct ow_gen_event ev;

@@ -29,7 +29,7 @@ struct alerts {
 };
 
 static const char *const rule_names[6] = {
-    "sr_forecast_exceeded", "sr_forecast_shortfall", "sr_no_forecast",
+    "sr_forecast_exceeded",  "sr_forecast_shortfall",  "sr_no_forecast",
     "csr_forecast_exceeded", "csr_forecast_shortfall", "csr_no_forecast",
 };
 
@@ -105,8 +105,8 @@ static json_t *variance(const struct ow_gen_month *m, bool sr, struct alerts *al
         json_t *svc = json_object();
 
         json_object_set_new(rep, "by_region",
-                            json_pack("{sI sI sI}", "north", (json_int_t)m->sr_region[0],
-                                      "central", (json_int_t)m->sr_region[1], "south",
+                            json_pack("{sI sI sI}", "north", (json_int_t)m->sr_region[0], "central",
+                                      (json_int_t)m->sr_region[1], "south",
                                       (json_int_t)m->sr_region[2]));
         json_object_set_new(rep, "by_csp",
                             json_pack("{sI sI}", "csp_n", (json_int_t)m->sr_region[0], "csp_cs",
@@ -133,8 +133,9 @@ static json_t *variance(const struct ow_gen_month *m, bool sr, struct alerts *al
                                       (json_int_t)m->csr_region[3]));
     }
     json_object_set_new(rep, "by_party", by_party);
-    json_object_set_new(rep, "exceptions", json_pack("{so so so}", "at_or_over_110", over,
-                                                     "at_or_under_90", under, "no_forecast", nofc));
+    json_object_set_new(rep, "exceptions",
+                        json_pack("{so so so}", "at_or_over_110", over, "at_or_under_90", under,
+                                  "no_forecast", nofc));
     return rep;
 }
 
@@ -162,8 +163,8 @@ static json_t *incidents(const struct ow_gen_month *m)
             free(sorted);
         }
         snprintf(key, sizeof(key), "%d", s + 1);
-        json_object_set_new(sev, key, json_pack("{sI so}", "count", (json_int_t)v->n, "age_days",
-                                                ages));
+        json_object_set_new(sev, key,
+                            json_pack("{sI so}", "count", (json_int_t)v->n, "age_days", ages));
     }
     for (int i = 0; i < OW_GEN_RDPS; i++) {
         char key[8];
@@ -172,9 +173,10 @@ static json_t *incidents(const struct ow_gen_month *m)
             continue; /* listed only where this month saw it act */
         }
         snprintf(key, sizeof(key), "RDP-%c", 'A' + i);
-        json_object_set_new(rdp, key, json_pack("{sI sI sI}", "opened", (json_int_t)m->rdp[i][0],
-                                                "resolved", (json_int_t)m->rdp[i][1],
-                                                "open_at_end", (json_int_t)m->rdp[i][2]));
+        json_object_set_new(rdp, key,
+                            json_pack("{sI sI sI}", "opened", (json_int_t)m->rdp[i][0], "resolved",
+                                      (json_int_t)m->rdp[i][1], "open_at_end",
+                                      (json_int_t)m->rdp[i][2]));
     }
     return json_pack("{sI sI sI sI si so so}", "opened", (json_int_t)m->inc_opened, "resolved",
                      (json_int_t)m->inc_resolved, "reopened", (json_int_t)m->inc_reopened,
@@ -189,9 +191,9 @@ static json_t *performance(const struct ow_gen *g, int mi)
     for (int k = 0; k < OW_GEN_MEASURES; k++) {
         const struct ow_gen_measure *ms = &ow__gen_measures[k];
         const struct ow_gen_month *m = &g->month[mi];
-        json_t *o = json_pack("{ss ss sI sI so}", "measure", ms->measure, "provider",
-                              ms->provider, "met", (json_int_t)m->met[k], "total",
-                              (json_int_t)m->total[k], "percent", percent(m->met[k], m->total[k]));
+        json_t *o = json_pack("{ss ss sI sI so}", "measure", ms->measure, "provider", ms->provider,
+                              "met", (json_int_t)m->met[k], "total", (json_int_t)m->total[k],
+                              "percent", percent(m->met[k], m->total[k]));
         int below = 0;
         const char *status = "met";
 
@@ -298,8 +300,7 @@ static json_t *ch_returns(const struct ow_gen_quarter *q)
                      by_csp, "by_region", by_region);
 }
 
-int ow__gen_truth_write(const struct ow_gen *g, const struct ow_gen_stats *stats,
-                        const char *path)
+int ow__gen_truth_write(const struct ow_gen *g, const struct ow_gen_stats *stats, const char *path)
 {
     json_t *root = json_object();
     json_t *snaps = json_object();
@@ -316,11 +317,11 @@ int ow__gen_truth_write(const struct ow_gen *g, const struct ow_gen_stats *stats
         const struct ow_gen_month *m = &g->month[mi];
 
         ym_name(m->ym, ym, sizeof(ym));
-        json_object_set_new(
-            snaps, ym,
-            json_pack("{s{so so so so}}", "reports", "csr_variance", variance(m, false, &al),
-                      "sr_variance", variance(m, true, &al), "rdp_incidents", incidents(m),
-                      "performance", performance(g, mi)));
+        json_object_set_new(snaps, ym,
+                            json_pack("{s{so so so so}}", "reports", "csr_variance",
+                                      variance(m, false, &al), "sr_variance",
+                                      variance(m, true, &al), "rdp_incidents", incidents(m),
+                                      "performance", performance(g, mi)));
     }
     for (int qi = 0; qi < g->nquarters; qi++) {
         char id[16];

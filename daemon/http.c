@@ -25,7 +25,7 @@
 #include "http_internal.h"
 #include "log.h"
 
-#define CHUNK 16384        /* bytes per write; a larger single event is written whole */
+#define CHUNK 16384 /* bytes per write; a larger single event is written whole */
 #define PATH_MAX_LEN 512
 #define ARG_MAX_LEN 128
 
@@ -40,14 +40,14 @@ struct client {
     struct lws *wsi;
     struct client *prev;
     struct client *next;
-    bool linked;       /* in h->clients (a stream client) */
-    bool sse;          /* this transaction is the stream */
-    bool hello;        /* the opening comment is still to be written */
-    bool gap;          /* an "event: gap" notice is still to be written */
-    bool killed;       /* dropped for falling behind; closing */
-    bool await_body;   /* answer once the request body (discarded) has been read */
-    uint64_t gap_last; /* the Last-Event-ID it asked for */
-    uint64_t next_id;  /* the next event id it needs */
+    bool linked;        /* in h->clients (a stream client) */
+    bool sse;           /* this transaction is the stream */
+    bool hello;         /* the opening comment is still to be written */
+    bool gap;           /* an "event: gap" notice is still to be written */
+    bool killed;        /* dropped for falling behind; closing */
+    bool await_body;    /* answer once the request body (discarded) has been read */
+    uint64_t gap_last;  /* the Last-Event-ID it asked for */
+    uint64_t next_id;   /* the next event id it needs */
     uint64_t live_from; /* the first event broadcast after it connected */
     struct ow_http_reply reply;
     size_t sent;
@@ -58,16 +58,16 @@ struct ow_http {
     struct lws_context *ctx; /* set to NULL by libwebsockets when its destruction completes */
     struct lws_protocols protocols[2];
     struct ow_http_opts opts;
-    char where[80];          /* the listen address, for messages */
+    char where[80]; /* the listen address, for messages */
     int port;
     bool closed;
-    struct stream_ev *ring;  /* opts.ring_events slots; the oldest at ring[head] */
+    struct stream_ev *ring; /* opts.ring_events slots; the oldest at ring[head] */
     size_t head;
     size_t count;
-    uint64_t next_id;        /* id of the next broadcast event (ids start at 1) */
+    uint64_t next_id; /* id of the next broadcast event (ids start at 1) */
     struct client *clients;
     struct ow_http_stream_stats ss;
-    unsigned char *wbuf;     /* LWS_PRE + payload, reused by every write */
+    unsigned char *wbuf; /* LWS_PRE + payload, reused by every write */
     size_t wcap;
 };
 
@@ -199,8 +199,9 @@ static void drop_client(struct ow_http *h, struct client *c, bool async)
     char peer[64] = "?";
 
     lws_get_peer_simple(c->wsi, peer, sizeof(peer));
-    ow_log_warn("http", "stream client dropped: too slow peer=%s behind=%" PRIu64
-                " next_id=%" PRIu64 " first_kept_id=%" PRIu64,
+    ow_log_warn("http",
+                "stream client dropped: too slow peer=%s behind=%" PRIu64 " next_id=%" PRIu64
+                " first_kept_id=%" PRIu64,
                 peer, h->next_id - c->next_id, c->next_id, oldest_id(h));
     c->killed = true;
     h->ss.dropped_clients++;
@@ -243,9 +244,9 @@ static int send_headers(struct lws *wsi, int status, const char *ctype, lws_file
     unsigned char *end = hb + sizeof(hb) - 1;
 
     if (lws_add_http_common_headers(wsi, (unsigned int)status, ctype, len, &p, end) != 0 ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)cache, (int)strlen(cache), &p,
-                                    end) != 0 ||
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"cache-control:", (const unsigned char *)cache,
+            (int)strlen(cache), &p, end) != 0 ||
         lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
         return -1;
     }
@@ -447,8 +448,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* ---- broadcast ---- */
 
-void ow_http_broadcast(struct ow_http *h, enum ow_stream stream, const char *key,
-                       const json_t *rec)
+void ow_http_broadcast(struct ow_http *h, enum ow_stream stream, const char *key, const json_t *rec)
 {
     const char *name;
     char *data;
@@ -456,8 +456,7 @@ void ow_http_broadcast(struct ow_http *h, enum ow_stream stream, const char *key
     int n;
 
     (void)key; /* the record carries its own identity (alert_id; window and report) */
-    if (h == NULL || h->closed ||
-        (stream != OW_STREAM_ALERTS && stream != OW_STREAM_AGGREGATES)) {
+    if (h == NULL || h->closed || (stream != OW_STREAM_ALERTS && stream != OW_STREAM_AGGREGATES)) {
         return;
     }
     name = stream == OW_STREAM_ALERTS ? "alert" : "aggregate";
@@ -500,8 +499,7 @@ static int parse_listen(const char *listen, char *addr, size_t alen, int *family
         const char *close = strchr(listen, ']');
 
         if (close == NULL || close[1] != ':' || (size_t)(close - listen - 1) >= sizeof(host)) {
-            snprintf(err, errlen, "http: bad listen address '%s': expected [v6addr]:port",
-                     listen);
+            snprintf(err, errlen, "http: bad listen address '%s': expected [v6addr]:port", listen);
             return -1;
         }
         snprintf(host, sizeof(host), "%.*s", (int)(close - listen - 1), listen + 1);
@@ -540,8 +538,7 @@ static int parse_listen(const char *listen, char *addr, size_t alen, int *family
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
                   (socklen_t)alen);
     } else {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
-                  (socklen_t)alen);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, (socklen_t)alen);
     }
     freeaddrinfo(res);
     return 0;
@@ -632,8 +629,8 @@ struct ow_http *ow_http_create_opts(struct ow_live *lv, const char *listen,
     memset(&info, 0, sizeof(info));
     loops[0] = lv->loop;
     info.foreign_loops = loops;
-    info.options = LWS_SERVER_OPTION_LIBUV | (family == AF_INET ? LWS_SERVER_OPTION_DISABLE_IPV6
-                                                                 : 0);
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | (family == AF_INET ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
     info.port = port;
     info.iface = addr[0] != '\0' ? addr : NULL;
     info.protocols = h->protocols;

@@ -130,8 +130,7 @@ static void alerts(struct ow_live *lv, const char *state, struct ow_http_reply *
 {
     if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "firing") != 0 &&
         strcmp(state, "resolved") != 0) {
-        reply_error(r, 400, "unknown state '%.40s': expected pending, firing or resolved",
-                    state);
+        reply_error(r, 400, "unknown state '%.40s': expected pending, firing or resolved", state);
         return;
     }
     reply_json(r, 200, ow_alerts_list(ow_engine_alerts(lv->eng), state));

@@ -20,9 +20,9 @@ void ow_strbuf_append(struct ow_strbuf *b, const char *s, size_t len);
 
 /* Counters of the event stream, for /metrics. */
 struct ow_http_stream_stats {
-    uint64_t clients;         /* connected now */
-    uint64_t events;          /* broadcast since start */
-    uint64_t kept;            /* in the ring now */
+    uint64_t clients; /* connected now */
+    uint64_t events;  /* broadcast since start */
+    uint64_t kept;    /* in the ring now */
     uint64_t kept_bytes;
     uint64_t dropped_clients; /* disconnected for falling behind */
     uint64_t requests;        /* HTTP requests served */

@@ -28,8 +28,8 @@
 #define COMMITTED_TIMEOUT_MS 5000
 
 struct mark {
-    int64_t next;  /* offset after the last applied message */
-    uint64_t seq;  /* outputs below this sequence number must be acknowledged first */
+    int64_t next; /* offset after the last applied message */
+    uint64_t seq; /* outputs below this sequence number must be acknowledged first */
 };
 
 struct part {
@@ -37,9 +37,9 @@ struct part {
     int32_t partition;
     size_t topic_idx; /* in cfg->kafka.input_topics, or SIZE_MAX */
     bool assigned;
-    bool touched;     /* in the current batch */
-    int64_t next;     /* after the last applied message; -1 none yet */
-    int64_t start;    /* committed offset at assignment; -1 none */
+    bool touched;  /* in the current batch */
+    int64_t next;  /* after the last applied message; -1 none yet */
+    int64_t start; /* committed offset at assignment; -1 none */
     int64_t committed;
     int64_t applied; /* after the last applied message, kept across revocations; -1 none */
     int64_t saved;   /* the position in the last saved state; -1 none */

@@ -53,9 +53,9 @@ struct ow_kafka_out {
     uv_poll_t poll;
     uv_timer_t timer;
     bool handles_open;
-    uint64_t next_seq;    /* the sequence number of the next record */
-    uint64_t acked;       /* every record below this is acknowledged */
-    struct slot *ring;    /* the records [acked, next_seq), indexed by seq & (cap - 1) */
+    uint64_t next_seq; /* the sequence number of the next record */
+    uint64_t acked;    /* every record below this is acknowledged */
+    struct slot *ring; /* the records [acked, next_seq), indexed by seq & (cap - 1) */
     size_t cap;
     struct backlog_rec *bl_head;
     struct backlog_rec *bl_tail;
@@ -98,26 +98,63 @@ void ow_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const cha
 static char property_kind(const char *name)
 {
     static const char *const consumer[] = {
-        "group.id", "group.instance.id", "partition.assignment.strategy",
-        "session.timeout.ms", "heartbeat.interval.ms", "group.protocol.type",
-        "coordinator.query.interval.ms", "max.poll.interval.ms", "enable.auto.commit",
-        "auto.commit.interval.ms", "enable.auto.offset.store", "queued.min.messages",
-        "queued.max.messages.kbytes", "fetch.wait.max.ms", "fetch.message.max.bytes",
-        "max.partition.fetch.bytes", "fetch.max.bytes", "fetch.min.bytes",
-        "fetch.error.backoff.ms", "offset.store.method", "isolation.level",
-        "enable.partition.eof", "check.crcs", "auto.offset.reset", "auto.commit.enable",
-        "consume.callback.max.messages", "offset.store.path", "offset.store.sync.interval.ms",
+        "group.id",
+        "group.instance.id",
+        "partition.assignment.strategy",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "group.protocol.type",
+        "coordinator.query.interval.ms",
+        "max.poll.interval.ms",
+        "enable.auto.commit",
+        "auto.commit.interval.ms",
+        "enable.auto.offset.store",
+        "queued.min.messages",
+        "queued.max.messages.kbytes",
+        "fetch.wait.max.ms",
+        "fetch.message.max.bytes",
+        "max.partition.fetch.bytes",
+        "fetch.max.bytes",
+        "fetch.min.bytes",
+        "fetch.error.backoff.ms",
+        "offset.store.method",
+        "isolation.level",
+        "enable.partition.eof",
+        "check.crcs",
+        "auto.offset.reset",
+        "auto.commit.enable",
+        "consume.callback.max.messages",
+        "offset.store.path",
+        "offset.store.sync.interval.ms",
         NULL,
     };
     static const char *const producer[] = {
-        "transactional.id", "transaction.timeout.ms", "enable.idempotence",
-        "enable.gapless.guarantee", "queue.buffering.max.messages",
-        "queue.buffering.max.kbytes", "queue.buffering.max.ms", "linger.ms",
-        "message.send.max.retries", "retries", "queue.buffering.backpressure.threshold",
-        "compression.codec", "compression.type", "compression.level", "batch.num.messages",
-        "batch.size", "delivery.report.only.error", "sticky.partitioning.linger.ms",
-        "request.required.acks", "acks", "request.timeout.ms", "message.timeout.ms",
-        "delivery.timeout.ms", "queuing.strategy", "produce.offset.report", "partitioner",
+        "transactional.id",
+        "transaction.timeout.ms",
+        "enable.idempotence",
+        "enable.gapless.guarantee",
+        "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes",
+        "queue.buffering.max.ms",
+        "linger.ms",
+        "message.send.max.retries",
+        "retries",
+        "queue.buffering.backpressure.threshold",
+        "compression.codec",
+        "compression.type",
+        "compression.level",
+        "batch.num.messages",
+        "batch.size",
+        "delivery.report.only.error",
+        "sticky.partitioning.linger.ms",
+        "request.required.acks",
+        "acks",
+        "request.timeout.ms",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "queuing.strategy",
+        "produce.offset.report",
+        "partitioner",
         NULL,
     };
 
@@ -141,8 +178,10 @@ static int set_one(rd_kafka_conf_t *conf, const char *name, const char *value, c
 
     if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
         /* librdkafka's message quotes the value, which may be a secret: name only. */
-        snprintf(err, errlen, "kafka property '%s': rejected by librdkafka (unknown property "
-                 "or invalid value)", name);
+        snprintf(err, errlen,
+                 "kafka property '%s': rejected by librdkafka (unknown property "
+                 "or invalid value)",
+                 name);
         return -1;
     }
     return 0;
@@ -332,8 +371,7 @@ static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *ke
     if (rec == NULL) {
         return OW_EINVAL;
     }
-    if (out->lv->http != NULL &&
-        (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
+    if (out->lv->http != NULL && (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
         ow_http_broadcast(out->lv->http, stream, key, rec);
     }
     text = json_dumps(rec, JSON_COMPACT);
@@ -426,8 +464,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
     out->lv->counters.produce_errors++;
     out->lv->counters.produce_retries++;
-    ow_log_warn("kafka_out", "delivery to %s failed (%s): producing again", rd_kafka_topic_name(m->rkt),
-                rd_kafka_err2str(m->err));
+    ow_log_warn("kafka_out", "delivery to %s failed (%s): producing again",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     /* The report's payload and key are valid for the duration of this callback: copy. */
     {
         char *key = NULL;
@@ -510,8 +548,7 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
 {
     struct ow_kafka_out *out = ow_xcalloc(1, sizeof(*out));
     const struct ow_config_outputs *o = &lv->cfg->outputs;
-    const char *names[OW_STREAM__COUNT] = {o->alerts, o->aggregates, o->deadletter,
-                                           o->snapshots};
+    const char *names[OW_STREAM__COUNT] = {o->alerts, o->aggregates, o->deadletter, o->snapshots};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char why[512];
 
@@ -551,8 +588,10 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
     out->timer.data = out;
     uv_timer_start(&out->timer, on_timer, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
     out->handles_open = true;
-    ow_log_info("kafka_out", "producer ready (idempotent) alerts=%s aggregates=%s deadletter=%s "
-                "snapshots=%s", o->alerts, o->aggregates, o->deadletter, o->snapshots);
+    ow_log_info("kafka_out",
+                "producer ready (idempotent) alerts=%s aggregates=%s deadletter=%s "
+                "snapshots=%s",
+                o->alerts, o->aggregates, o->deadletter, o->snapshots);
     return out;
 fail:
     ow_kafka_out_destroy(out);

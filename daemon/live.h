@@ -21,12 +21,12 @@ struct ow_state;
 
 /* Counters the daemon keeps beside the engine's own (for /metrics). */
 struct ow_live_counters {
-    uint64_t produced;          /* records acknowledged by Kafka */
-    uint64_t produce_errors;    /* delivery reports with an error (each retried) */
+    uint64_t produced;       /* records acknowledged by Kafka */
+    uint64_t produce_errors; /* delivery reports with an error (each retried) */
     uint64_t produce_retries;
-    uint64_t paused;            /* times consumption paused for a full producer queue */
+    uint64_t paused; /* times consumption paused for a full producer queue */
     uint64_t consumer_errors;
-    uint64_t reloads;           /* successful SIGHUP reloads */
+    uint64_t reloads; /* successful SIGHUP reloads */
     uint64_t reload_failures;
     uint64_t saves;
     uint64_t save_failures;
@@ -34,19 +34,19 @@ struct ow_live_counters {
 
 struct ow_live {
     uv_loop_t *loop;
-    const char *config_path;    /* NULL: the built-in default */
-    struct ow_config *cfg;      /* current configuration (SIGHUP replaces it) */
+    const char *config_path; /* NULL: the built-in default */
+    struct ow_config *cfg;   /* current configuration (SIGHUP replaces it) */
     struct ow_engine *eng;
     struct ow_kafka_in *in;
     struct ow_kafka_out *out;
-    struct ow_http *http;       /* NULL when http.listen is "" */
-    struct ow_state *state;     /* the state folder (live.state_dir); NULL when "" */
-    bool rebuild;               /* --rebuild: without saved state, start at the beginning */
+    struct ow_http *http;   /* NULL when http.listen is "" */
+    struct ow_state *state; /* the state folder (live.state_dir); NULL when "" */
+    bool rebuild;           /* --rebuild: without saved state, start at the beginning */
     struct ow_live_counters counters;
-    bool restored;              /* state restored (or none to restore) */
-    bool assigned;              /* partitions assigned */
-    bool save_failing;          /* the last save failed: consumption stopped */
-    bool stopping;              /* SIGTERM/SIGINT seen: draining */
+    bool restored;     /* state restored (or none to restore) */
+    bool assigned;     /* partitions assigned */
+    bool save_failing; /* the last save failed: consumption stopped */
+    bool stopping;     /* SIGTERM/SIGINT seen: draining */
     int64_t started_us;
 };
 

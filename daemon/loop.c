@@ -43,7 +43,7 @@
 #define EXIT_DEADLINE_US (9500 * 1000)
 
 struct stale {
-    bool active;              /* pending or firing */
+    bool active;                /* pending or firing */
     struct ow_window_id window; /* of the alert's id, fixed while it is active */
 };
 
@@ -198,8 +198,8 @@ static void check_stale(struct loop_ctx *lc, int64_t now)
         if (!s->active) {
             s->window = ow_window_of(lc->tz, OW_WIN_MONTH, now);
         }
-        snprintf(msg, sizeof(msg), "no event on topic %s for %.1f hours (limit %.1f hours)",
-                 topic, (double)silent / 3.6e9, (double)limit / 3.6e9);
+        snprintf(msg, sizeof(msg), "no event on topic %s for %.1f hours (limit %.1f hours)", topic,
+                 (double)silent / 3.6e9, (double)limit / 3.6e9);
         memset(&obs, 0, sizeof(obs));
         obs.rule = "input_stale";
         obs.conf = &cfg->live.input_stale;
@@ -348,7 +348,8 @@ static void on_drain(uv_timer_t *t)
     if (ow_kafka_out_pending(out) == 0) {
         finish(lc);
     } else if (ow_mono_us() - lc->drain_started > DRAIN_MAX_US) {
-        ow_log_error("loop", "%" PRIu64 " output records not acknowledged after %d s: exiting; "
+        ow_log_error("loop",
+                     "%" PRIu64 " output records not acknowledged after %d s: exiting; "
                      "their input offsets stay uncommitted (re-read on restart)",
                      ow_kafka_out_pending(out), (int)(DRAIN_MAX_US / OW_US_PER_SEC));
         finish(lc);
@@ -368,8 +369,10 @@ static void begin_drain(struct loop_ctx *lc, const char *why)
     lv->stopping = true;
     lc->drain_started = ow_mono_us();
     start_watchdog();
-    ow_log_info("loop", "%s: draining (stop consuming, flush, wait for acknowledgements, "
-                "commit, leave the group)", why);
+    ow_log_info("loop",
+                "%s: draining (stop consuming, flush, wait for acknowledgements, "
+                "commit, leave the group)",
+                why);
     if (lc->hooks != NULL && lc->hooks->stop != NULL) {
         lc->hooks->stop(lc->hooks->arg);
     }
@@ -714,8 +717,8 @@ int ow_loop_run(struct ow_live *lv, int64_t exit_after_us, const struct ow_loop_
         }
         close_handles(&lc);
     } else {
-        ow_log_info("loop", "running: %zu input topics, group %s", lv->cfg->kafka.input_topics.count,
-                    lv->cfg->kafka.group_id);
+        ow_log_info("loop", "running: %zu input topics, group %s",
+                    lv->cfg->kafka.input_topics.count, lv->cfg->kafka.group_id);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     ow_http_destroy(lv->http);

@@ -120,12 +120,12 @@ static void engine_metrics(struct ow_engine *eng, struct ow_strbuf *b)
     }
     counter(b, "opswatch_late_events_total", "Events applied to a window after it closed.",
             st->late_events);
-    gauge(b, "opswatch_watermark_seconds",
-          "The watermark (Unix time); NaN before the first event.",
+    gauge(b, "opswatch_watermark_seconds", "The watermark (Unix time); NaN before the first event.",
           st->watermark_us == INT64_MIN ? NAN : (double)st->watermark_us / 1e6);
 
     wins = ow_engine_windows(eng);
-    json_array_foreach(wins, i, w) {
+    json_array_foreach(wins, i, w)
+    {
         const char *s = json_string_value(json_object_get(w, "state"));
 
         for (int k = 0; s != NULL && k < 3; k++) {
@@ -176,8 +176,7 @@ static void alert_metrics(struct ow_alerts *a, struct ow_strbuf *b)
     }
 }
 
-void ow_http_metrics(struct ow_live *lv, const struct ow_http_stream_stats *ss,
-                     struct ow_strbuf *b)
+void ow_http_metrics(struct ow_live *lv, const struct ow_http_stream_stats *ss, struct ow_strbuf *b)
 {
     const struct ow_live_counters *c = &lv->counters;
 

@@ -39,11 +39,12 @@ static int validate_config_main(int argc, char **argv)
             json_decref(schema);
             return 0;
         } else if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: opswatch validate-config [--explain | --schema] [FILE]\n"
-                   "  checks FILE (default: the built-in configuration) and prints every\n"
-                   "  error as 'file: $.json.path: expected ..., got ...'; exit 1 on errors\n"
-                   "  --explain  every key with its type, bounds, default and meaning\n"
-                   "  --schema   the JSON Schema of the configuration (schemas/config.schema.json)\n");
+            printf(
+                "usage: opswatch validate-config [--explain | --schema] [FILE]\n"
+                "  checks FILE (default: the built-in configuration) and prints every\n"
+                "  error as 'file: $.json.path: expected ..., got ...'; exit 1 on errors\n"
+                "  --explain  every key with its type, bounds, default and meaning\n"
+                "  --schema   the JSON Schema of the configuration (schemas/config.schema.json)\n");
             return 0;
         } else if (path == NULL) {
             path = argv[i];

@@ -90,8 +90,8 @@ static void list_or_none(struct buf *b, const json_t *arr)
     }
 }
 
-static void variance_section(struct buf *b, const char *title, const char *noun,
-                             const char *who, const json_t *r)
+static void variance_section(struct buf *b, const char *title, const char *noun, const char *who,
+                             const json_t *r)
 {
     char n1[40], n2[40], n3[40], p[24];
     const json_t *ex = json_object_get(r, "exceptions");
@@ -125,7 +125,8 @@ static void variance_section(struct buf *b, const char *title, const char *noun,
     list_or_none(b, json_object_get(ex, "at_or_under_90"));
     put(b, "\n- Without a forecast: ");
     list_or_none(b, json_object_get(ex, "no_forecast"));
-    put(b, "\n\n| party | actual | forecast | variance | %% of forecast |\n|---|--:|--:|--:|--:|\n");
+    put(b,
+        "\n\n| party | actual | forecast | variance | %% of forecast |\n|---|--:|--:|--:|--:|\n");
     json_object_foreach((json_t *)json_object_get(r, "by_party"), key, v)
     {
         put(b, "| %s | %s | %s | %s | %s |\n", key, num(json_object_get(v, "actual"), n1, 40),
@@ -156,8 +157,9 @@ static void incidents_section(struct buf *b, const json_t *r)
     json_t *v;
 
     put(b, "\n## RDP Incidents (AG 2.5.10)\n\n");
-    put(b, "%s incidents were opened and %s resolved; %s were reopened. %s were open at the end "
-           "of the month.",
+    put(b,
+        "%s incidents were opened and %s resolved; %s were reopened. %s were open at the end "
+        "of the month.",
         num(json_object_get(r, "opened"), n1, 40), num(json_object_get(r, "resolved"), n2, 40),
         num(json_object_get(r, "reopened"), n3, 40),
         num(json_object_get(r, "open_at_end"), n4, 40));
@@ -181,8 +183,8 @@ static void incidents_section(struct buf *b, const json_t *r)
                 snprintf(a[i], sizeof(a[i]), "-");
             }
         }
-        put(b, "| %s | %s | %s | %s | %s |\n", key, num(json_object_get(v, "count"), n1, 40),
-            a[0], a[1], a[2]);
+        put(b, "| %s | %s | %s | %s | %s |\n", key, num(json_object_get(v, "count"), n1, 40), a[0],
+            a[1], a[2]);
     }
     if (json_object_size(json_object_get(r, "by_rdp")) > 0) {
         put(b, "\n| RDP | opened | resolved | open at end |\n|---|--:|--:|--:|\n");
@@ -224,8 +226,9 @@ static void performance_section(struct buf *b, const json_t *r)
             (strcmp(status, "below_target") != 0 && strcmp(status, "below_minimum") != 0)) {
             continue;
         }
-        put(b, "- %s (%s) was %.2f%%, below its %s Service Level for the %s time in %" PRId64
-               " months.\n",
+        put(b,
+            "- %s (%s) was %.2f%%, below its %s Service Level for the %s time in %" PRId64
+            " months.\n",
             json_string_value(json_object_get(m, "measure")),
             json_string_value(json_object_get(m, "provider")), json_number_value(pc),
             strcmp(status, "below_minimum") == 0 ? "Minimum" : "Target",
@@ -257,18 +260,20 @@ static void problems_section(struct buf *b, const json_t *r)
     char n[6][40];
 
     put(b, "\n## Problems (AG 3.2)\n\n");
-    put(b, "%s problems were created this quarter (%s the quarter before). %s were open at the "
-           "end of the quarter: %s under investigation, %s pending (fix identified, not "
-           "applied), %s completed (fix applied, awaiting confirmation).\n",
+    put(b,
+        "%s problems were created this quarter (%s the quarter before). %s were open at the "
+        "end of the quarter: %s under investigation, %s pending (fix identified, not "
+        "applied), %s completed (fix applied, awaiting confirmation).\n",
         num(json_object_get(r, "created"), n[0], 40),
         num(json_object_get(r, "created_previous_quarter"), n[1], 40),
         num(json_object_get(open, "total"), n[2], 40),
         num(json_object_get(open, "under_investigation"), n[3], 40),
         num(json_object_get(open, "pending"), n[4], 40),
         num(json_object_get(open, "completed"), n[5], 40));
-    put(b, "\n| Root Cause Analysis target breached | critical | high | medium | low | total "
-           "|\n|---|--:|--:|--:|--:|--:|\n| problems open at quarter end | %s | %s | %s | %s | "
-           "%s |\n",
+    put(b,
+        "\n| Root Cause Analysis target breached | critical | high | medium | low | total "
+        "|\n|---|--:|--:|--:|--:|--:|\n| problems open at quarter end | %s | %s | %s | %s | "
+        "%s |\n",
         num(json_object_get(rca, "critical"), n[0], 40),
         num(json_object_get(rca, "high"), n[1], 40), num(json_object_get(rca, "medium"), n[2], 40),
         num(json_object_get(rca, "low"), n[3], 40), num(json_object_get(rca, "total"), n[4], 40));
@@ -278,9 +283,9 @@ static void problems_section(struct buf *b, const json_t *r)
 
 static void fault_table(struct buf *b, const char *csp, const json_t *c)
 {
-    static const char *const faults[] = {"aerial", "led", "manufacturing_defect",
+    static const char *const faults[] = {"aerial",           "led",    "manufacturing_defect",
                                          "sm_han_interface", "sm_wan", "total"};
-    static const char *const titles[] = {"Aerial", "LED", "Manufacturing Defect",
+    static const char *const titles[] = {"Aerial",           "LED",    "Manufacturing Defect",
                                          "SM HAN Interface", "SM WAN", "**Total**"};
     const json_t *f = json_object_get(c, "dcc_faults");
     const json_t *total = json_object_get(f, "total");
@@ -323,9 +328,10 @@ static void ch_returns_section(struct buf *b, const json_t *r)
     char n[4][40];
 
     put(b, "\n## Communications Hub returns (F9.15)\n\n");
-    put(b, "%s returned hubs were closed this quarter: %s attributed to Service Users (No Fault "
-           "Found) and %s to the DCC (Fault Found). %s disputed records are left out until "
-           "their disputes are resolved.\n",
+    put(b,
+        "%s returned hubs were closed this quarter: %s attributed to Service Users (No Fault "
+        "Found) and %s to the DCC (Fault Found). %s disputed records are left out until "
+        "their disputes are resolved.\n",
         num(json_object_get(r, "closed"), n[0], 40),
         num(json_object_get(r, "service_user"), n[1], 40), num(json_object_get(r, "dcc"), n[2], 40),
         num(json_object_get(r, "disputed_open"), n[3], 40));
@@ -404,8 +410,9 @@ char *ow_snapshot_markdown(const json_t *snap, const json_t *prev)
 
     b.s[0] = '\0';
     put(&b, "# opswatch snapshot %s\n\n", json_string_value(json_object_get(snap, "window")));
-    put(&b, "%s to %s (%s). Revision %" JSON_INTEGER_FORMAT "%s, %" JSON_INTEGER_FORMAT
-            " late events.\n",
+    put(&b,
+        "%s to %s (%s). Revision %" JSON_INTEGER_FORMAT "%s, %" JSON_INTEGER_FORMAT
+        " late events.\n",
         json_string_value(json_object_get(snap, "start")),
         json_string_value(json_object_get(snap, "end")),
         json_string_value(json_object_get(snap, "timezone")),

@@ -31,9 +31,9 @@ struct record {
 struct ow_state {
     char *dir;
     int lock_fd;
-    int log_fd;          /* the current id log, opened for appending */
-    int64_t gen;         /* its number */
-    uint64_t committed;  /* its length as of the last committed save */
+    int log_fd;             /* the current id log, opened for appending */
+    int64_t gen;            /* its number */
+    uint64_t committed;     /* its length as of the last committed save */
     struct record *pending; /* drained from the engine, not yet committed */
     size_t npending;
     size_t cap_pending;
@@ -175,8 +175,9 @@ static int load_ids(struct ow_state *st, struct ow_engine *eng, struct ow_err *e
             break;
         }
         if (r.check != record_check(&r)) {
-            rc = ow_err_set(err, OW_EINVAL, path, "record %" PRIu64 " (byte %" PRIu64
-                            ") is corrupt: checksum mismatch", n, n * RECORD_BYTES);
+            rc = ow_err_set(err, OW_EINVAL, path,
+                            "record %" PRIu64 " (byte %" PRIu64 ") is corrupt: checksum mismatch",
+                            n, n * RECORD_BYTES);
             break;
         }
         key.h[0] = r.key[0];
@@ -224,8 +225,7 @@ int ow_state_load(struct ow_state *st, struct ow_engine *eng, json_t **daemon, s
         !json_is_integer(json_object_get(ids, "bytes")) ||
         json_integer_value(json_object_get(ids, "bytes")) % RECORD_BYTES != 0) {
         json_decref(doc);
-        return ow_err_set(err, OW_EINVAL, path, "not an opswatch state of format %d",
-                          STATE_FORMAT);
+        return ow_err_set(err, OW_EINVAL, path, "not an opswatch state of format %d", STATE_FORMAT);
     }
     st->gen = json_integer_value(json_object_get(ids, "gen"));
     st->committed = (uint64_t)json_integer_value(json_object_get(ids, "bytes"));
@@ -303,8 +303,7 @@ static int append_pending(struct ow_state *st, uint64_t *bytes, struct ow_err *e
 
 /* Rewrite every live id into the next log (ids-<gen+1>.log), from a buffer of its own so that
  * the pending ids survive a failure. */
-static int compact(struct ow_state *st, struct ow_engine *eng, uint64_t *bytes,
-                   struct ow_err *err)
+static int compact(struct ow_state *st, struct ow_engine *eng, uint64_t *bytes, struct ow_err *err)
 {
     struct ow_state all = {0};
     char path[4200];
@@ -316,8 +315,8 @@ static int compact(struct ow_state *st, struct ow_engine *eng, uint64_t *bytes,
     log_path(st, st->gen + 1, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, all.pending, all.npending * RECORD_BYTES) != 0 ||
-        fsync(fd) != 0 || rename(tmp, path) != 0) {
+    if (fd < 0 || write_all(fd, all.pending, all.npending * RECORD_BYTES) != 0 || fsync(fd) != 0 ||
+        rename(tmp, path) != 0) {
         rc = io_err(err, tmp, "cannot write the compacted id log");
         unlink(tmp);
     } else {
@@ -336,8 +335,8 @@ static int write_state_json(struct ow_state *st, struct ow_engine *eng, const js
     char path[4200];
     char tmp[4300];
     json_t *doc = json_pack("{s:i, s:o, s:O?, s:{s:I, s:I}}", "format", STATE_FORMAT, "engine",
-                            ow_engine_save(eng), "daemon", daemon, "ids", "gen",
-                            (json_int_t)gen, "bytes", (json_int_t)bytes);
+                            ow_engine_save(eng), "daemon", daemon, "ids", "gen", (json_int_t)gen,
+                            "bytes", (json_int_t)bytes);
     char *text = json_dumps(doc, JSON_COMPACT);
     int fd;
     int rc = OW_OK;

@@ -30,8 +30,8 @@ struct ow_state;
 
 struct ow_state_stats {
     uint64_t saves;
-    uint64_t ids_logged;     /* records in the current id log */
-    uint64_t bytes_written;  /* by the last save */
+    uint64_t ids_logged;    /* records in the current id log */
+    uint64_t bytes_written; /* by the last save */
     double last_save_ms;
     uint64_t compactions;
 };

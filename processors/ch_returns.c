@@ -35,8 +35,7 @@ struct chr_conf {
 };
 
 /* A percent 0..100, or null: the rule's default (the threshold less a tenth of it). */
-static void parse_resolve(const json_t *v, void *dst, const char *path,
-                          struct ow_conf_errors *errs)
+static void parse_resolve(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
 {
     char got[80];
 
@@ -134,8 +133,7 @@ static int quarter_of_month(int month)
     return month / 3;
 }
 
-static int chr_init(void **ctx, const struct ow_proc_env *env, const void *conf,
-                    struct ow_err *err)
+static int chr_init(void **ctx, const struct ow_proc_env *env, const void *conf, struct ow_err *err)
 {
     const struct chr_conf *cf = conf;
     struct chr_ctx *c;
@@ -543,8 +541,8 @@ static json_t *chr_snapshot(void *ctx, struct ow_window_id w)
     for (int csp = 0; csp < NCSP; csp++) {
         json_object_set_new(by_csp, csp_names[csp], csp_report(x, w.index, csp, closed));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "closed", (json_int_t)closed,
-                     "service_user", (json_int_t)su, "dcc", (json_int_t)dcc, "disputed_open",
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "closed", (json_int_t)closed, "service_user",
+                     (json_int_t)su, "dcc", (json_int_t)dcc, "disputed_open",
                      (json_int_t)x->disputed_open, "by_csp", by_csp, "by_region", by_region);
 }
 
@@ -601,9 +599,8 @@ static json_t *hub_row(const char *id, const struct chr_hub *h)
     for (size_t i = 0; i < h->n; i++) {
         const struct chr_ev *e = &h->evs[i];
 
-        json_array_append_new(evs, json_pack("[I, s, i, i, i, i]", (json_int_t)e->us,
-                                             e->event_id, e->action, e->attribution, e->fault,
-                                             e->region));
+        json_array_append_new(evs, json_pack("[I, s, i, i, i, i]", (json_int_t)e->us, e->event_id,
+                                             e->action, e->attribution, e->fault, e->region));
     }
     return json_pack("[s, o]", id, evs);
 }

@@ -91,8 +91,7 @@ static const struct ow_variance_spec csr_spec = {
 
 static const char *const csr_types[] = {"csr", "forecast", NULL};
 
-static int csr_init(void **ctx, const struct ow_proc_env *env, const void *conf,
-                    struct ow_err *err)
+static int csr_init(void **ctx, const struct ow_proc_env *env, const void *conf, struct ow_err *err)
 {
     struct csr_ctx *c = ow_xcalloc(1, sizeof(*c));
 

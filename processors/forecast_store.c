@@ -11,8 +11,8 @@
 /* One party's forecasts for one month. */
 struct party_fc {
     bool has_all;
-    int64_t all;        /* all-services forecast */
-    int64_t all_at;     /* its occurred_at */
+    int64_t all;         /* all-services forecast */
+    int64_t all_at;      /* its occurred_at */
     int64_t by_services; /* sum of its per-service forecasts */
     int64_t n_services;
     struct ow_strmap *services; /* service_ref -> struct service_fc; NULL until used */
@@ -85,8 +85,8 @@ int ow_forecasts_apply(struct ow_forecasts *fs, const struct ow_event *ev, bool 
                        struct ow_err *err)
 {
     bool created;
-    struct month_fc *m = ow_strmap_upsert(fs->months, (const char *)&ev->period,
-                                          sizeof(ev->period), &created);
+    struct month_fc *m =
+        ow_strmap_upsert(fs->months, (const char *)&ev->period, sizeof(ev->period), &created);
     struct party_fc *pf;
     int64_t before;
     int64_t after;
@@ -128,8 +128,7 @@ int ow_forecasts_apply(struct ow_forecasts *fs, const struct ow_event *ev, bool 
         old_qty = sf ? sf->quantity : 0;
         svc_sum = ow_strmap_get(m->services, ev->service_ref.p, ev->service_ref.len);
         if (__builtin_add_overflow(pf->by_services - old_qty, ev->quantity, &by_services) ||
-            __builtin_add_overflow((svc_sum ? *svc_sum : 0) - old_qty, ev->quantity,
-                                   &svc_total)) {
+            __builtin_add_overflow((svc_sum ? *svc_sum : 0) - old_qty, ev->quantity, &svc_total)) {
             return overflow(err);
         }
         after = pf->has_all ? pf->all : by_services;

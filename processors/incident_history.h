@@ -38,7 +38,7 @@ enum ow_inc_fact_kind { OW_INC_F_OPENED, OW_INC_F_RESOLVED, OW_INC_F_REOPENED, O
 struct ow_inc_ev {
     int64_t us;
     char *event_id;
-    char *rdp_id; /* `opened` only */
+    char *rdp_id;    /* `opened` only */
     int8_t action;   /* enum ow_action */
     int8_t severity; /* 0: not given */
     int8_t region;   /* enum ow_region */

@@ -54,8 +54,7 @@ struct incidents_conf {
     struct ow_rule_conf backlog;
 };
 
-static void parse_level(const json_t *v, void *dst, const char *path,
-                        struct ow_conf_errors *errs)
+static void parse_level(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
 {
     char got[80];
 
@@ -83,8 +82,8 @@ static const struct ow_conf_field overdue_map[] = {
 
 static const struct ow_conf_field backlog_map[] = {
     RULE_COMMON("\"warning\""),
-    OW_CONF_CUSTOM("resolve", struct ow_rule_conf, resolve, parse_level, NULL,
-                   "integer or null", "null",
+    OW_CONF_CUSTOM("resolve", struct ow_rule_conf, resolve, parse_level, NULL, "integer or null",
+                   "null",
                    "a firing alert resolves when open incidents are at or below this count; "
                    "null: backlog_max minus a tenth of it, rounded down (50 -> 45)"),
     {0},
@@ -156,9 +155,8 @@ static bool same_str(const char *a, const char *b)
 
 /* Touch the months of @lo..@hi whose facts differ between @a and @b, except @skip (the
  * event's own month, which the engine marks itself). */
-static void touch_changes(struct incidents_ctx *c, const struct ow_inc_facts *a,
-                          const char *rdp_a, const struct ow_inc_facts *b, const char *rdp_b,
-                          int lo, int hi, int skip)
+static void touch_changes(struct incidents_ctx *c, const struct ow_inc_facts *a, const char *rdp_a,
+                          const struct ow_inc_facts *b, const char *rdp_b, int lo, int hi, int skip)
 {
     bool rdp_changed = !same_str(rdp_a, rdp_b);
     size_t i = 0;
@@ -276,8 +274,8 @@ static void eval_overdue(struct incidents_ctx *c, struct ow_incident *inc, int64
     if (inc->deadline != INT64_MAX) {
         ow__inc_walk_until(inc, inc->deadline, &at);
         window = month_of(c, inc->deadline);
-        breach = c->wm != INT64_MIN && c->wm >= inc->deadline &&
-                 (at.st == OW_INC_OPEN || inc->open_now);
+        breach =
+            c->wm != INT64_MIN && c->wm >= inc->deadline && (at.st == OW_INC_OPEN || inc->open_now);
     }
     if (inc->overdue != OW_INC_OVERDUE_NONE && (!breach || inc->overdue_window != window)) {
         if (inc->overdue == OW_INC_OVERDUE_ACTIVE) {
@@ -404,8 +402,8 @@ static int incidents_init(void **ctx, const struct ow_proc_env *env, const void 
 
     if (!isnan(resolve) && resolve > (double)cf->backlog_max) {
         return ow_err_set(err, OW_EINVAL, "$.processors.rdp_incidents.incident_backlog.resolve",
-                          "expected at most backlog_max (%" PRId64 "), got %.0f",
-                          cf->backlog_max, resolve);
+                          "expected at most backlog_max (%" PRId64 "), got %.0f", cf->backlog_max,
+                          resolve);
     }
     c = ow_xcalloc(1, sizeof(*c));
     c->env = *env;
@@ -645,8 +643,8 @@ static json_t *age_stats(struct ages *a)
 
 static json_t *counts3(const int64_t v[3])
 {
-    return json_pack("{s:I, s:I, s:I}", "opened", (json_int_t)v[0], "resolved",
-                     (json_int_t)v[1], "open_at_end", (json_int_t)v[2]);
+    return json_pack("{s:I, s:I, s:I}", "opened", (json_int_t)v[0], "resolved", (json_int_t)v[1],
+                     "open_at_end", (json_int_t)v[2]);
 }
 
 static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
@@ -673,8 +671,9 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
     for (int i = 0; i < OW_INC_NSEV; i++) {
         char key[4] = {(char)('1' + i), '\0'};
 
-        json_object_set_new(sev, key, json_pack("{s:I, s:o}", "count", (json_int_t)s.ages[i].n,
-                                                "age_days", age_stats(&s.ages[i])));
+        json_object_set_new(sev, key,
+                            json_pack("{s:I, s:o}", "count", (json_int_t)s.ages[i].n, "age_days",
+                                      age_stats(&s.ages[i])));
         free(s.ages[i].v);
     }
     e = ow_strmap_sorted(s.rdp);
@@ -689,9 +688,8 @@ static json_t *incidents_snapshot(void *ctx, struct ow_window_id w)
     }
     out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "opened", (json_int_t)s.opened,
                     "reopened", (json_int_t)s.reopened, "resolved", (json_int_t)s.resolved,
-                    "open_at_end", (json_int_t)s.open_at_end, "unmatched",
-                    (json_int_t)s.unmatched, "resolved_by_severity", sev, "by_rdp", rdp,
-                    "by_region", reg);
+                    "open_at_end", (json_int_t)s.open_at_end, "unmatched", (json_int_t)s.unmatched,
+                    "resolved_by_severity", sev, "by_rdp", rdp, "by_region", reg);
     return out;
 }
 
@@ -712,9 +710,8 @@ static json_t *incident_row(const struct ow_incident *inc)
     for (size_t i = 0; i < inc->n; i++) {
         const struct ow_inc_ev *e = &inc->evs[i];
 
-        json_array_append_new(evs, json_pack("[I, s, s?, i, i, i]", (json_int_t)e->us,
-                                             e->event_id, e->rdp_id, e->action, e->severity,
-                                             e->region));
+        json_array_append_new(evs, json_pack("[I, s, s?, i, i, i]", (json_int_t)e->us, e->event_id,
+                                             e->rdp_id, e->action, e->severity, e->region));
     }
     return json_pack("[s, b, b, i, i, I, o]", inc->id, inc->hold_expired, inc->open_now,
                      inc->overdue, inc->overdue_window, (json_int_t)inc->deadline, evs);
@@ -741,8 +738,7 @@ static json_t *incidents_save(void *ctx)
                      "watch", watched);
 }
 
-static int restore_events(struct ow_incident *inc, const json_t *evs, size_t at,
-                          struct ow_err *err)
+static int restore_events(struct ow_incident *inc, const json_t *evs, size_t at, struct ow_err *err)
 {
     for (size_t i = 0; i < json_array_size(evs); i++) {
         struct ow_inc_ev e;
@@ -790,8 +786,8 @@ static int restore_incident(struct incidents_ctx *c, const json_t *row, size_t a
     deadline = ow_row_int(&r, INT64_MIN, INT64_MAX);
     evs = ow_row_array(&r);
     if (!ow_row_ok(&r)) {
-        return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.incidents", "incident %zu: %s",
-                          at, ow_row_error(&r));
+        return ow_err_set(err, OW_EINVAL, "state: rdp_incidents.incidents", "incident %zu: %s", at,
+                          ow_row_error(&r));
     }
     inc = ow_strmap_upsert(c->incidents, id, strlen(id), &created);
     if (!created) {

@@ -24,8 +24,8 @@
 #include "strmap.h"
 #include "tz.h"
 
-#define LEVEL_UNITS 10000             /* a level's units per percent */
-#define FULL (100 * LEVEL_UNITS)      /* 100% */
+#define LEVEL_UNITS 10000        /* a level's units per percent */
+#define FULL (100 * LEVEL_UNITS) /* 100% */
 #define WILDCARD "*"
 
 /* ---- configuration ---- */
@@ -58,15 +58,14 @@ struct perf_conf {
 };
 
 /* The domain's Code Performance Measures (SEC H13): the DCC's, so provider "DCC". */
-static const char targets_default[] =
-    "{\"CPM1\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
-    " \"CPM2\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
-    " \"CPM3\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
-    " \"CPM4\": {\"DCC\": {\"target\": 100, \"minimum\": 85}},"
-    " \"CPM5\": {\"DCC\": {\"target\": 90, \"minimum\": 80}},"
-    " \"CPM6\": {\"DCC\": {\"target\": 99.5, \"minimum\": 98}},"
-    " \"CPM7\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
-    " \"CPM8\": {\"DCC\": {\"target\": 99, \"minimum\": 96}}}";
+static const char targets_default[] = "{\"CPM1\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
+                                      " \"CPM2\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
+                                      " \"CPM3\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
+                                      " \"CPM4\": {\"DCC\": {\"target\": 100, \"minimum\": 85}},"
+                                      " \"CPM5\": {\"DCC\": {\"target\": 90, \"minimum\": 80}},"
+                                      " \"CPM6\": {\"DCC\": {\"target\": 99.5, \"minimum\": 98}},"
+                                      " \"CPM7\": {\"DCC\": {\"target\": 99, \"minimum\": 96}},"
+                                      " \"CPM8\": {\"DCC\": {\"target\": 99, \"minimum\": 96}}}";
 
 /* The JSON path of @key under @path, written as conf.c writes it: .key or ["key"]. */
 static void key_path(char *buf, size_t len, const char *path, const char *key)
@@ -118,8 +117,10 @@ static bool parse_level(const json_t *obj, const char *name, const char *path,
     }
     scaled = x * LEVEL_UNITS;
     if (fabs(scaled - (double)llround(scaled)) > 1e-6) {
-        ow_conf_error(errs, sub, "expected at most 4 decimal places (levels are compared exactly), "
-                      "got %s", ow_conf_describe(v, got, sizeof(got)));
+        ow_conf_error(errs, sub,
+                      "expected at most 4 decimal places (levels are compared exactly), "
+                      "got %s",
+                      ow_conf_describe(v, got, sizeof(got)));
         return false;
     }
     *out = llround(scaled);
@@ -170,8 +171,7 @@ static void parse_provider(const json_t *v, const char *measure, const char *pro
 /* "targets": the user's table laid over the built-in one measure by measure (a measure named
  * replaces every built-in entry of that measure; null removes it), as a partial rule object is
  * laid over the rule's defaults. */
-static void parse_targets(const json_t *v, void *dst, const char *path,
-                          struct ow_conf_errors *errs)
+static void parse_targets(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
 {
     struct perf_levels *t = dst;
     json_t *merged;
@@ -476,15 +476,15 @@ static void observe(const struct perf_ctx *c, const struct perf_key *k, const ch
 /* measure_below_target / measure_below_minimum for one cell. The month-to-date value is
  * judged once the month has min_units units, and whatever its units once it has closed. The
  * alert engine hears only changes between breach, recovered and the band between them. */
-static void judge_level(const struct perf_ctx *c, const struct perf_key *k,
-                        struct perf_cell *cell, enum which which, bool closed, int64_t event_us)
+static void judge_level(const struct perf_ctx *c, const struct perf_key *k, struct perf_cell *cell,
+                        enum which which, bool closed, int64_t event_us)
 {
     static const char *const rules[2] = {"measure_below_target", "measure_below_minimum"};
     static const char *const names[2] = {"Target", "Minimum"};
     const struct ow_rule_conf *conf =
         which == BELOW_TARGET ? &c->conf->rules.below_target : &c->conf->rules.below_minimum;
-    bool judged = k->level != NULL && cell->total > 0 &&
-                  (closed || cell->total >= c->conf->min_units);
+    bool judged =
+        k->level != NULL && cell->total > 0 && (closed || cell->total >= c->conf->min_units);
     int64_t level;
     bool breach;
     bool recovered;
@@ -536,8 +536,8 @@ static void judge_repeat(const struct perf_ctx *c, const struct perf_key *k, int
     snprintf(msg, sizeof(msg),
              "%s (%s) was below its Target Service Level in %d of the %d months to %s", k->measure,
              k->provider, below, m, text);
-    observe(c, k, "measure_repeat_breach", conf, month, below >= conf->threshold,
-            below <= resolve, below, conf->threshold, "months", msg, event_us);
+    observe(c, k, "measure_repeat_breach", conf, month, below >= conf->threshold, below <= resolve,
+            below, conf->threshold, "months", msg, event_us);
 }
 
 /* Month @month closes: the level rules judge it whatever its units, and the repeat rule
@@ -564,8 +564,7 @@ static void close_month(struct perf_ctx *c, int month)
 
 static const char *const perf_types[] = {"measurement", NULL};
 
-static int check_conf(const struct perf_conf *conf, const struct ow_config *cfg,
-                      struct ow_err *err)
+static int check_conf(const struct perf_conf *conf, const struct ow_config *cfg, struct ow_err *err)
 {
     int64_t history = cfg->history_months;
     char base[128];
@@ -685,13 +684,12 @@ static void history_changed(struct perf_ctx *c, const struct perf_key *k, int mo
     }
 }
 
-static int perf_apply(void *ctx, const struct ow_event *ev, struct ow_sink *out,
-                      struct ow_err *err)
+static int perf_apply(void *ctx, const struct ow_event *ev, struct ow_sink *out, struct ow_err *err)
 {
     struct perf_ctx *c = ctx;
     int month = ow_tz_month_of(c->env.tz, ev->occurred_us);
-    struct perf_key *k = key_get(c, ev->measure.p, ev->measure.len, ev->provider.p,
-                                 ev->provider.len, false);
+    struct perf_key *k =
+        key_get(c, ev->measure.p, ev->measure.len, ev->provider.p, ev->provider.len, false);
     struct perf_cell *cell = k ? cell_get(k, month, false) : NULL;
     int64_t met = ev->met;
     int64_t total = ev->total;

@@ -68,8 +68,8 @@ struct prb {
     struct prb_ev *evs; /* sorted: see ev_before() */
     size_t n;
     size_t cap;
-    bool released;      /* no `created`, but held past the hold: treated as existing */
-    bool alerted;       /* problem_rca_breach firing for alert_target */
+    bool released; /* no `created`, but held past the hold: treated as existing */
+    bool alerted;  /* problem_rca_breach firing for alert_target */
     int64_t alert_target;
     int64_t fired_target; /* the last target an alert fired for (NO_TIME: none) */
 };
@@ -109,8 +109,7 @@ static const char *const status_names[OW_PSTATUS__COUNT] = {"under_investigation
                                                             "completed"};
 static const char *const category_names[OW_CAT__COUNT] = {"critical", "high", "medium", "low"};
 
-static int prb_init(void **ctx, const struct ow_proc_env *env, const void *conf,
-                    struct ow_err *err)
+static int prb_init(void **ctx, const struct ow_proc_env *env, const void *conf, struct ow_err *err)
 {
     const struct prb_conf *cf = conf;
     struct prb_ctx *c = ow_xcalloc(1, sizeof(*c));
@@ -689,8 +688,8 @@ static void collect_old_problem(const struct ow_strmap_entry *en, void *arg)
     const struct prb *p = en->value;
     struct prb_state st = fold(p, INT64_MAX, true);
 
-    if (!p->alerted && (p->n == 0 || (!st.open && quarter_of(pa->c, p->evs[p->n - 1].us) + 1 <=
-                                                      pa->quarter))) {
+    if (!p->alerted &&
+        (p->n == 0 || (!st.open && quarter_of(pa->c, p->evs[p->n - 1].us) + 1 <= pa->quarter))) {
         pa->keys[pa->n++] = (char *)en->key;
     }
 }
@@ -731,11 +730,10 @@ static json_t *problem_row(const struct prb *p)
     for (size_t i = 0; i < p->n; i++) {
         const struct prb_ev *e = &p->evs[i];
 
-        json_array_append_new(evs, json_pack("[I, s, i, i, i, i, o]", (json_int_t)e->us,
-                                             e->event_id, e->action, e->status, e->category,
-                                             e->significant,
-                                             e->has_rca ? json_integer((json_int_t)e->rca_us)
-                                                        : json_null()));
+        json_array_append_new(
+            evs, json_pack("[I, s, i, i, i, i, o]", (json_int_t)e->us, e->event_id, e->action,
+                           e->status, e->category, e->significant,
+                           e->has_rca ? json_integer((json_int_t)e->rca_us) : json_null()));
     }
     return json_pack("[s, b, b, I, I, o]", p->id, p->released, p->alerted,
                      (json_int_t)p->alert_target, (json_int_t)p->fired_target, evs);
@@ -751,9 +749,9 @@ static json_t *prb_save(void *ctx)
         json_array_append_new(rows, problem_row(e[i].value));
     }
     free(e);
-    return json_pack("{s:i, s:I, s:I, s:i, s:b, s:o}", "v", STATE_VERSION, "wm",
-                     (json_int_t)c->wm, "next_wake", (json_int_t)c->next_wake, "max_quarter",
-                     c->max_quarter, "input_ended", c->input_ended, "problems", rows);
+    return json_pack("{s:i, s:I, s:I, s:i, s:b, s:o}", "v", STATE_VERSION, "wm", (json_int_t)c->wm,
+                     "next_wake", (json_int_t)c->next_wake, "max_quarter", c->max_quarter,
+                     "input_ended", c->input_ended, "problems", rows);
 }
 
 static int restore_events(struct prb *p, const json_t *evs, size_t at, struct ow_err *err)
@@ -863,8 +861,7 @@ static int prb_restore(void *ctx, const json_t *state, struct ow_err *err)
     int rc;
 
     if (!ow_state_int(state, "v", STATE_VERSION, STATE_VERSION, &v)) {
-        return ow_err_set(err, OW_EINVAL, "state: problems", "expected version %d",
-                          STATE_VERSION);
+        return ow_err_set(err, OW_EINVAL, "state: problems", "expected version %d", STATE_VERSION);
     }
     if (!ow_state_int(state, "wm", INT64_MIN, INT64_MAX, &c->wm) ||
         !ow_state_int(state, "next_wake", INT64_MIN, INT64_MAX, &c->next_wake) ||

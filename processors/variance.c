@@ -31,7 +31,7 @@ struct ow_variance {
     const struct ow_variance_conf *conf;
     struct ow_proc_env env;
     struct ow_forecasts *forecasts;
-    struct ow_strmap *months; /* int month (4 bytes) -> spec->month_size bytes */
+    struct ow_strmap *months;       /* int month (4 bytes) -> spec->month_size bytes */
     struct ow_variance_month *last; /* the month of the previous count: usually the next one's */
     int last_index;
     int closed_through;    /* the latest month closed so far; INT_MIN before the first */
@@ -376,8 +376,7 @@ static void tell(const struct scene *s, enum ow_variance_rule r, const struct ve
     char msg[512];
     double pct = l->forecast > 0 ? 100.0 * (double)l->actual / (double)l->forecast : NAN;
 
-    snprintf(month, sizeof(month), "%s %d", month_names[s->vm->w.index % 12],
-             s->vm->w.index / 12);
+    snprintf(month, sizeof(month), "%s %d", month_names[s->vm->w.index % 12], s->vm->w.index / 12);
     obs.message = msg;
     obs.value = pct;
     switch (r) {
@@ -407,8 +406,8 @@ static void tell(const struct scene *s, enum ow_variance_rule r, const struct ve
         obs.threshold = (double)(obs.value >= 100.0 ? v->over_bp : v->under_bp) / 100.0;
         snprintf(msg, sizeof(msg),
                  "%s %s %.1f%% of its %s %s forecast (run rate after %.0f%% of the month)",
-                 s->party, vd->breach ? "is on course to send" : "is now projected at",
-                 obs.value, month, spec->noun, 100.0 * (double)elapsed / len);
+                 s->party, vd->breach ? "is on course to send" : "is now projected at", obs.value,
+                 month, spec->noun, 100.0 * (double)elapsed / len);
         break;
     }
     case OW_VR_NO_FORECAST:
@@ -419,8 +418,7 @@ static void tell(const struct scene *s, enum ow_variance_rule r, const struct ve
             snprintf(msg, sizeof(msg), "%s sent %s in %s without a forecast for that month",
                      s->party, spec->nouns, month);
         } else {
-            snprintf(msg, sizeof(msg), "%s now has a %s %s forecast", s->party, month,
-                     spec->noun);
+            snprintf(msg, sizeof(msg), "%s now has a %s %s forecast", s->party, month, spec->noun);
         }
         break;
     case OW_VR__COUNT:
@@ -697,8 +695,7 @@ void ow_variance_on_close(struct ow_variance *v, struct ow_window_id w)
         return;
     }
     vm->closed = true; /* judged again if already closed: what was said is not said twice */
-    judge_month(v, vm,
-                ow_window_close_at(v->env.tz, v->env.cal, &v->env.cfg->windows.grace, w));
+    judge_month(v, vm, ow_window_close_at(v->env.tz, v->env.cal, &v->env.cfg->windows.grace, w));
 }
 
 /* ---- the report ---- */

@@ -84,9 +84,11 @@ struct ow_variance_conf {
  * A rule's "threshold" is not used (the bands set the lines) and must stay 0; "resolve" null
  * means a tenth of the band back inside it (109%, 91%). */
 #define OW_VARIANCE_RULE_ENTRY(n, idx, d, h)                                                       \
-    {.name = (n), .type = OW_CONF_T_SUB,                                                           \
-     .offset = (idx) * sizeof(struct ow_rule_conf), /* within the "rules" array */                 \
-     .sub = ow_rule_conf_map, .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_SUB,                                                        \
+        .offset = (idx) * sizeof(struct ow_rule_conf), /* within the "rules" array */              \
+            .sub = ow_rule_conf_map, .def = (d), .help = (h)                                       \
+    }
 #define OW_VARIANCE_RULES_MAP(prefix)                                                              \
     OW_VARIANCE_RULE_ENTRY(prefix "_forecast_exceeded", OW_VR_EXCEEDED,                            \
                            "{\"severity\": \"warning\"}",                                          \
@@ -112,9 +114,8 @@ struct ow_variance_conf {
 #define OW_VARIANCE_CONF_MAP(rules_map)                                                            \
     OW_CONF_DOUBLE("upper_band_percent", struct ow_variance_conf, bands.upper_percent, 0, 1000,    \
                    "10", "a party at or above forecast + this percent is an exception (110%)"),    \
-        OW_CONF_DOUBLE("lower_band_percent", struct ow_variance_conf, bands.lower_percent, 0,      \
-                       100, "10",                                                                  \
-                       "a party at or below forecast - this percent is an exception (90%)"),       \
+        OW_CONF_DOUBLE("lower_band_percent", struct ow_variance_conf, bands.lower_percent, 0, 100, \
+                       "10", "a party at or below forecast - this percent is an exception (90%)"), \
         OW_CONF_DOUBLE("projected_after_percent", struct ow_variance_conf,                         \
                        projected_after_percent, 1, 100, "50",                                      \
                        "share of the month (event time) after which run-rate projections are "     \
@@ -127,8 +128,8 @@ struct ow_variance_conf {
 /* What the alert rules remember of one party's month: per rule, what was last told to the
  * alert engine, so that an unchanged condition costs nothing. */
 struct ow_variance_watch {
-    int64_t next_at;             /* the actual at which a rule may change as the actual rises */
-    uint8_t said[OW_VR__COUNT];  /* per rule: quiet, breach or holding (variance.c) */
+    int64_t next_at;            /* the actual at which a rule may change as the actual rises */
+    uint8_t said[OW_VR__COUNT]; /* per rule: quiet, breach or holding (variance.c) */
 };
 
 /* One party's month. */

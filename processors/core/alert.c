@@ -12,8 +12,7 @@
 
 #define ALERT_ID_MAX 1024
 
-static void parse_resolve(const json_t *v, void *dst, const char *path,
-                          struct ow_conf_errors *errs)
+static void parse_resolve(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
 {
     char got[80];
 
@@ -33,8 +32,8 @@ void ow_rule_parse_severity(const json_t *v, void *dst, const char *path,
     const char *s = json_string_value(v);
     char got[80];
 
-    if (s == NULL || (strcmp(s, "info") != 0 && strcmp(s, "warning") != 0 &&
-                      strcmp(s, "critical") != 0)) {
+    if (s == NULL ||
+        (strcmp(s, "info") != 0 && strcmp(s, "warning") != 0 && strcmp(s, "critical") != 0)) {
         ow_conf_error(errs, path, "expected \"info\", \"warning\" or \"critical\", got %s",
                       ow_conf_describe(v, got, sizeof(got)));
         return;
@@ -70,12 +69,12 @@ struct alert {
     char *severity;
     struct ow_window_id window;
     enum ow_alert_state state;
-    bool breach;       /* the last observed condition */
-    bool fired;        /* has been firing at least once */
+    bool breach; /* the last observed condition */
+    bool fired;  /* has been firing at least once */
     int64_t pending_since;
     int64_t for_us;
     json_t *dims;
-    json_t *last;      /* the latest published record */
+    json_t *last; /* the latest published record */
     double value;
     double threshold;
     char *unit;
@@ -84,8 +83,8 @@ struct alert {
 
 struct ow_alerts {
     struct ow_sink *sink;
-    struct ow_strmap *by_id;  /* alert_id -> struct alert */
-    struct alert **pending;   /* alerts waiting out their `for` */
+    struct ow_strmap *by_id; /* alert_id -> struct alert */
+    struct alert **pending;  /* alerts waiting out their `for` */
     size_t npending;
     size_t cap_pending;
     int64_t wall_clock_us;
@@ -196,10 +195,9 @@ static void publish(struct ow_alerts *a, struct alert *x, int64_t event_us)
     ow_rfc3339_format_utc(event_us, when, sizeof(when));
     rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:o, s:o, s:s, s:s, s:s}",
                     "schema_version", 1, "alert_id", x->id, "rule", x->rule, "state",
-                    state_names[x->state], "severity", x->severity, "window", name, "dims",
-                    x->dims, "value", number_or_null(x->value), "threshold",
-                    number_or_null(x->threshold), "unit", x->unit, "message",
-                    x->message, "event_time", when);
+                    state_names[x->state], "severity", x->severity, "window", name, "dims", x->dims,
+                    "value", number_or_null(x->value), "threshold", number_or_null(x->threshold),
+                    "unit", x->unit, "message", x->message, "event_time", when);
     if (a->wall_clock_us != 0) {
         ow_rfc3339_format_utc(a->wall_clock_us, raised, sizeof(raised));
         json_object_set_new(rec, "raised_at", json_string(raised));
@@ -389,11 +387,10 @@ json_t *ow_alerts_save(const struct ow_alerts *a)
                            "id", x->id, "rule", x->rule, "severity", x->severity, "kind",
                            (int)x->window.kind, "index", x->window.index, "state", (int)x->state,
                            "breach", x->breach, "fired", x->fired, "pending_since",
-                           (json_int_t)x->pending_since, "for_us", (json_int_t)x->for_us,
-                           "dims", x->dims, "last", x->last, "value",
-                           isfinite(x->value) ? x->value : 0.0, "threshold",
-                           isfinite(x->threshold) ? x->threshold : 0.0, "unit", x->unit,
-                           "message", x->message));
+                           (json_int_t)x->pending_since, "for_us", (json_int_t)x->for_us, "dims",
+                           x->dims, "last", x->last, "value", isfinite(x->value) ? x->value : 0.0,
+                           "threshold", isfinite(x->threshold) ? x->threshold : 0.0, "unit",
+                           x->unit, "message", x->message));
     }
     free(e);
     return out;

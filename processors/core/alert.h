@@ -25,11 +25,11 @@ struct ow_alerts;
  * forecast, a count, a share); resolve is where a firing alert resolves (hysteresis). */
 struct ow_rule_conf {
     bool enabled;
-    char *severity;  /* "info", "warning", "critical" */
-    int64_t for_us;  /* the condition must hold this long (event time) before firing */
+    char *severity; /* "info", "warning", "critical" */
+    int64_t for_us; /* the condition must hold this long (event time) before firing */
     double threshold;
-    double resolve;  /* NaN in config = the rule's default (fire threshold moved back by a
-                        tenth of the band) */
+    double resolve; /* NaN in config = the rule's default (fire threshold moved back by a
+                       tenth of the band) */
 };
 
 /* Config map entries for a rule; @def_* are JSON texts. Use inside a processor's map:
@@ -42,7 +42,7 @@ void ow_rule_parse_severity(const json_t *v, void *dst, const char *path,
 void ow_rule_free_severity(void *dst);
 #define OW_RULE_SEVERITY_FIELD(st, m, def)                                                         \
     OW_CONF_CUSTOM_SCHEMA("severity", st, m, ow_rule_parse_severity, ow_rule_free_severity,        \
-                          "\"info\" | \"warning\" | \"critical\"", def,                             \
+                          "\"info\" | \"warning\" | \"critical\"", def,                            \
                           "severity of the alert's records", OW_RULE_SEVERITY_SCHEMA)
 
 /* JSON Schemas of the shared rule keys, for rules with maps of their own. */
@@ -64,8 +64,8 @@ struct ow_alert_obs {
     struct ow_window_id window;
     const struct ow_alert_dim *dims; /* any order; sorted by key for the id */
     size_t ndims;
-    bool breach;      /* the fire condition holds */
-    bool recovered;   /* the value is back past the resolve threshold */
+    bool breach;    /* the fire condition holds */
+    bool recovered; /* the value is back past the resolve threshold */
     double value;
     double threshold;
     const char *unit;    /* "percent_of_forecast", "count", "percent", "hours" ... */

@@ -136,8 +136,9 @@ int ow_conf_parse_duration(const char *s, int64_t *us)
 
 static void child_path(char *buf, size_t len, const char *path, const char *key)
 {
-    bool plain = key[0] != '\0' && strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                               "0123456789_") == strlen(key);
+    bool plain =
+        key[0] != '\0' && strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_") == strlen(key);
 
     if (plain) {
         snprintf(buf, len, "%s.%s", path, key);
@@ -339,8 +340,7 @@ static const char *type_name(const struct ow_conf_field *f, char *buf, size_t le
         snprintf(buf, len, "duration");
         break;
     case OW_CONF_T_INTV:
-        snprintf(buf, len, "array of %zu integers %" PRId64 "..%" PRId64, f->count, f->min,
-                 f->max);
+        snprintf(buf, len, "array of %zu integers %" PRId64 "..%" PRId64, f->count, f->min, f->max);
         break;
     case OW_CONF_T_SUB:
         snprintf(buf, len, "object");

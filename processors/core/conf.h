@@ -46,30 +46,48 @@ struct ow_conf_field {
 };
 
 #define OW_CONF_INT(n, st, m, lo, hi, d, h)                                                        \
-    {.name = (n), .type = OW_CONF_T_INT, .offset = offsetof(st, m), .min = (lo), .max = (hi),      \
-     .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_INT, .offset = offsetof(st, m), .min = (lo), .max = (hi),   \
+        .def = (d), .help = (h)                                                                    \
+    }
 #define OW_CONF_DOUBLE(n, st, m, lo, hi, d, h)                                                     \
-    {.name = (n), .type = OW_CONF_T_DOUBLE, .offset = offsetof(st, m), .dmin = (lo), .dmax = (hi), \
-     .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_DOUBLE, .offset = offsetof(st, m), .dmin = (lo),            \
+        .dmax = (hi), .def = (d), .help = (h)                                                      \
+    }
 #define OW_CONF_BOOL(n, st, m, d, h)                                                               \
-    {.name = (n), .type = OW_CONF_T_BOOL, .offset = offsetof(st, m), .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_BOOL, .offset = offsetof(st, m), .def = (d), .help = (h)    \
+    }
 #define OW_CONF_STR(n, st, m, d, h)                                                                \
-    {.name = (n), .type = OW_CONF_T_STRING, .offset = offsetof(st, m), .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_STRING, .offset = offsetof(st, m), .def = (d), .help = (h)  \
+    }
 #define OW_CONF_DURATION(n, st, m, lo, hi, d, h)                                                   \
-    {.name = (n), .type = OW_CONF_T_DURATION, .offset = offsetof(st, m), .min = (lo), .max = (hi), \
-     .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_DURATION, .offset = offsetof(st, m), .min = (lo),           \
+        .max = (hi), .def = (d), .help = (h)                                                       \
+    }
 #define OW_CONF_INTV(n, st, m, cnt, lo, hi, d, h)                                                  \
-    {.name = (n), .type = OW_CONF_T_INTV, .offset = offsetof(st, m), .count = (cnt), .min = (lo),  \
-     .max = (hi), .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_INTV, .offset = offsetof(st, m), .count = (cnt),            \
+        .min = (lo), .max = (hi), .def = (d), .help = (h)                                          \
+    }
 #define OW_CONF_SUB(n, st, m, map, d, h)                                                           \
-    {.name = (n), .type = OW_CONF_T_SUB, .offset = offsetof(st, m), .sub = (map), .def = (d),      \
-     .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_SUB, .offset = offsetof(st, m), .sub = (map), .def = (d),   \
+        .help = (h)                                                                                \
+    }
 #define OW_CONF_CUSTOM(n, st, m, fn, freefn, exp, d, h)                                            \
-    {.name = (n), .type = OW_CONF_T_CUSTOM, .offset = offsetof(st, m), .parse = (fn),              \
-     .free = (freefn), .expect = (exp), .def = (d), .help = (h)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_CUSTOM, .offset = offsetof(st, m), .parse = (fn),           \
+        .free = (freefn), .expect = (exp), .def = (d), .help = (h)                                 \
+    }
 #define OW_CONF_CUSTOM_SCHEMA(n, st, m, fn, freefn, exp, d, h, sch)                                \
-    {.name = (n), .type = OW_CONF_T_CUSTOM, .offset = offsetof(st, m), .parse = (fn),              \
-     .free = (freefn), .expect = (exp), .def = (d), .help = (h), .schema = (sch)}
+    {                                                                                              \
+        .name = (n), .type = OW_CONF_T_CUSTOM, .offset = offsetof(st, m), .parse = (fn),           \
+        .free = (freefn), .expect = (exp), .def = (d), .help = (h), .schema = (sch)                \
+    }
 
 /** A new, empty error list. */
 struct ow_conf_errors *ow_conf_errors_create(const char *file);

@@ -45,11 +45,12 @@ static const struct ow_conf_field windows_map[] = {
     OW_CONF_DURATION("allowed_disorder", struct ow_config_windows, allowed_disorder_us, 0,
                      30 * OW_US_PER_DAY, "\"1h\"",
                      "the watermark trails the greatest occurred_at by this much"),
-    OW_CONF_CUSTOM_SCHEMA("grace", struct ow_config_windows, grace, parse_grace, NULL,
-                   "\"<N>wd\" or a duration", "\"10wd\"",
-                   "how long a window stays open after its end: N Working Days in England and "
-                   "Wales (the whole Nth day included) or a duration",
-                   "{\"type\": \"string\", \"pattern\": \"^[0-9]+(wd|ms|s|m|h|d)$\"}"),
+    OW_CONF_CUSTOM_SCHEMA(
+        "grace", struct ow_config_windows, grace, parse_grace, NULL, "\"<N>wd\" or a duration",
+        "\"10wd\"",
+        "how long a window stays open after its end: N Working Days in England and "
+        "Wales (the whole Nth day included) or a duration",
+        "{\"type\": \"string\", \"pattern\": \"^[0-9]+(wd|ms|s|m|h|d)$\"}"),
     OW_CONF_INT("retention_windows", struct ow_config_windows, retention_windows, 0, 120, "2",
                 "a closed window's state is kept until this many windows of its kind past its "
                 "close; later count events for it are dead letters ('window expired')"),
@@ -64,8 +65,9 @@ static const struct ow_conf_field dedup_map[] = {
     OW_CONF_DURATION("span", struct ow_config_dedup, span_us, 0, 366 * OW_US_PER_DAY, "\"7d\"",
                      "remember event ids for this span of event time"),
     OW_CONF_INT("max_bytes", struct ow_config_dedup, max_bytes, 1 << 20, INT64_C(1) << 40,
-                "1073741824", "memory bound of the remembered ids; past it the oldest are "
-                              "forgotten early (metric: dedup ids forgotten early)"),
+                "1073741824",
+                "memory bound of the remembered ids; past it the oldest are "
+                "forgotten early (metric: dedup ids forgotten early)"),
     {0},
 };
 
@@ -182,9 +184,10 @@ static void check_threshold_reports(const struct ow_config *cfg, struct ow_conf_
         }
         if (ow_processors[p] == NULL) {
             snprintf(path, sizeof(path), "$.threshold_rules[%zu].report", i);
-            ow_conf_error(errs, path, "expected a report key (rdp_incidents, csr_variance, "
-                                      "sr_variance, ch_returns, problems, performance), got "
-                                      "\"%.60s\"",
+            ow_conf_error(errs, path,
+                          "expected a report key (rdp_incidents, csr_variance, "
+                          "sr_variance, ch_returns, problems, performance), got "
+                          "\"%.60s\"",
                           report);
         }
     }
@@ -320,8 +323,8 @@ json_t *ow_config_schema(void)
         const struct ow_processor *p = ow_processors[i];
 
         json_object_set_new(procs, p->name,
-                            p->conf ? ow_conf_schema(p->conf) : json_pack("{s:s}", "type",
-                                                                         "object"));
+                            p->conf ? ow_conf_schema(p->conf)
+                                    : json_pack("{s:s}", "type", "object"));
     }
     json_object_set_new(props, "processors",
                         json_pack("{s:s, s:o, s:b}", "type", "object", "properties", procs,

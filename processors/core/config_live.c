@@ -69,8 +69,7 @@ char *ow_config_expand(const char *value, char *why, size_t why_len)
     return out;
 }
 
-static void parse_strlist(const json_t *v, void *dst, const char *path,
-                          struct ow_conf_errors *errs)
+static void parse_strlist(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
 {
     struct ow_strlist *l = dst;
     char sub[300];
@@ -200,21 +199,23 @@ const struct ow_conf_field ow_config_kafka_map[] = {
     EXPANDED("brokers", struct ow_config_kafka, brokers, "\"localhost:9092\"",
              "bootstrap servers (bootstrap.servers)"),
     EXPANDED("group_id", struct ow_config_kafka, group_id, "\"opswatch\"", "consumer group"),
-    OW_CONF_CUSTOM_SCHEMA("input_topics", struct ow_config_kafka, input_topics, parse_strlist,
-                   free_strlist, "array of strings",
-                   "[\"dcc.incidents\", \"dcc.service-requests\", \"dcc.csr\", \"dcc.forecasts\", "
-                   "\"dcc.ch-returns\", \"dcc.problems\", \"dcc.performance\"]",
-                   "topics to consume; one topic may carry several event types",
-                   "{\"type\": \"array\", \"minItems\": 1, \"items\": {\"type\": \"string\", "
-                   "\"minLength\": 1}}"),
-    OW_CONF_CUSTOM_SCHEMA("properties", struct ow_config_kafka, properties, parse_strpairs,
-                   free_strpairs, "object of strings",
-                   "{\"client.id\": \"opswatch\", \"fetch.wait.max.ms\": \"5\", "
-                   "\"linger.ms\": \"5\"}",
-                   "librdkafka properties passed through (SASL, SSL, client.id...); values may "
-                   "be \"${ENV}\" or \"file:/path\"; never logged. fetch.wait.max.ms and "
-                   "linger.ms are tuned for alert latency",
-                   "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}}"),
+    OW_CONF_CUSTOM_SCHEMA(
+        "input_topics", struct ow_config_kafka, input_topics, parse_strlist, free_strlist,
+        "array of strings",
+        "[\"dcc.incidents\", \"dcc.service-requests\", \"dcc.csr\", \"dcc.forecasts\", "
+        "\"dcc.ch-returns\", \"dcc.problems\", \"dcc.performance\"]",
+        "topics to consume; one topic may carry several event types",
+        "{\"type\": \"array\", \"minItems\": 1, \"items\": {\"type\": \"string\", "
+        "\"minLength\": 1}}"),
+    OW_CONF_CUSTOM_SCHEMA(
+        "properties", struct ow_config_kafka, properties, parse_strpairs, free_strpairs,
+        "object of strings",
+        "{\"client.id\": \"opswatch\", \"fetch.wait.max.ms\": \"5\", "
+        "\"linger.ms\": \"5\"}",
+        "librdkafka properties passed through (SASL, SSL, client.id...); values may "
+        "be \"${ENV}\" or \"file:/path\"; never logged. fetch.wait.max.ms and "
+        "linger.ms are tuned for alert latency",
+        "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}}"),
     OW_CONF_INT("batch_max", struct ow_config_kafka, batch_max, 1, 1000000, "10000",
                 "messages drained per turn of the loop"),
     OW_CONF_BOOL("exactly_once", struct ow_config_kafka, exactly_once, "false",
@@ -235,20 +236,20 @@ const struct ow_conf_field ow_config_outputs_map[] = {
 };
 
 const struct ow_conf_field ow_config_live_map[] = {
-    OW_CONF_DURATION("aggregate_interval", struct ow_config_live, aggregate_interval_us,
-                     10000, 3600 * OW_US_PER_SEC, "\"1s\"",
+    OW_CONF_DURATION("aggregate_interval", struct ow_config_live, aggregate_interval_us, 10000,
+                     3600 * OW_US_PER_SEC, "\"1s\"",
                      "aggregate updates at most this often per key while they change"),
-    OW_CONF_DURATION("idle_interval", struct ow_config_live, idle_interval_us, 0,
-                     OW_US_PER_DAY, "\"30s\"",
+    OW_CONF_DURATION("idle_interval", struct ow_config_live, idle_interval_us, 0, OW_US_PER_DAY,
+                     "\"30s\"",
                      "caught up and nothing new this long: the wall clock advances the "
                      "watermark"),
-    OW_CONF_DURATION("stale_after", struct ow_config_live, stale_after_us, 0,
-                     31 * OW_US_PER_DAY, "\"6h\"",
+    OW_CONF_DURATION("stale_after", struct ow_config_live, stale_after_us, 0, 31 * OW_US_PER_DAY,
+                     "\"6h\"",
                      "input_stale fires when a topic has had no event this long (0: off)"),
     OW_CONF_STR("state_dir", struct ow_config_live, state_dir, "\"/var/lib/opswatch\"",
                 "where the state is saved"),
-    OW_CONF_DURATION("checkpoint_interval", struct ow_config_live, checkpoint_interval_us,
-                     10000, 3600 * OW_US_PER_SEC, "\"1s\"",
+    OW_CONF_DURATION("checkpoint_interval", struct ow_config_live, checkpoint_interval_us, 10000,
+                     3600 * OW_US_PER_SEC, "\"1s\"",
                      "save the state (then commit offsets) this often"),
     OW_CONF_SUB("input_stale", struct ow_config_live, input_stale, ow_rule_conf_map,
                 "{\"severity\": \"warning\"}",

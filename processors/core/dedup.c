@@ -32,19 +32,19 @@ _Static_assert(sizeof(struct slot) == 36, "struct slot must have no padding");
 
 struct ow_dedup {
     struct slot *slots;
-    size_t cap;           /* slots now */
-    size_t cap_max;       /* slots within max_bytes */
-    size_t n;             /* ids stored */
-    size_t grow_at;       /* maintenance when n reaches this: 3/4 of cap, 7/8 at the bound */
-    size_t since_sweep;   /* inserts since the last sweep */
+    size_t cap;         /* slots now */
+    size_t cap_max;     /* slots within max_bytes */
+    size_t n;           /* ids stored */
+    size_t grow_at;     /* maintenance when n reaches this: 3/4 of cap, 7/8 at the bound */
+    size_t since_sweep; /* inserts since the last sweep */
     int64_t span_us;
-    int shift;            /* time unit u = 2^shift us */
-    bool started;         /* max_us and base_units are set */
-    int64_t max_us;       /* greatest occurred_us inserted */
-    int64_t base_units;   /* stored t = floor(occurred / u) - base_units + 1 */
-    uint32_t cut_t;       /* stored ids with t < cut_t are past the span */
-    uint32_t top_t;       /* t of max_us */
-    uint32_t low_t;       /* no stored id has a smaller t (a lower bound) */
+    int shift;          /* time unit u = 2^shift us */
+    bool started;       /* max_us and base_units are set */
+    int64_t max_us;     /* greatest occurred_us inserted */
+    int64_t base_units; /* stored t = floor(occurred / u) - base_units + 1 */
+    uint32_t cut_t;     /* stored ids with t < cut_t are past the span */
+    uint32_t top_t;     /* t of max_us */
+    uint32_t low_t;     /* no stored id has a smaller t (a lower bound) */
     uint64_t expired;
     uint64_t forgotten_early;
     uint64_t sweeps;

@@ -111,8 +111,8 @@ static struct win *win_ensure(struct ow_engine *eng, struct ow_window_id w)
         return x;
     }
     first = r->count == 0 ? w.index : (w.index < r->first ? w.index : r->first);
-    last = r->count == 0 ? w.index : (w.index > r->first + r->count - 1 ? w.index
-                                                                       : r->first + r->count - 1);
+    last = r->count == 0 ? w.index
+                         : (w.index > r->first + r->count - 1 ? w.index : r->first + r->count - 1);
     count = last - first + 1;
     items = ow_xcalloc((size_t)count, sizeof(*items));
     for (int i = 0; i < count; i++) {
@@ -193,9 +193,9 @@ static void emit_aggregates(struct ow_engine *eng, struct ow_window_id w, const 
     {
         snprintf(key, sizeof(key), "%s/%s", name, report);
         ow_sink_emit_new(eng->sink, OW_STREAM_AGGREGATES, key,
-                         json_pack("{s:i, s:s, s:s, s:i, s:b, s:O}", "schema_version", 1,
-                                   "window", name, "report", report, "revision", x->revision,
-                                   "final", x->closed, "data", data));
+                         json_pack("{s:i, s:s, s:s, s:i, s:b, s:O}", "schema_version", 1, "window",
+                                   name, "report", report, "revision", x->revision, "final",
+                                   x->closed, "data", data));
     }
 }
 
@@ -211,11 +211,11 @@ static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, cons
     ow_tz_format(eng->tz, ow_window_end(eng->tz, w), end, sizeof(end));
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:I, s:{s:s, s:s}, s:O, s:o}",
                      "schema_version", 1, "window", name, "kind",
-                     w.kind == OW_WIN_MONTH ? "month" : "quarter", "timezone",
-                     ow_tz_name(eng->tz), "start", start, "end", end, "revision", x->revision,
-                     "final", x->closed, "late_events", (json_int_t)x->late_events, "producer",
-                     "version", OW_VERSION, "config_sha256", eng->cfg->sha256, "reports",
-                     reports, "alerts", ow_alerts_of_window(eng->alerts, w));
+                     w.kind == OW_WIN_MONTH ? "month" : "quarter", "timezone", ow_tz_name(eng->tz),
+                     "start", start, "end", end, "revision", x->revision, "final", x->closed,
+                     "late_events", (json_int_t)x->late_events, "producer", "version", OW_VERSION,
+                     "config_sha256", eng->cfg->sha256, "reports", reports, "alerts",
+                     ow_alerts_of_window(eng->alerts, w));
 }
 
 static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct win *x)
@@ -323,8 +323,8 @@ static void dead_letter(struct ow_engine *eng, const char *buf, size_t len,
     eng->stats.dead_letters++;
     eng->stats.dead_by_reason[reason]++;
     ow_rfc3339_format_utc(src->received_us, received, sizeof(received));
-    rec = json_pack("{s:i, s:s, s:s, s:{s:s, s:i, s:I}, s:s}", "schema_version", 1, "error",
-                    error, "reason", ow_dl_reason_name(reason), "source", "topic",
+    rec = json_pack("{s:i, s:s, s:s, s:{s:s, s:i, s:I}, s:s}", "schema_version", 1, "error", error,
+                    "reason", ow_dl_reason_name(reason), "source", "topic",
                     src->topic ? src->topic : "", "partition", src->partition, "offset",
                     (json_int_t)src->offset, "received_at", received);
     payload = json_stringn(buf, shown);
@@ -406,8 +406,7 @@ static void judge_thresholds(struct ow_engine *eng, const struct ow_event *ev,
     }
 }
 
-int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
-                    const struct ow_source *src)
+int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len, const struct ow_source *src)
 {
     struct ow_event *ev = &eng->ev;
     struct ow_dedup_key key;
@@ -428,8 +427,7 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
         snprintf(msg, sizeof(msg),
                  "%s: field 'occurred_at': occurred_at in the future (more than %" PRId64
                  " s ahead of the wall clock)",
-                 ow_event_type_name(ev->type),
-                 eng->cfg->windows.future_limit_us / OW_US_PER_SEC);
+                 ow_event_type_name(ev->type), eng->cfg->windows.future_limit_us / OW_US_PER_SEC);
         dead_letter(eng, buf, len, src, OW_DL_FUTURE, msg);
         return OW_ESCHEMA;
     }
@@ -456,9 +454,8 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
             snprintf(msg, sizeof(msg),
                      "%s: field '%s': window expired (window %s is past its retention; its "
                      "state is no longer kept)",
-                     ow_event_type_name(ev->type), ev->type == OW_EV_FORECAST ? "period"
-                                                                             : "occurred_at",
-                     name);
+                     ow_event_type_name(ev->type),
+                     ev->type == OW_EV_FORECAST ? "period" : "occurred_at", name);
             dead_letter(eng, buf, len, src, OW_DL_WINDOW_EXPIRED, msg);
             return OW_ESCHEMA;
         }
@@ -616,12 +613,14 @@ json_t *ow_engine_windows(const struct ow_engine *eng)
 
             ow_window_name(w, name, sizeof(name));
             ow_tz_format(eng->tz, x->close_at, close_at, sizeof(close_at));
-            json_array_append_new(
-                out, json_pack("{s:s, s:s, s:s, s:i, s:I, s:s}", "window", name, "kind",
-                               kind == OW_WIN_MONTH ? "month" : "quarter", "state",
-                               x->expired ? "expired" : x->closed ? "closed" : "open",
-                               "revision", x->revision, "late_events",
-                               (json_int_t)x->late_events, "close_at", close_at));
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:i, s:I, s:s}", "window", name,
+                                                 "kind", kind == OW_WIN_MONTH ? "month" : "quarter",
+                                                 "state",
+                                                 x->expired  ? "expired"
+                                                 : x->closed ? "closed"
+                                                             : "open",
+                                                 "revision", x->revision, "late_events",
+                                                 (json_int_t)x->late_events, "close_at", close_at));
         }
     }
     return out;
@@ -689,8 +688,7 @@ static int wire_processors(struct ow_engine *eng, struct ow_err *err)
                 type++;
             }
             if (type == OW_EV__COUNT) {
-                return ow_err_set(err, OW_EINVAL, p->name, "consumes unknown event type '%s'",
-                                  *t);
+                return ow_err_set(err, OW_EINVAL, p->name, "consumes unknown event type '%s'", *t);
             }
             eng->by_type[type][counts[type]++] = i;
             eng->by_type[type][counts[type]] = SIZE_MAX;

@@ -22,9 +22,9 @@ struct ow_engine;
 
 /* Where an event came from, for dead letters and their keys. Borrowed. */
 struct ow_source {
-    const char *topic;  /* Kafka topic, or the input file in replay */
-    int32_t partition;  /* -1 in replay */
-    int64_t offset;     /* Kafka offset, or the line number (1-based) in replay */
+    const char *topic;   /* Kafka topic, or the input file in replay */
+    int32_t partition;   /* -1 in replay */
+    int64_t offset;      /* Kafka offset, or the line number (1-based) in replay */
     int64_t received_us; /* wall clock at receipt (daemon/CLI side), for "received_at" */
 };
 
@@ -45,17 +45,17 @@ enum ow_dl_reason {
 };
 
 struct ow_engine_stats {
-    uint64_t events;                 /* messages offered */
-    uint64_t applied;                /* valid, new, applied */
-    uint64_t by_type[OW_EV__COUNT];  /* applied, by type */
-    uint64_t duplicates;             /* same id and content: counted once */
+    uint64_t events;                /* messages offered */
+    uint64_t applied;               /* valid, new, applied */
+    uint64_t by_type[OW_EV__COUNT]; /* applied, by type */
+    uint64_t duplicates;            /* same id and content: counted once */
     uint64_t dead_letters;
     uint64_t dead_by_reason[OW_DL__COUNT];
-    uint64_t late_events;            /* applied to a window after it closed */
-    uint64_t windows;                /* windows that exist (both kinds) */
+    uint64_t late_events; /* applied to a window after it closed */
+    uint64_t windows;     /* windows that exist (both kinds) */
     uint64_t windows_closed;
     uint64_t closed_by_reason[3];
-    int64_t watermark_us;            /* INT64_MIN before the first event */
+    int64_t watermark_us; /* INT64_MIN before the first event */
 };
 
 /** An engine on @cfg (borrowed; must outlive the engine) writing to @sink (borrowed).
@@ -129,8 +129,8 @@ json_t *ow_engine_save(struct ow_engine *eng);
 int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err *err);
 
 /** Remember a saved id again (restore). Ids already past the span are dropped. */
-void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key,
-                          const uint64_t content[2], int64_t occurred_us);
+void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
+                          int64_t occurred_us);
 
 /** Start journaling remembered ids (live mode; replay never needs it). */
 void ow_engine_journal_enable(struct ow_engine *eng);
@@ -154,8 +154,8 @@ uint64_t ow_engine_foreach_id(struct ow_engine *eng,
  * destroyed) and @cfg must outlive it; on failure *@eng is untouched and @err says why (a
  * processor refusing the new configuration). Settings that shape the windows themselves
  * (zone, calendar, grace, retention) need a restart: the caller warns about them. */
-int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg,
-                          struct ow_sink *sink, struct ow_err *err);
+int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg, struct ow_sink *sink,
+                          struct ow_err *err);
 
 /** Current counters. Borrowed. */
 const struct ow_engine_stats *ow_engine_stats(const struct ow_engine *eng);

@@ -20,8 +20,8 @@ struct ow_tz;
 struct win {
     bool closed;
     bool expired;
-    bool dirty;     /* changed since its last publication */
-    int revision;   /* 0 while open */
+    bool dirty;   /* changed since its last publication */
+    int revision; /* 0 while open */
     int64_t late_events;
     int64_t close_at;
     int64_t expire_at;
@@ -29,10 +29,10 @@ struct win {
 
 /* The windows of one kind that exist: a contiguous range (a series has no gaps). */
 struct win_range {
-    int first;      /* index of items[0] */
+    int first; /* index of items[0] */
     int count;
     struct win *items;
-    int next_open;  /* offset of the oldest window not yet closed */
+    int next_open; /* offset of the oldest window not yet closed */
 };
 
 /* Remembered ids inserted since the last save, for incremental saves. */
@@ -60,9 +60,9 @@ struct ow_engine {
     struct ow_alerts *alerts;
     struct ow_proc_env env;
     size_t nproc;
-    void **ctx;                                   /* per processor */
-    size_t *by_type[OW_EV__COUNT];                /* consumer indexes, ended by SIZE_MAX */
-    struct win_range ranges[2];                   /* by enum ow_window_kind */
+    void **ctx;                    /* per processor */
+    size_t *by_type[OW_EV__COUNT]; /* consumer indexes, ended by SIZE_MAX */
+    struct win_range ranges[2];    /* by enum ow_window_kind */
     int64_t max_occurred_us;
     int64_t wall_clock_us;
     struct ow_event ev;
@@ -70,7 +70,6 @@ struct ow_engine {
     struct ow__id_journal journal; /* ids inserted since the last save (live mode only) */
     bool *threshold_watch;         /* per processor: a threshold rule reads its report */
 };
-
 
 /** Initialise window @w's bookkeeping (its close and expiry instants). */
 void ow__engine_win_init(struct ow_engine *eng, struct ow_window_id w, struct win *x);

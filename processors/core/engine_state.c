@@ -25,12 +25,12 @@ static json_t *stats_save(const struct ow_engine_stats *st)
         json_array_append_new(closed, json_integer((json_int_t)st->closed_by_reason[r]));
     }
     return json_pack("{s:I, s:I, s:o, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:I}", "events",
-                     (json_int_t)st->events, "applied", (json_int_t)st->applied, "by_type",
-                     by_type, "duplicates", (json_int_t)st->duplicates, "dead_letters",
+                     (json_int_t)st->events, "applied", (json_int_t)st->applied, "by_type", by_type,
+                     "duplicates", (json_int_t)st->duplicates, "dead_letters",
                      (json_int_t)st->dead_letters, "dead_by_reason", dead, "late_events",
                      (json_int_t)st->late_events, "windows", (json_int_t)st->windows,
-                     "windows_closed", (json_int_t)st->windows_closed, "closed_by_reason",
-                     closed, "watermark_us", (json_int_t)st->watermark_us);
+                     "windows_closed", (json_int_t)st->windows_closed, "closed_by_reason", closed,
+                     "watermark_us", (json_int_t)st->watermark_us);
 }
 
 static uint64_t u64_at(const json_t *arr, size_t i)
@@ -70,9 +70,9 @@ static json_t *ranges_save(const struct ow_engine *eng)
         for (int i = 0; i < r->count; i++) {
             const struct win *x = &r->items[i];
 
-            json_array_append_new(items, json_pack("[b, b, b, i, I]", x->closed, x->expired,
-                                                   x->dirty, x->revision,
-                                                   (json_int_t)x->late_events));
+            json_array_append_new(items,
+                                  json_pack("[b, b, b, i, I]", x->closed, x->expired, x->dirty,
+                                            x->revision, (json_int_t)x->late_events));
         }
         json_array_append_new(out, json_pack("{s:i, s:i, s:o}", "first", r->first, "next_open",
                                              r->next_open, "items", items));
@@ -127,8 +127,8 @@ json_t *ow_engine_save(struct ow_engine *eng)
         }
     }
     return json_pack("{s:i, s:s, s:I, s:o, s:o, s:o, s:o}", "format", 1, "config_sha256",
-                     eng->cfg->sha256, "max_occurred_us", (json_int_t)eng->max_occurred_us,
-                     "stats", stats_save(&eng->stats), "windows", ranges_save(eng), "alerts",
+                     eng->cfg->sha256, "max_occurred_us", (json_int_t)eng->max_occurred_us, "stats",
+                     stats_save(&eng->stats), "windows", ranges_save(eng), "alerts",
                      ow_alerts_save(eng->alerts), "processors", procs);
 }
 
@@ -157,8 +157,7 @@ int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err 
             continue;
         }
         if (mine == NULL) {
-            return ow_err_set(err, OW_EINVAL, "state: processors", "no state for '%s'",
-                              p->name);
+            return ow_err_set(err, OW_EINVAL, "state: processors", "no state for '%s'", p->name);
         }
         rc = p->restore(eng->ctx[i], mine, err);
         if (rc != OW_OK) {
@@ -168,8 +167,8 @@ int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err 
     return OW_OK;
 }
 
-void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key,
-                          const uint64_t content[2], int64_t occurred_us)
+void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
+                          int64_t occurred_us)
 {
     ow_dedup_insert(eng->dedup, key, content, occurred_us);
 }
@@ -208,8 +207,7 @@ void ow_engine_journal_drain(struct ow_engine *eng,
 }
 
 struct foreach_arg {
-    void (*fn)(void *arg, struct ow_dedup_key key, const uint64_t content[2],
-               int64_t occurred_us);
+    void (*fn)(void *arg, struct ow_dedup_key key, const uint64_t content[2], int64_t occurred_us);
     void *arg;
     uint64_t n;
 };
@@ -235,8 +233,8 @@ uint64_t ow_engine_foreach_id(struct ow_engine *eng,
     return fa.n;
 }
 
-int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg,
-                          struct ow_sink *sink, struct ow_err *err)
+int ow_engine_reconfigure(struct ow_engine **eng, const struct ow_config *cfg, struct ow_sink *sink,
+                          struct ow_err *err)
 {
     struct ow_engine *old = *eng;
     struct ow_engine *neu = ow_engine_create(cfg, sink, old->live, err);

@@ -56,7 +56,16 @@ _Static_assert(sizeof(enum ow_region) == sizeof(int), "enum fields are stored as
 _Static_assert(sizeof(enum ow_action) == sizeof(int), "enum fields are stored as int");
 
 /* The JSON token a known top-level field held. */
-enum tok { TOK_ABSENT, TOK_STRING, TOK_NUMBER, TOK_TRUE, TOK_FALSE, TOK_NULL, TOK_OBJECT, TOK_ARRAY };
+enum tok {
+    TOK_ABSENT,
+    TOK_STRING,
+    TOK_NUMBER,
+    TOK_TRUE,
+    TOK_FALSE,
+    TOK_NULL,
+    TOK_OBJECT,
+    TOK_ARRAY
+};
 
 /* Domain tags (and seeds) of the content hash. */
 enum { H_STRING = 1, H_NUMBER, H_TRUE, H_FALSE, H_NULL, H_OBJECT, H_ARRAY, H_ARRAY_STEP, H_KEY };
@@ -75,7 +84,7 @@ struct frame {
 };
 
 struct ow_decoder {
-    int depth; /* the top-level object is depth 1 */
+    int depth;    /* the top-level object is depth 1 */
     bool hashing; /* false once the event is known to be invalid */
 
     int cur_slot; /* slot of the current top-level member, or -1 */
@@ -438,8 +447,8 @@ static void string_fault(struct ow_decoder *dec, bool at_member, const char *sub
 /* Checks shared by keys and string values: the scanner's fault and the length limit. */
 static inline void check_string(struct ow_decoder *dec, bool at_member, const char *subject)
 {
-    if (__builtin_expect(dec->js.fault != OW_JSON_FAULT_NONE ||
-                             dec->js.len > OW_EVENT_MAX_STRING, 0)) {
+    if (__builtin_expect(dec->js.fault != OW_JSON_FAULT_NONE || dec->js.len > OW_EVENT_MAX_STRING,
+                         0)) {
         string_fault(dec, at_member, subject);
     }
 }
@@ -545,9 +554,8 @@ static void on_key(struct ow_decoder *dec)
  * scalar would do, in one step. Returns false, having changed nothing, for anything that
  * could fail (a long string, a repeated known name) or is not top-level: the general path
  * then handles and words it. */
-static inline __attribute__((always_inline)) bool top_member(struct ow_decoder *dec,
-                                                             enum ow_json_tok jt,
-                                                             const char *key, size_t key_len)
+static inline __attribute__((always_inline)) bool
+top_member(struct ow_decoder *dec, enum ow_json_tok jt, const char *key, size_t key_len)
 {
     static const unsigned char tok_of[] = {
         [OW_JSON_STRING] = TOK_STRING, [OW_JSON_INT] = TOK_NUMBER, [OW_JSON_TRUE] = TOK_TRUE,
@@ -664,7 +672,8 @@ static int not_json(struct ow_decoder *dec, struct ow_err *err)
     char text[160];
 
     if (dec->js.err == OW_JSON_E_TRAILING) {
-        return ow_err_set(err, OW_ESCHEMA, "event", "not valid JSON: trailing garbage after the object");
+        return ow_err_set(err, OW_ESCHEMA, "event",
+                          "not valid JSON: trailing garbage after the object");
     }
     return ow_err_set(err, OW_ESCHEMA, "event", "not valid JSON: %s",
                       ow_json_error_text(&dec->js, text, sizeof(text)));
@@ -770,8 +779,8 @@ closed:
     return OW_OK;
 
 not_object:
-    return ow_err_set(err, OW_ESCHEMA, "event",
-                      "expected a JSON object at the top level, got %s", what);
+    return ow_err_set(err, OW_ESCHEMA, "event", "expected a JSON object at the top level, got %s",
+                      what);
 }
 
 /* ---- end of object: the tables ---- */
@@ -1208,8 +1217,8 @@ int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struc
         return ow_err_set(err, OW_ESCHEMA, "event", "empty input");
     }
     if (len > OW_EVENT_MAX_BYTES) {
-        return ow_err_set(err, OW_ESCHEMA, "event", "%zu bytes is more than the %d-byte limit",
-                          len, OW_EVENT_MAX_BYTES);
+        return ow_err_set(err, OW_ESCHEMA, "event", "%zu bytes is more than the %d-byte limit", len,
+                          OW_EVENT_MAX_BYTES);
     }
     while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) {
         i++;

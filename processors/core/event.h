@@ -32,7 +32,13 @@ enum ow_event_type {
 };
 
 /* Regions; OW_REGION_NONE when the event has none (snapshots say "unknown"). */
-enum ow_region { OW_REGION_NORTH, OW_REGION_CENTRAL, OW_REGION_SOUTH, OW_REGION__COUNT, OW_REGION_NONE = -1 };
+enum ow_region {
+    OW_REGION_NORTH,
+    OW_REGION_CENTRAL,
+    OW_REGION_SOUTH,
+    OW_REGION__COUNT,
+    OW_REGION_NONE = -1
+};
 
 /* Lifecycle steps of all entity types in one enum ("closed" serves ch_return and problem). */
 enum ow_action {

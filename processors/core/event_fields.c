@@ -93,8 +93,8 @@ const char ow__type_list[] =
 static const char *const region_names[] = {"north", "central", "south", NULL};
 static const char *const report_names[] = {"service_request", "csr", NULL};
 static const char *const attribution_names[] = {"service_user", "dcc", NULL};
-static const char *const fault_names[] = {
-    "aerial", "led", "manufacturing_defect", "sm_han_interface", "sm_wan", NULL};
+static const char *const fault_names[] = {"aerial",           "led",    "manufacturing_defect",
+                                          "sm_han_interface", "sm_wan", NULL};
 static const char *const stage_names[] = {"pre_installation", "post_installation", NULL};
 static const char *const pstatus_names[] = {"under_investigation", "pending", "completed", NULL};
 static const char *const category_names[] = {"critical", "high", "medium", "low", NULL};
@@ -107,8 +107,7 @@ static const char *const ch_actions[] = {"returned", "closed", "disputed", "disp
 static const int ch_action_values[] = {OW_ACT_RETURNED, OW_ACT_CLOSED, OW_ACT_DISPUTED,
                                        OW_ACT_DISPUTE_RESOLVED};
 static const char *const problem_actions[] = {"created", "status_changed", "closed", NULL};
-static const int problem_action_values[] = {OW_ACT_CREATED, OW_ACT_STATUS_CHANGED,
-                                            OW_ACT_CLOSED};
+static const int problem_action_values[] = {OW_ACT_CREATED, OW_ACT_STATUS_CHANGED, OW_ACT_CLOSED};
 
 /* event_id and occurred_at; type and schema_version are checked by the decoder itself, since
  * they decide which table applies and whether this contract applies at all. */

@@ -77,13 +77,13 @@ struct ow__field {
     size_t offset;      /* into struct ow_event */
     size_t flag_offset; /* OW__K_TIME: a bool set when present (if has_flag) */
     int has_flag;
-    int64_t min;               /* OW__K_INT*: bounds; OW__K_ID: length bounds */
+    int64_t min; /* OW__K_INT*: bounds; OW__K_ID: length bounds */
     int64_t max;
-    int64_t dflt;              /* OW__K_INT64: value when absent */
-    const char *const *names;  /* OW__K_ENUM: NULL-terminated wire names */
-    const int *values;         /* OW__K_ENUM: stored value per name, or NULL for the index */
+    int64_t dflt;             /* OW__K_INT64: value when absent */
+    const char *const *names; /* OW__K_ENUM: NULL-terminated wire names */
+    const int *values;        /* OW__K_ENUM: stored value per name, or NULL for the index */
     enum ow__req req;
-    unsigned actions;          /* OW__REQ_ACTIONS: mask of 1u << enum ow_action */
+    unsigned actions; /* OW__REQ_ACTIONS: mask of 1u << enum ow_action */
 };
 
 struct ow__type {

@@ -23,15 +23,54 @@
  * (non-ASCII goes through the UTF-8 check). */
 #define P16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
 const unsigned char ow__json_plain[256] = {
-    P16(0), P16(0),
+    P16(0),
+    P16(0),
     /* 0x20..0x2f: '"' is 0x22 */
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1,
+    1,
+    0,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
     P16(1),
     P16(1),
     /* 0x50..0x5f: '\\' is 0x5c */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    P16(1), P16(1),
-    P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0),
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    0,
+    1,
+    1,
+    1,
+    P16(1),
+    P16(1),
+    P16(0),
+    P16(0),
+    P16(0),
+    P16(0),
+    P16(0),
+    P16(0),
+    P16(0),
+    P16(0),
 };
 #undef P16
 
@@ -54,8 +93,8 @@ void ow_json_begin(struct ow_json_scan *js, const char *in, size_t len, char *bu
     js->err_expect = OW__JS_VALUE;
 }
 
-enum ow_json_tok ow__json_fail(struct ow_json_scan *js, enum ow_json_err err, const unsigned char *at,
-                               enum ow__json_state expect)
+enum ow_json_tok ow__json_fail(struct ow_json_scan *js, enum ow_json_err err,
+                               const unsigned char *at, enum ow__json_state expect)
 {
     js->err = err;
     js->err_off = (size_t)(at - js->start);
@@ -163,8 +202,8 @@ static const unsigned char *escape(struct ow_json_scan *js, const unsigned char 
                                    unsigned char **o)
 {
     static const unsigned char simple[128] = {
-        ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-        ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+        ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+        ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
     };
     const unsigned char *end = js->end;
     unsigned cp;
@@ -183,8 +222,8 @@ static const unsigned char *escape(struct ow_json_scan *js, const unsigned char 
         return NULL;
     }
     if (!hex4(q + 2, end, &cp)) {
-        ow__json_fail(js, end - q < 6 ? OW_JSON_E_EOF : OW_JSON_E_UNICODE,
-                      end - q < 6 ? end : q, OW__JS_IN_STRING);
+        ow__json_fail(js, end - q < 6 ? OW_JSON_E_EOF : OW_JSON_E_UNICODE, end - q < 6 ? end : q,
+                      OW__JS_IN_STRING);
         /* A short \u at the end of the input may still hold a non-hex digit: say so. */
         for (const unsigned char *h = q + 2; h < end && h < q + 6; h++) {
             if (hexval(*h) < 0) {
@@ -423,7 +462,8 @@ const char *ow_json_error_text(const struct ow_json_scan *js, char *out, size_t 
                  js->start[off], off);
         break;
     case OW_JSON_E_ESCAPE:
-        snprintf(out, cap, "invalid escape at offset %zu (only \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+        snprintf(out, cap,
+                 "invalid escape at offset %zu (only \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
                  off);
         break;
     case OW_JSON_E_UNICODE:

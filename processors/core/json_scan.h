@@ -76,11 +76,11 @@ enum ow__json_state {
     OW__JS_AFTER_VALUE, /* in a container, after a value: ',' or the closing bracket */
     OW__JS_DONE,        /* after the top-level value: white space, then the end */
     OW__JS_ERROR,
-    OW__JS_KEY,         /* after ',' in an object (only used for messages) */
-    OW__JS_COLON,       /* after a key (only used for messages) */
-    OW__JS_IN_STRING,   /* inside a string (only used for messages) */
-    OW__JS_IN_LITERAL,  /* inside true, false or null (only used for messages) */
-    OW__JS_DIGIT,       /* inside a number (only used for messages) */
+    OW__JS_KEY,        /* after ',' in an object (only used for messages) */
+    OW__JS_COLON,      /* after a key (only used for messages) */
+    OW__JS_IN_STRING,  /* inside a string (only used for messages) */
+    OW__JS_IN_LITERAL, /* inside true, false or null (only used for messages) */
+    OW__JS_DIGIT,      /* inside a number (only used for messages) */
 };
 
 struct ow_json_scan {
@@ -117,8 +117,8 @@ void ow_json_begin(struct ow_json_scan *js, const char *in, size_t len, char *bu
 const char *ow_json_error_text(const struct ow_json_scan *js, char *out, size_t cap);
 
 /* ---- private: the slow paths (json_scan.c) ---- */
-enum ow_json_tok ow__json_fail(struct ow_json_scan *js, enum ow_json_err err, const unsigned char *at,
-                               enum ow__json_state expect);
+enum ow_json_tok ow__json_fail(struct ow_json_scan *js, enum ow_json_err err,
+                               const unsigned char *at, enum ow__json_state expect);
 const unsigned char *ow__json_string_slow(struct ow_json_scan *js, const unsigned char *s,
                                           const unsigned char *q);
 enum ow_json_tok ow__json_number(struct ow_json_scan *js, const unsigned char *p);

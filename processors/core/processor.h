@@ -27,8 +27,8 @@ struct ow_proc_env {
     struct ow_engine *eng;
     const struct ow_tz *tz;
     const struct ow_calendar *cal;
-    struct ow_alerts *alerts;     /* never NULL */
-    const struct ow_config *cfg;  /* the whole configuration (grace, hold, history...) */
+    struct ow_alerts *alerts;    /* never NULL */
+    const struct ow_config *cfg; /* the whole configuration (grace, hold, history...) */
 };
 
 struct ow_processor {

@@ -118,9 +118,8 @@ int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why)
         *why = "date only, time and offset missing";
         return -1;
     }
-    if ((s[10] != 'T' && s[10] != 't') || len < 19 || !digits(s + 11, 2, &hour) ||
-        s[13] != ':' || !digits(s + 14, 2, &minute) || s[16] != ':' ||
-        !digits(s + 17, 2, &second)) {
+    if ((s[10] != 'T' && s[10] != 't') || len < 19 || !digits(s + 11, 2, &hour) || s[13] != ':' ||
+        !digits(s + 14, 2, &minute) || s[16] != ':' || !digits(s + 17, 2, &second)) {
         *why = "not in the form YYYY-MM-DDThh:mm:ss+hh:mm";
         return -1;
     }

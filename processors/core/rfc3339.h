@@ -20,5 +20,4 @@ int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why);
  * @returns the length written (buffer of at least 32 bytes). */
 size_t ow_rfc3339_format_utc(int64_t us, char *buf, size_t len);
 
-
 #endif

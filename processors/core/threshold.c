@@ -21,8 +21,7 @@ struct rule_text {
     double resolve;
 };
 
-static void parse_resolve(const json_t *v, void *dst, const char *path,
-                          struct ow_conf_errors *errs)
+static void parse_resolve(const json_t *v, void *dst, const char *path, struct ow_conf_errors *errs)
 {
     char got[80];
 

@@ -43,12 +43,12 @@ void ow_threshold_rules_parse(const json_t *v, void *dst, const char *path,
                               struct ow_conf_errors *errs);
 void ow_threshold_rules_free(void *dst);
 #define OW_THRESHOLD_RULES_SCHEMA                                                                  \
-    "{\"type\": \"array\", \"items\": {\"type\": \"object\", \"required\": [\"name\", "             \
+    "{\"type\": \"array\", \"items\": {\"type\": \"object\", \"required\": [\"name\", "            \
     "\"report\", \"metric\", \"value\"], \"properties\": {\"name\": {\"type\": \"string\"}, "      \
-    "\"report\": {\"type\": \"string\"}, \"metric\": {\"type\": \"string\"}, \"op\": {\"enum\": "   \
+    "\"report\": {\"type\": \"string\"}, \"metric\": {\"type\": \"string\"}, \"op\": {\"enum\": "  \
     "[\">\", \">=\", \"<\", \"<=\", \"==\", \"!=\"]}, \"value\": {\"type\": \"number\"}, "         \
-    "\"enabled\": {\"type\": \"boolean\"}, \"severity\": {\"enum\": [\"info\", \"warning\", "     \
-    "\"critical\"]}, \"for\": {\"type\": \"string\"}, \"resolve\": {\"type\": [\"number\", "      \
+    "\"enabled\": {\"type\": \"boolean\"}, \"severity\": {\"enum\": [\"info\", \"warning\", "      \
+    "\"critical\"]}, \"for\": {\"type\": \"string\"}, \"resolve\": {\"type\": [\"number\", "       \
     "\"null\"]}, \"$comment\": {\"type\": \"string\"}}, \"additionalProperties\": false}}"
 
 /** Judge every rule on @report in window @w against @rep (the report object, borrowed), at

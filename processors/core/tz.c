@@ -221,8 +221,7 @@ struct ow_tz *ow_tz_create(const char *name, struct ow_err *err)
     if (!utc && (!name_ok(name) || !zone_exists(name))) {
         ow_err_set(err, OW_EINVAL, "timezone",
                    "expected an IANA zone name present in the system zoneinfo (%s), got \"%.60s\"",
-                   getenv("TZDIR") != NULL && getenv("TZDIR")[0] != '\0' ? "$TZDIR"
-                                                                          : DEFAULT_TZDIR,
+                   getenv("TZDIR") != NULL && getenv("TZDIR")[0] != '\0' ? "$TZDIR" : DEFAULT_TZDIR,
                    name);
         return NULL;
     }

@@ -261,8 +261,8 @@ static void on_gen(void *arg, const struct ow_gen_event *ev, const char *line, s
 
 static void gen_lines(struct lines *l, const char *start, const char *scale)
 {
-    char *argv[] = {"gen", "--seed", "11", "--start", (char *)start, "--months", "3",
-                    "--scale", (char *)scale, NULL};
+    char *argv[] = {"gen",      "--seed", "11",      "--start",     (char *)start,
+                    "--months", "3",      "--scale", (char *)scale, NULL};
 
     assert_int_equal(ow_gen_stream(9, argv, on_gen, l), 0);
     assert_true(l->n > 100);
@@ -740,9 +740,11 @@ static void live__sighup_reloads_stale_after(void **state)
     write_config(&c, "6h");
     daemon_start(&c);
     assert_true(wait_log(&c, "assigned partitions=1", 30));
-    produce_fmt(&c, "{\"event_id\":\"c1\",\"type\":\"csr\",\"schema_version\":1,"
-                    "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"batched\":false,"
-                    "\"count\":3,\"region\":\"south\"}", when);
+    produce_fmt(&c,
+                "{\"event_id\":\"c1\",\"type\":\"csr\",\"schema_version\":1,"
+                "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"batched\":false,"
+                "\"count\":3,\"region\":\"south\"}",
+                when);
 
     /* An invalid file: rejected with its error, the running configuration (6h) stays. */
     f = fopen(c.cfg_path, "w");
@@ -763,9 +765,11 @@ static void live__sighup_reloads_stale_after(void **state)
     assert_int_equal(alerts_of(&c, "input_stale", "firing"), 1);
 
     /* An event: resolved. The CSR counted before the reloads is still counted. */
-    produce_fmt(&c, "{\"event_id\":\"c2\",\"type\":\"csr\",\"schema_version\":1,"
-                    "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"batched\":false,"
-                    "\"count\":1,\"region\":\"south\"}", when);
+    produce_fmt(&c,
+                "{\"event_id\":\"c2\",\"type\":\"csr\",\"schema_version\":1,"
+                "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"batched\":false,"
+                "\"count\":1,\"region\":\"south\"}",
+                when);
     usleep(300000);
     daemon_stop(&c);
     read_outputs(&c, outs, counts);

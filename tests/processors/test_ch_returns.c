@@ -82,8 +82,8 @@ static double real_at(const json_t *r, const char *path)
 static void ch_returns__every_figure_by_csp_region_fault_and_month(void **state)
 {
     struct fixture *f = *state;
-    const char *faults[] = {"aerial", "led", "manufacturing_defect", "sm_han_interface", "sm_wan",
-                            "total"};
+    const char *faults[] = {"aerial",           "led",    "manufacturing_defect",
+                            "sm_han_interface", "sm_wan", "total"};
     const char *months[] = {"2021-01", "2021-02", "2021-03", "total"};
     json_t *r;
 
@@ -97,8 +97,7 @@ static void ch_returns__every_figure_by_csp_region_fault_and_month(void **state)
     assert_int_equal(closed_dcc(f, "e6", "2021-02-03T10:00:00Z", "CH-6", "aerial", "south"), 0);
     assert_int_equal(closed_dcc(f, "e7", "2021-03-31T23:30:00Z", "CH-7", "aerial", "south"), 0);
     /* A return that is not closed is informational. */
-    assert_int_equal(ret(f, "e8", "2021-01-07T10:00:00Z", "CH-8", "returned", NULL, NULL,
-                         "north"),
+    assert_int_equal(ret(f, "e8", "2021-01-07T10:00:00Z", "CH-8", "returned", NULL, NULL, "north"),
                      0);
     ow_engine_finish(f->eng, true);
     r = report(f, "2021-Q1");
@@ -202,8 +201,7 @@ static void ch_returns__disputed_left_out_until_resolved(void **state)
 
     /* The resolution's attribution and fault are final: CH-1 becomes No Fault Found, CH-2
      * a DCC sm_wan fault, in January (the month of the original closed). */
-    ret(f, "e5", "2021-02-10T10:00:00Z", "CH-1", "dispute_resolved", "service_user", NULL,
-        "north");
+    ret(f, "e5", "2021-02-10T10:00:00Z", "CH-1", "dispute_resolved", "service_user", NULL, "north");
     ret(f, "e6", "2021-03-10T10:00:00Z", "CH-2", "dispute_resolved", "dcc", "sm_wan", "north");
     ow_engine_finish(f->eng, false);
     r = report(f, "2021-Q1");
@@ -286,8 +284,7 @@ static void ch_returns__hub_returned_twice(void **state)
     assert_int_equal(jint(r, "by_csp/csp_n/dcc_faults/aerial/2021-01"), 1);
     assert_int_equal(jint(r, "by_csp/csp_n/dcc_faults/sm_wan/2021-02"), 0);
 
-    ret(f, "e5", "2021-03-01T10:00:00Z", "CH-1", "dispute_resolved", "service_user", NULL,
-        "north");
+    ret(f, "e5", "2021-03-01T10:00:00Z", "CH-1", "dispute_resolved", "service_user", NULL, "north");
     /* Returned a third time, in Q2: a record of its own. */
     closed_dcc(f, "e6", "2021-05-01T10:00:00Z", "CH-1", "manufacturing_defect", "north");
     ow_engine_finish(f->eng, true);
@@ -500,9 +497,9 @@ static void ch_returns__expired_window_counts_nowhere_and_is_no_dead_letter(void
     /* Q1 2021 is past its retention (2 quarters past its close): the event still applies to
      * the hub but adds to no count, and it is not a dead letter. */
     assert_int_equal(closed_dcc(f, "e3", "2021-01-05T10:00:00Z", "CH-1", "aerial", "north"), 0);
-    assert_int_equal(ret(f, "e4", "2021-12-11T10:00:00Z", "CH-1", "dispute_resolved", "dcc",
-                         "aerial", "north"),
-                     0);
+    assert_int_equal(
+        ret(f, "e4", "2021-12-11T10:00:00Z", "CH-1", "dispute_resolved", "dcc", "aerial", "north"),
+        0);
     assert_int_equal(st->dead_letters, 0);
     ow_engine_finish(f->eng, true);
     assert_int_equal(jint(report(f, "2021-Q4"), "closed"), 1);
@@ -529,8 +526,8 @@ static void ch_returns__redelivery_past_the_dedup_span_counts_once(void **state)
 
 #define EV(id, at, ch, action, region, extra)                                                      \
     "{\"event_id\":\"" id "\",\"type\":\"ch_return\",\"schema_version\":1,"                        \
-    "\"occurred_at\":\"" at                                                                        \
-    "\",\"ch_id\":\"" ch "\",\"action\":\"" action "\",\"region\":\"" region "\"" extra "}"
+    "\"occurred_at\":\"" at "\",\"ch_id\":\"" ch "\",\"action\":\"" action                         \
+    "\",\"region\":\"" region "\"" extra "}"
 #define DCC(fault) ",\"attribution\":\"dcc\",\"fault\":\"" fault "\""
 #define SU ",\"attribution\":\"service_user\""
 
@@ -683,8 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ch_returns__disputed_left_out_until_resolved, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
-            ch_returns__dispute_resolved_late_revises_the_original_closed_window, setup,
-            teardown),
+            ch_returns__dispute_resolved_late_revises_the_original_closed_window, setup, teardown),
         cmocka_unit_test_setup_teardown(ch_returns__late_dispute_revises_a_closed_window, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(ch_returns__hub_returned_twice, setup, teardown),

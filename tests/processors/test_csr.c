@@ -164,10 +164,9 @@ static void csr_variance__overflow_rejects_the_event(void **state)
     assert_int_equal(csr(f, "c3", "2021-04-02T10:00:02Z", "A", 0, 5, "north"), 0);
     ow_engine_finish(f->eng, true);
     assert_int_equal(jint(csr_report(f, "2021-04"), "actual"), INT64_MAX);
-    assert_non_null(strstr(json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_DEADLETTER, 0,
-                                                                NULL),
-                                                  "error")),
-                           "csr: field 'count'"));
+    assert_non_null(strstr(
+        json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_DEADLETTER, 0, NULL), "error")),
+        "csr: field 'count'"));
 }
 
 /* A rejected event leaves no trace: a new party whose first CSR would overflow the month's

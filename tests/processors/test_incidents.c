@@ -99,9 +99,8 @@ static void rdp_incidents__counts_each_rule(void **state)
     assert_int_equal(inc(f, "e7", "2021-04-12T12:00:00Z", "INC-3", "opened",
                          ",\"severity\":4,\"rdp_id\":\"RDP-A\""),
                      0);
-    assert_int_equal(inc(f, "e8", "2021-04-14T12:00:00Z", "INC-3", "updated",
-                         ",\"region\":\"south\""),
-                     0);
+    assert_int_equal(
+        inc(f, "e8", "2021-04-14T12:00:00Z", "INC-3", "updated", ",\"region\":\"south\""), 0);
     assert_int_equal(inc(f, "e9", "2021-04-20T12:00:00Z", "INC-3", "resolved", NULL), 0);
     assert_int_equal(inc(f, "e4", "2021-05-02T10:00:00Z", "INC-1", "resolved", NULL), 0);
     assert_int_equal(inc(f, "e10", "2021-05-20T08:00:00Z", "INC-2", "resolved", NULL), 0);
@@ -149,10 +148,9 @@ static void rdp_incidents__counts_each_rule(void **state)
 static void rdp_incidents__age_stats_odd_and_even_counts(void **state)
 {
     struct fixture *f = *state;
-    const char *sev2[] = {"2021-04-02T00:00:00Z", "2021-04-05T00:00:00Z",
+    const char *sev2[] = {"2021-04-02T00:00:00Z", "2021-04-05T00:00:00Z", "2021-04-03T00:00:00Z"};
+    const char *sev4[] = {"2021-04-06T00:00:00Z", "2021-04-02T00:00:00Z", "2021-04-04T00:00:00Z",
                           "2021-04-03T00:00:00Z"};
-    const char *sev4[] = {"2021-04-06T00:00:00Z", "2021-04-02T00:00:00Z",
-                          "2021-04-04T00:00:00Z", "2021-04-03T00:00:00Z"};
     char id[32];
     char ev[32];
     json_t *r;
@@ -529,9 +527,9 @@ static void rdp_incidents__go_live_event_for_an_expired_window(void **state)
     json_t *r;
 
     inc(f, "g1", "2021-09-01T10:00:00Z", "INC-X", "opened", ",\"severity\":3,\"rdp_id\":\"A\"");
-    assert_int_equal(inc(f, "g2", "2021-01-05T10:00:00Z", "INC-G", "opened",
-                         ",\"severity\":3,\"rdp_id\":\"A\""),
-                     0);
+    assert_int_equal(
+        inc(f, "g2", "2021-01-05T10:00:00Z", "INC-G", "opened", ",\"severity\":3,\"rdp_id\":\"A\""),
+        0);
     inc(f, "g3", "2021-09-10T10:00:00Z", "INC-G", "resolved", NULL);
     ow_engine_finish(f->eng, true);
     assert_int_equal(fake_sink_count(f->sink, OW_STREAM_DEADLETTER), 0);
@@ -704,9 +702,9 @@ static void rdp_incidents__config_errors_and_defaults(void **state)
     *state = f;
     inc(f, "c1", "2021-04-01T10:00:00Z", "INC-1", "opened", ",\"severity\":1,\"rdp_id\":\"A\"");
     ow_engine_advance_watermark(f->eng, ts("2021-04-01T14:00:00Z"), OW_CLOSE_IDLE_CLOCK);
-    snprintf(msg, sizeof(msg), "%s",
-             json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_ALERTS, 0, NULL),
-                                    "severity")));
+    snprintf(
+        msg, sizeof(msg), "%s",
+        json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_ALERTS, 0, NULL), "severity")));
     assert_string_equal(msg, "critical");
 }
 
@@ -714,8 +712,8 @@ static void rdp_incidents__config_errors_and_defaults(void **state)
 
 #define EV(id, at, incident, action, extra)                                                        \
     "{\"event_id\":\"" id "\",\"type\":\"incident\",\"schema_version\":1,"                         \
-    "\"occurred_at\":\"" at                                                                        \
-    "\",\"incident_id\":\"" incident "\",\"action\":\"" action "\"" extra "}"
+    "\"occurred_at\":\"" at "\",\"incident_id\":\"" incident "\",\"action\":\"" action "\"" extra  \
+    "}"
 
 static const char *const restore_conf =
     "{\"processors\": {\"rdp_incidents\": {\"trt_hours\": [2, 4, 8, 24, 48], \"backlog_max\": 2,"
@@ -769,7 +767,7 @@ static void rdp_incidents__restore_anywhere_changes_nothing(void **state)
     assert_int_equal(fake_sink_alerts(f->sink, "incident_backlog", "resolved"), 2);
     r = report(f, "2021-03");
     assert_true(jint(latest_snapshot(f, "2021-03"), "revision") >= 2);
-    assert_int_equal(jint(r, "opened"), 5);   /* B, A, C, X, H (its late opening) */
+    assert_int_equal(jint(r, "opened"), 5);    /* B, A, C, X, H (its late opening) */
     assert_int_equal(jint(r, "unmatched"), 0); /* H matched after all */
     r = report(f, "2021-05");
     assert_int_equal(jint(r, "unmatched"), 0);
@@ -778,8 +776,7 @@ static void rdp_incidents__restore_anywhere_changes_nothing(void **state)
 }
 
 /* A restore refuses a state it cannot trust, and says where it is wrong. */
-static void restore_refused(const char *path_key, json_t *(*spoil)(json_t *mine),
-                            const char *want)
+static void restore_refused(const char *path_key, json_t *(*spoil)(json_t *mine), const char *want)
 {
     struct fixture *f = fixture_create(restore_conf, true);
     struct fixture *g = fixture_create(restore_conf, true);
@@ -805,8 +802,7 @@ static void restore_refused(const char *path_key, json_t *(*spoil)(json_t *mine)
 
 static json_t *first_event(json_t *mine)
 {
-    return json_array_get(json_array_get(json_array_get(json_object_get(mine, "incidents"), 0),
-                                         6),
+    return json_array_get(json_array_get(json_array_get(json_object_get(mine, "incidents"), 0), 6),
                           0);
 }
 
@@ -838,8 +834,7 @@ static json_t *spoil_watch(json_t *mine)
 
 static json_t *spoil_flag(json_t *mine)
 {
-    json_array_set_new(json_array_get(json_object_get(mine, "incidents"), 0), 1,
-                       json_integer(1));
+    json_array_set_new(json_array_get(json_object_get(mine, "incidents"), 0), 1, json_integer(1));
     return mine;
 }
 
@@ -866,33 +861,31 @@ int main(void)
         cmocka_unit_test_setup_teardown(rdp_incidents__counts_each_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__age_stats_odd_and_even_counts, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            rdp_incidents__severity_is_the_latest_before_the_resolution, setup, teardown),
-        cmocka_unit_test_setup_teardown(rdp_incidents__reopen_counts_as_reopened_not_opened,
+        cmocka_unit_test_setup_teardown(rdp_incidents__severity_is_the_latest_before_the_resolution,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__reopen_counts_as_reopened_not_opened, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__resolved_before_opened_waits_and_matches,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__held_past_the_hold_is_unmatched, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(rdp_incidents__unmatched_update_is_open, setup,
+        cmocka_unit_test_setup_teardown(rdp_incidents__unmatched_update_is_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__open_at_end_is_as_of_the_end_instant, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(rdp_incidents__open_at_end_is_as_of_the_end_instant,
-                                        setup, teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__late_events_touch_only_changed_windows,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(rdp_incidents__arrival_order_never_changes_the_figures,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(rdp_incidents__reopen_months_later_keeps_its_history,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(rdp_incidents__go_live_event_for_an_expired_window,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(rdp_incidents__overdue_fires_once_at_the_deadline,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__reopen_months_later_keeps_its_history, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__go_live_event_for_an_expired_window, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__overdue_fires_once_at_the_deadline, setup,
+                                        teardown),
         cmocka_unit_test(rdp_incidents__backlog_fires_over_the_limit_with_hysteresis),
         cmocka_unit_test(rdp_incidents__restore_anywhere_changes_nothing),
         cmocka_unit_test(rdp_incidents__malformed_state_is_refused),
-        cmocka_unit_test_setup_teardown(rdp_incidents__config_errors_and_defaults, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(rdp_incidents__config_errors_and_defaults, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("rdp_incidents", tests, NULL, NULL);

@@ -44,8 +44,7 @@ static json_t *measures(struct fixture *f, const char *window)
 }
 
 /* The row of (@measure, @provider) in @window's latest snapshot, or NULL. */
-static json_t *row(struct fixture *f, const char *window, const char *measure,
-                   const char *provider)
+static json_t *row(struct fixture *f, const char *window, const char *measure, const char *provider)
 {
     json_t *ms = measures(f, window);
     size_t i;
@@ -152,11 +151,11 @@ static void performance__levels_compare_exactly_beyond_double_precision(void **s
     struct fixture *f = *state;
     json_t *r;
 
-    assert_int_equal(meas(f, "a", "2021-04-02T10:00:00Z", "CPM4", "DCC",
-                          4611686018427387903LL, 4611686018427387904LL),
+    assert_int_equal(meas(f, "a", "2021-04-02T10:00:00Z", "CPM4", "DCC", 4611686018427387903LL,
+                          4611686018427387904LL),
                      0);
-    assert_int_equal(meas(f, "b", "2021-04-02T10:00:00Z", "CPM7", "DCC",
-                          4565569158243114025LL, 4611686018427387904LL),
+    assert_int_equal(meas(f, "b", "2021-04-02T10:00:00Z", "CPM7", "DCC", 4565569158243114025LL,
+                          4611686018427387904LL),
                      0); /* 99% of 2^62 is 4565569158243114024.96: one unit more meets it */
     ow_engine_finish(f->eng, true);
     r = row(f, "2021-04", "CPM4", "DCC");
@@ -168,11 +167,11 @@ static void performance__levels_compare_exactly_beyond_double_precision(void **s
 
 static void performance__wildcard_and_exact_provider(void **state)
 {
-    struct fixture *f = fixture_create(
-        "{\"processors\": {\"performance\": {\"targets\": {\"PM2\": {"
-        "\"*\": {\"target\": 99, \"minimum\": 95},"
-        "\"CSP_N\": {\"target\": 99.9, \"minimum\": 99.5}}}}}}",
-        false);
+    struct fixture *f =
+        fixture_create("{\"processors\": {\"performance\": {\"targets\": {\"PM2\": {"
+                       "\"*\": {\"target\": 99, \"minimum\": 95},"
+                       "\"CSP_N\": {\"target\": 99.9, \"minimum\": 99.5}}}}}}",
+                       false);
     json_t *r;
 
     (void)state;
@@ -228,9 +227,9 @@ static void performance__rows_sorted_by_measure_then_provider(void **state)
     size_t i;
     json_t *r;
     const char *want[][2] = {
-        {"CPM1", "DCC"}, {"CPM10", "DCC"}, {"CPM2", "DCC"}, {"CPM3", "DCC"}, {"CPM4", "DCC"},
-        {"CPM5", "DCC"}, {"CPM6", "DCC"},  {"CPM7", "DCC"}, {"CPM8", "DCC"}, {"PM2", "A"},
-        {"PM2", "Z"},    {"PM2.1", "B"},
+        {"CPM1", "DCC"}, {"CPM10", "DCC"}, {"CPM2", "DCC"}, {"CPM3", "DCC"},
+        {"CPM4", "DCC"}, {"CPM5", "DCC"},  {"CPM6", "DCC"}, {"CPM7", "DCC"},
+        {"CPM8", "DCC"}, {"PM2", "A"},     {"PM2", "Z"},    {"PM2.1", "B"},
     };
 
     assert_int_equal(meas(f, "1", "2021-04-02T10:00:00Z", "PM2.1", "B", 1, 1), 0);
@@ -362,10 +361,9 @@ static void performance__values_kept_after_the_window_expired(void **state)
     assert_int_equal(meas(f, "jun", "2021-06-15T10:00:00Z", "CPM1", "DCC", 100, 100), 0);
     /* January is past its retention: a late count for it is a dead letter... */
     assert_int_equal(meas(f, "late", "2021-01-20T10:00:00Z", "CPM1", "DCC", 1, 1), OW_ESCHEMA);
-    assert_non_null(strstr(json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_DEADLETTER, 0,
-                                                                NULL),
-                                                  "error")),
-                           "window expired"));
+    assert_non_null(strstr(
+        json_string_value(jget(fake_sink_get(f->sink, OW_STREAM_DEADLETTER, 0, NULL), "error")),
+        "window expired"));
     /* ...but its value still counts in the history. */
     ow_engine_finish(f->eng, true);
     r = row(f, "2021-06", "CPM1", "DCC");
@@ -379,18 +377,15 @@ static void performance__overflow_rejects_the_event(void **state)
     json_t *dl;
     json_t *r;
 
-    assert_int_equal(meas(f, "a", "2021-04-02T10:00:00Z", "CPM1", "DCC", 10,
-                          4611686018427387904LL),
+    assert_int_equal(meas(f, "a", "2021-04-02T10:00:00Z", "CPM1", "DCC", 10, 4611686018427387904LL),
                      0);
-    assert_int_equal(meas(f, "b", "2021-04-03T10:00:00Z", "CPM1", "DCC", 10,
-                          4611686018427387904LL),
+    assert_int_equal(meas(f, "b", "2021-04-03T10:00:00Z", "CPM1", "DCC", 10, 4611686018427387904LL),
                      OW_ESCHEMA);
     dl = fake_sink_get(f->sink, OW_STREAM_DEADLETTER, 0, NULL);
     assert_string_equal(json_string_value(jget(dl, "error")),
                         "measurement: field 'total': the month's sum would overflow 64 bits");
     /* Another month is a sum of its own. */
-    assert_int_equal(meas(f, "c", "2021-05-03T10:00:00Z", "CPM1", "DCC", 10,
-                          4611686018427387904LL),
+    assert_int_equal(meas(f, "c", "2021-05-03T10:00:00Z", "CPM1", "DCC", 10, 4611686018427387904LL),
                      0);
     ow_engine_finish(f->eng, true);
     r = row(f, "2021-04", "CPM1", "DCC");
@@ -556,9 +551,9 @@ static void performance__below_minimum_fires_and_resolves_with_hysteresis(void *
     assert_int_equal(meas(f, "1", "2021-04-02T10:00:00Z", "CPM1", "DCC", 95, 100), 0);
     assert_int_equal(alerts(f, BM_ID, "firing"), 1);
     assert_int_equal(alerts(f, BT_ID, "firing"), 1);
-    assert_string_equal(json_string_value(jget(fake_sink_latest(f->sink, OW_STREAM_ALERTS, BM_ID),
-                                               "severity")),
-                        "critical");
+    assert_string_equal(
+        json_string_value(jget(fake_sink_latest(f->sink, OW_STREAM_ALERTS, BM_ID), "severity")),
+        "critical");
     /* 96.2%: at or above the minimum, below its 96.3% resolve line. */
     assert_int_equal(meas(f, "2", "2021-04-03T10:00:00Z", "CPM1", "DCC", 867, 900), 0);
     assert_int_equal(alerts(f, BM_ID, NULL), 1);
@@ -580,8 +575,7 @@ static void performance__alerts_at_close_whatever_the_units(void **state)
     advance(f, "2021-05-17T22:59:59Z");
     assert_int_equal(fake_sink_count(f->sink, OW_STREAM_ALERTS), 0);
     advance(f, "2021-05-17T23:00:00Z");
-    assert_int_equal(alerts(f, "measure_below_target/2021-04/measure=CPM2,provider=DCC",
-                            "firing"),
+    assert_int_equal(alerts(f, "measure_below_target/2021-04/measure=CPM2,provider=DCC", "firing"),
                      1);
     rec = fake_sink_latest(f->sink, OW_STREAM_ALERTS,
                            "measure_below_minimum/2021-04/measure=CPM2,provider=DCC");
@@ -597,8 +591,7 @@ static void performance__end_of_input_close_judges_like_the_watermark(void **sta
 
     assert_int_equal(meas(f, "1", "2021-04-02T10:00:00Z", "CPM2", "DCC", 9, 10), 0);
     ow_engine_finish(f->eng, true); /* replay --close-all: no watermark passes the close */
-    assert_int_equal(alerts(f, "measure_below_target/2021-04/measure=CPM2,provider=DCC",
-                            "firing"),
+    assert_int_equal(alerts(f, "measure_below_target/2021-04/measure=CPM2,provider=DCC", "firing"),
                      1);
     assert_int_equal(json_array_size(jget(latest_snapshot(f, "2021-04"), "alerts")), 2);
 }

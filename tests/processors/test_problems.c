@@ -87,12 +87,11 @@ static void problems__every_figure_of_a_quarter(void **state)
                              "critical", ",\"significant\":true"),
                      0);
     assert_int_equal(created(f, "e2", "2021-01-12T10:00:00Z", "P2", "pending", "high", NULL), 0);
-    assert_int_equal(created(f, "e3", "2021-02-01T10:00:00Z", "P3", "under_investigation",
-                             "medium", ",\"significant\":true"),
+    assert_int_equal(created(f, "e3", "2021-02-01T10:00:00Z", "P3", "under_investigation", "medium",
+                             ",\"significant\":true"),
                      0);
-    assert_int_equal(changed(f, "e4", "2021-02-10T10:00:00Z", "P3", "completed",
-                             ",\"significant\":false"),
-                     0);
+    assert_int_equal(
+        changed(f, "e4", "2021-02-10T10:00:00Z", "P3", "completed", ",\"significant\":false"), 0);
     assert_int_equal(created(f, "e5", "2021-02-02T10:00:00Z", "P4", "under_investigation", "low",
                              ",\"significant\":true"),
                      0);
@@ -169,8 +168,7 @@ static void problems__status_at_the_end_instant_counts_by_occurred_at(void **sta
     assert_int_equal(jint(r, "created_previous_quarter"), 2);
 }
 
-static void problems__rca_change_exactly_at_target_is_in_time_one_second_late_breaches(
-    void **state)
+static void problems__rca_change_exactly_at_target_is_in_time_one_second_late_breaches(void **state)
 {
     struct fixture *f = *state;
     const char *target = ",\"rca_target_at\":\"2021-01-20T12:00:00Z\"";
@@ -376,8 +374,8 @@ static void problems__rca_breach_alert_window_is_the_targets_quarter(void **stat
     created(f, "e1", "2021-03-25T10:00:00Z", "P1", "under_investigation", "medium",
             ",\"rca_target_at\":\"2021-04-02T10:00:00Z\"");
     created(f, "e2", "2021-04-05T10:00:00Z", "P2", "pending", "low", NULL);
-    assert_non_null(fake_sink_latest(f->sink, OW_STREAM_ALERTS,
-                                     "problem_rca_breach/2021-Q2/problem_id=P1"));
+    assert_non_null(
+        fake_sink_latest(f->sink, OW_STREAM_ALERTS, "problem_rca_breach/2021-Q2/problem_id=P1"));
 }
 
 static void problems__rca_alert_resolves_when_the_target_is_extended(void **state)
@@ -428,9 +426,8 @@ static void problems__go_live_problem_from_an_expired_quarter_is_open(void **sta
     created(f, "e1", "2021-02-01T10:00:00Z", "P1", "pending", "low", NULL);
     /* Published at go-live with its original time: its quarter is long past retention. It
      * is no dead letter, counts as open, and its RCA target has long passed. */
-    assert_int_equal(created(f, "e2", "2019-05-01T10:00:00Z", "P0", "under_investigation",
-                             "high", NULL),
-                     0);
+    assert_int_equal(
+        created(f, "e2", "2019-05-01T10:00:00Z", "P0", "under_investigation", "high", NULL), 0);
     assert_int_equal(ow_engine_stats(f->eng)->dead_letters, 0);
     ow_engine_finish(f->eng, true);
     r = report(f, "2021-Q1");
@@ -556,8 +553,8 @@ static void problems__shuffled_arrival_gives_the_same_figures(void **state)
 
 #define EV(id, at, problem, action, extra)                                                         \
     "{\"event_id\":\"" id "\",\"type\":\"problem\",\"schema_version\":1,"                          \
-    "\"occurred_at\":\"" at                                                                        \
-    "\",\"problem_id\":\"" problem "\",\"action\":\"" action "\"" extra "}"
+    "\"occurred_at\":\"" at "\",\"problem_id\":\"" problem "\",\"action\":\"" action "\"" extra    \
+    "}"
 #define UI ",\"status\":\"under_investigation\""
 
 static const char *const restore_conf =
@@ -712,8 +709,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(problems__every_figure_of_a_quarter, setup, teardown),
         cmocka_unit_test_setup_teardown(problems__gap_quarter_is_zero_filled, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            problems__status_at_the_end_instant_counts_by_occurred_at, setup, teardown),
+        cmocka_unit_test_setup_teardown(problems__status_at_the_end_instant_counts_by_occurred_at,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             problems__rca_change_exactly_at_target_is_in_time_one_second_late_breaches, setup,
             teardown),
@@ -722,22 +719,22 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             problems__breach_counts_only_once_past_the_target_by_the_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(problems__held_without_created_until_the_hold_passes,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(problems__held_problem_counts_at_the_end_of_input,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(problems__late_event_revises_later_closed_quarters,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(problems__held_without_created_until_the_hold_passes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(problems__held_problem_counts_at_the_end_of_input, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(problems__late_event_revises_later_closed_quarters, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(problems__rca_breach_alert_fires_at_target_and_resolves,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            problems__rca_breach_alert_window_is_the_targets_quarter, setup, teardown),
+        cmocka_unit_test_setup_teardown(problems__rca_breach_alert_window_is_the_targets_quarter,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(problems__rca_alert_resolves_when_the_target_is_extended,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(problems__redelivery_past_the_dedup_span_counts_once,
+        cmocka_unit_test_setup_teardown(problems__redelivery_past_the_dedup_span_counts_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(problems__go_live_problem_from_an_expired_quarter_is_open,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            problems__go_live_problem_from_an_expired_quarter_is_open, setup, teardown),
         cmocka_unit_test(problems__shuffled_arrival_gives_the_same_figures),
         cmocka_unit_test(problems__restore_anywhere_changes_nothing),
         cmocka_unit_test(problems__malformed_state_is_refused),

@@ -245,8 +245,7 @@ static void sr_variance__forecast_overflow_rejects_the_event(void **state)
     json_t *dl;
     json_t *r;
 
-    assert_int_equal(forecast(f, "f1", "2021-03-01T09:00:00Z", "A", NULL, "2021-04", INT64_MAX),
-                     0);
+    assert_int_equal(forecast(f, "f1", "2021-03-01T09:00:00Z", "A", NULL, "2021-04", INT64_MAX), 0);
     assert_int_equal(forecast(f, "f2", "2021-03-01T09:00:00Z", "B", "1.1", "2021-04", 1),
                      OW_ESCHEMA);
     dl = fake_sink_get(f->sink, OW_STREAM_DEADLETTER, 0, NULL);
@@ -285,8 +284,8 @@ static void sr_variance__month_is_london_local(void **state)
 {
     struct fixture *f = *state;
 
-    sr(f, "s1", "2021-03-31T23:30:00Z", "A", "1.1", 7, "north");  /* 00:30 BST: April */
-    sr(f, "s2", "2021-03-31T22:59:59Z", "A", "1.1", 3, "north");  /* 23:59:59 BST: March */
+    sr(f, "s1", "2021-03-31T23:30:00Z", "A", "1.1", 7, "north"); /* 00:30 BST: April */
+    sr(f, "s2", "2021-03-31T22:59:59Z", "A", "1.1", 3, "north"); /* 23:59:59 BST: March */
     ow_engine_finish(f->eng, true);
     assert_int_equal(jint(sr_report(f, "2021-04"), "actual"), 7);
     assert_int_equal(jint(sr_report(f, "2021-03"), "actual"), 3);

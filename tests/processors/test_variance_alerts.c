@@ -25,8 +25,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static int sr(struct fixture *f, const char *id, const char *at, const char *party,
-              long long count)
+static int sr(struct fixture *f, const char *id, const char *at, const char *party, long long count)
 {
     return apply_fmt(f,
                      "{\"event_id\":\"%s\",\"type\":\"service_request\",\"schema_version\":1,"
@@ -296,8 +295,8 @@ static void sr_forecast_shortfall__only_at_close(void **state)
                         "LOW sent only 90.0% of its April 2021 service request forecast");
     /* A forecast and no actuals: 0%. A zero forecast has no shortfall. */
     assert_true(num_at(alert(f, "sr_forecast_shortfall/2021-04/party_id=IDLE"), "value") == 0.0);
-    assert_null(fake_sink_latest(f->sink, OW_STREAM_ALERTS,
-                                 "sr_forecast_shortfall/2021-04/party_id=ZERO"));
+    assert_null(
+        fake_sink_latest(f->sink, OW_STREAM_ALERTS, "sr_forecast_shortfall/2021-04/party_id=ZERO"));
     /* Raised before the final snapshot: it lists them (with the projections, which at the
      * month's end are the actuals: LOW at 90% and IDLE at 0%). */
     snap = latest_snapshot(f, "2021-04");
@@ -371,8 +370,8 @@ static void sr_projected_variance__after_the_share_of_the_month(void **state)
     a = alert(f, "sr_projected_variance/2021-04/party_id=SLOW");
     assert_true(num_at(a, "value") == 0.0);
     assert_true(num_at(a, "threshold") == 90.0);
-    assert_null(fake_sink_latest(f->sink, OW_STREAM_ALERTS,
-                                 "sr_projected_variance/2021-04/party_id=EVEN"));
+    assert_null(
+        fake_sink_latest(f->sink, OW_STREAM_ALERTS, "sr_projected_variance/2021-04/party_id=EVEN"));
     /* The actual is 60%: no other rule says anything. */
     assert_int_equal(alerts(f, "sr_forecast_exceeded", NULL), 0);
     /* Time passes with no more requests: after 19 days FAST projects 600 * 30 / 19 = 94.7%
@@ -409,11 +408,10 @@ static void sr_projected_variance__share_is_configurable(void **state)
 
 static void sr_rules__disabled_rule_is_silent(void **state)
 {
-    struct fixture *f = fixture_create(
-        "{\"processors\":{\"sr_variance\":{\"rules\":{"
-        "\"sr_forecast_exceeded\":{\"enabled\":false},"
-        "\"sr_no_forecast\":{\"enabled\":false}}}}}",
-        false);
+    struct fixture *f = fixture_create("{\"processors\":{\"sr_variance\":{\"rules\":{"
+                                       "\"sr_forecast_exceeded\":{\"enabled\":false},"
+                                       "\"sr_no_forecast\":{\"enabled\":false}}}}}",
+                                       false);
     json_t *snap;
 
     (void)state;
@@ -436,8 +434,8 @@ static void sr_rules__disabled_rule_is_silent(void **state)
 /* The bands move the alert lines and the exception lists together. */
 static void sr_rules__bands_set_the_lines(void **state)
 {
-    struct fixture *f = fixture_create(
-        "{\"processors\":{\"sr_variance\":{\"upper_band_percent\":20}}}", false);
+    struct fixture *f =
+        fixture_create("{\"processors\":{\"sr_variance\":{\"upper_band_percent\":20}}}", false);
     json_t *a;
 
     (void)state;
@@ -457,10 +455,10 @@ static void sr_rules__bands_set_the_lines(void **state)
 
 static void sr_rules__configured_resolve_line(void **state)
 {
-    struct fixture *f = fixture_create(
-        "{\"processors\":{\"sr_variance\":{\"rules\":{"
-        "\"sr_forecast_exceeded\":{\"resolve\":100, \"severity\":\"critical\"}}}}}",
-        false);
+    struct fixture *f =
+        fixture_create("{\"processors\":{\"sr_variance\":{\"rules\":{"
+                       "\"sr_forecast_exceeded\":{\"resolve\":100, \"severity\":\"critical\"}}}}}",
+                       false);
 
     (void)state;
     forecast(f, "f1", "2021-03-20T09:00:00Z", "service_request", "A", "2021-04", 100);
@@ -509,8 +507,8 @@ static void sr_rules__config_that_makes_no_sense_is_refused(void **state)
 
     (void)state;
     assert_true(engine_accepts("{}", msg, sizeof(msg)));
-    assert_false(engine_accepts(
-        "{\"rules\":{\"sr_forecast_exceeded\":{\"threshold\":120}}}", msg, sizeof(msg)));
+    assert_false(engine_accepts("{\"rules\":{\"sr_forecast_exceeded\":{\"threshold\":120}}}", msg,
+                                sizeof(msg)));
     assert_non_null(
         strstr(msg, "$.processors.sr_variance.rules.sr_forecast_exceeded.threshold: not used"));
     assert_false(engine_accepts("{\"rules\":{\"sr_forecast_exceeded\":{\"resolve\":111}}}", msg,

@@ -75,8 +75,7 @@ size_t fake_sink_count(const struct fake_sink *fs, enum ow_stream stream)
     return fs->count[stream];
 }
 
-json_t *fake_sink_get(const struct fake_sink *fs, enum ow_stream stream, size_t i,
-                      const char **key)
+json_t *fake_sink_get(const struct fake_sink *fs, enum ow_stream stream, size_t i, const char **key)
 {
     if (i >= fs->count[stream]) {
         return NULL;
@@ -109,7 +108,8 @@ size_t fake_sink_alerts(const struct fake_sink *fs, const char *rule, const char
     for (size_t i = 0; i < fs->count[OW_STREAM_ALERTS]; i++) {
         json_t *a = fs->recs[OW_STREAM_ALERTS][i].rec;
 
-        if (str_is(json_object_get(a, "rule"), rule) && str_is(json_object_get(a, "state"), state)) {
+        if (str_is(json_object_get(a, "rule"), rule) &&
+            str_is(json_object_get(a, "state"), state)) {
             n++;
         }
     }

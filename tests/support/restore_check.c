@@ -57,11 +57,10 @@ json_t *restore_check_save(struct fixture *f, size_t *bytes)
 }
 
 /* Print the first record where @want and @got differ. */
-static void print_difference(size_t split, const char *what, const json_t *want,
-                             const json_t *got)
+static void print_difference(size_t split, const char *what, const json_t *want, const json_t *got)
 {
-    size_t n = json_array_size(want) > json_array_size(got) ? json_array_size(want)
-                                                            : json_array_size(got);
+    size_t n =
+        json_array_size(want) > json_array_size(got) ? json_array_size(want) : json_array_size(got);
 
     for (size_t i = 0; i < n; i++) {
         const json_t *a = json_array_get(want, i);
@@ -74,8 +73,8 @@ static void print_difference(size_t split, const char *what, const json_t *want,
             fprintf(stderr,
                     "restore after step %zu: %s record %zu differs (%zu vs %zu records)\n"
                     " want %.3000s\n got  %.3000s\n",
-                    split, what, i, json_array_size(want), json_array_size(got),
-                    ta ? ta : "(none)", tb ? tb : "(none)");
+                    split, what, i, json_array_size(want), json_array_size(got), ta ? ta : "(none)",
+                    tb ? tb : "(none)");
             free(ta);
             free(tb);
             return;

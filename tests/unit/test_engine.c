@@ -278,8 +278,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine__invalid_first_copy_is_not_remembered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine__pair_fixtures, setup, teardown),
-        cmocka_unit_test_setup_teardown(engine__dead_letter_names_source_and_keeps_payload,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(engine__dead_letter_names_source_and_keeps_payload, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(engine__oversized_payload_is_cut_with_its_digest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine__non_utf8_payload_goes_base64, setup, teardown),
@@ -292,8 +292,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine__idle_clock_closes_windows_and_says_why, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine__snapshot_envelope, setup, teardown),
-        cmocka_unit_test_setup_teardown(engine__month_series_has_no_gaps,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(engine__month_series_has_no_gaps, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -396,7 +396,8 @@ static void event__hash_ignores_key_order_and_white_space(void **state)
                           "\"occurred_at\":\"2021-04-19T10:02:11Z\",\"schema_version\":1,"
                           "\"event_id\":\"h1\"}\n"));
     /* Strings compare by decoded value. */
-    assert_true(same_hash(f, CSR_HEAD ",\"x\":\"A\\u00e9\"}", CSR_HEAD ",\"x\":\"\\u0041\xc3\xa9\"}"));
+    assert_true(
+        same_hash(f, CSR_HEAD ",\"x\":\"A\\u00e9\"}", CSR_HEAD ",\"x\":\"\\u0041\xc3\xa9\"}"));
     assert_true(same_hash(f, CSR_HEAD ",\"\\u0078\":1}", CSR_HEAD ",\"x\":1}"));
 }
 
@@ -413,10 +414,10 @@ static void event__hash_differs_for_different_content(void **state)
     assert_false(same_hash(f, CSR_HEAD ",\"x\":[1,2]}", CSR_HEAD ",\"x\":[2,1]}"));
     assert_false(same_hash(f, CSR_HEAD ",\"x\":[[]]}", CSR_HEAD ",\"x\":[]}"));
     assert_false(same_hash(f, CSR_HEAD ",\"x\":{}}", CSR_HEAD ",\"x\":[]}"));
-    assert_false(same_hash(f, CSR_HEAD ",\"x\":{\"a\":{\"b\":1}}}",
-                           CSR_HEAD ",\"x\":{\"a\":{\"b\":2}}}"));
-    assert_false(same_hash(f, CSR_HEAD ",\"x\":{\"a\":1,\"b\":2}}",
-                           CSR_HEAD ",\"x\":{\"a\":2,\"b\":1}}"));
+    assert_false(
+        same_hash(f, CSR_HEAD ",\"x\":{\"a\":{\"b\":1}}}", CSR_HEAD ",\"x\":{\"a\":{\"b\":2}}}"));
+    assert_false(
+        same_hash(f, CSR_HEAD ",\"x\":{\"a\":1,\"b\":2}}", CSR_HEAD ",\"x\":{\"a\":2,\"b\":1}}"));
     assert_false(same_hash(f, CSR_HEAD ",\"ab\":\"c\"}", CSR_HEAD ",\"a\":\"bc\"}"));
     assert_false(same_hash(f, CSR_HEAD ",\"x\":true}", CSR_HEAD ",\"x\":false}"));
     assert_false(same_hash(f, CSR_HEAD ",\"count\":1}", CSR_HEAD "}"));
@@ -426,8 +427,14 @@ static void event__decoder_reuse_across_many_events(void **state)
 {
     struct fixture *f = *state;
     static const char *const bad[] = {
-        "{\"a\":", "[1]", "{\"a\":1} {}", "nope", "{\"type\":\"csr\",\"count\":0}",
-        "{\"x\":\"\\ud800\"}", "{\"count\":1,\"count\":1}", "",
+        "{\"a\":",
+        "[1]",
+        "{\"a\":1} {}",
+        "nope",
+        "{\"type\":\"csr\",\"count\":0}",
+        "{\"x\":\"\\ud800\"}",
+        "{\"count\":1,\"count\":1}",
+        "",
     };
     uint64_t first[2];
     uint64_t again[2];

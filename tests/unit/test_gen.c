@@ -567,8 +567,8 @@ static void gen__rejects_bad_usage(void **state)
 {
     char *no_seed[] = {"gen", "--out", "/tmp/never", NULL};
     char *bad_month[] = {"gen", "--seed", "1", "--out", "/tmp/never", "--start", "2021-13", NULL};
-    char *bad_disorder[] = {"gen", "--seed", "1", "--out", "/tmp/x", "--disorder-minutes", "60",
-                            NULL};
+    char *bad_disorder[] = {"gen", "--seed", "1", "--out", "/tmp/x", "--disorder-minutes",
+                            "60",  NULL};
 
     (void)state;
     assert_int_equal(ow_gen_main(3, no_seed), 2);

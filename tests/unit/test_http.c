@@ -398,8 +398,7 @@ static void http__windows_and_snapshots(void **state)
     assert_int_equal(json_array_size(v), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "window")),
                         "2021-04");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "state")),
-                        "open");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "state")), "open");
     assert_string_equal(json_string_value(json_object_get(json_array_get(v, 1), "window")),
                         "2021-05");
     json_decref(v);
@@ -728,15 +727,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(http__healthz_ok, setup, teardown),
-        cmocka_unit_test_setup_teardown(http__readyz_names_the_missing_conditions, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(http__readyz_names_the_missing_conditions, setup, teardown),
         cmocka_unit_test_setup_teardown(http__metrics_in_prometheus_text, setup, teardown),
         cmocka_unit_test_setup_teardown(http__windows_and_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(http__alerts_by_state, setup, teardown),
         cmocka_unit_test_setup_teardown(http__unknown_paths_are_404, setup, teardown),
         cmocka_unit_test_setup_teardown(http__keep_alive_and_methods, setup, teardown),
-        cmocka_unit_test_setup_teardown(http__stream_resumes_after_last_event_id, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(http__stream_resumes_after_last_event_id, setup, teardown),
         cmocka_unit_test_setup_teardown(http__stream_gap_when_the_id_is_no_longer_kept,
                                         setup_small_ring, teardown),
         cmocka_unit_test_setup_teardown(http__slow_stream_client_is_dropped, setup_small_ring,

@@ -149,11 +149,11 @@ static bool yajl_ok(const unsigned char *doc, size_t len, struct stream *out)
 }
 
 struct verdict {
-    bool error;                /* a grammar error */
-    enum ow_json_fault fault;  /* the first string fault, if no grammar error */
-    int ints;                  /* number tokens told apart */
+    bool error;               /* a grammar error */
+    enum ow_json_fault fault; /* the first string fault, if no grammar error */
+    int ints;                 /* number tokens told apart */
     int reals;
-    bool misclassified;        /* an INT with '.', 'e' or 'E', or a REAL without */
+    bool misclassified; /* an INT with '.', 'e' or 'E', or a REAL without */
     char why[160];
 };
 
@@ -259,16 +259,56 @@ static void ws(struct doc *d)
 }
 
 static const char *const numbers[] = {
-    "0", "-0", "1", "-1", "42", "1.5", "-0.25", "1e5", "1E+5", "2e-3", "0.0", "123456789",
-    "9223372036854775807", "-9223372036854775808", "9223372036854775808",
-    "-9223372036854775809", "18446744073709551616", "1.7976931348623157e308", "5e-324",
-    "100000000000000000000000", "3.14159",
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "42",
+    "1.5",
+    "-0.25",
+    "1e5",
+    "1E+5",
+    "2e-3",
+    "0.0",
+    "123456789",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551616",
+    "1.7976931348623157e308",
+    "5e-324",
+    "100000000000000000000000",
+    "3.14159",
 };
 
 static const char *const string_bits[] = {
-    "a", "evt-0001", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\\n", "\\\"", "\\\\",
-    "\\/", "\\b\\f\\r\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\uD834\\uDD1E",
-    " ", "x y", "{", "}", "[", "]", ",", ":", "'", "\\u007f", "\x7f",
+    "a",
+    "evt-0001",
+    "caf\xc3\xa9",
+    "\xe2\x82\xac",
+    "\xf0\x9f\x98\x80",
+    "\\n",
+    "\\\"",
+    "\\\\",
+    "\\/",
+    "\\b\\f\\r\\t",
+    "\\u0041",
+    "\\u00e9",
+    "\\u20AC",
+    "\\ud83d\\ude00",
+    "\\uD834\\uDD1E",
+    " ",
+    "x y",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "'",
+    "\\u007f",
+    "\x7f",
 };
 
 static void gen_string(struct doc *d)
@@ -341,9 +381,9 @@ static void gen_value(struct doc *d, int depth)
 
 /* Bytes worth inserting: structure, number parts, escapes, controls, and UTF-8 edges. */
 static const unsigned char tricky[] = {
-    '"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '-', '+', '.', 'e', 'E', 'u', 'x',
-    'n', 't', 'f', ' ', '\t', '\n', '\r', '\v', '\f', 0x00, 0x01, 0x1f, 0x7f, 0x80, 0xbf,
-    0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, '/', '*', '#', 'a', 'F',
+    '"',  '\\', ',',  ':',  '{',  '}',  '[',  ']',  '0',  '1',  '-',  '+',  '.',  'e',  'E',  'u',
+    'x',  'n',  't',  'f',  ' ',  '\t', '\n', '\r', '\v', '\f', 0x00, 0x01, 0x1f, 0x7f, 0x80, 0xbf,
+    0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, '/',  '*',  '#',  'a',  'F',
 };
 
 static void mutate(struct doc *d)
@@ -450,7 +490,8 @@ static void agree(const unsigned char *b, size_t n, struct tally *t)
         t->laxity++;
         return;
     }
-    if (v.error && yok && scan.err == OW_JSON_E_TRAILING && trailing_incomplete(b, n, scan.err_off)) {
+    if (v.error && yok && scan.err == OW_JSON_E_TRAILING &&
+        trailing_incomplete(b, n, scan.err_off)) {
         /* yajl's laxity: after a complete value, an unterminated token (e.g. '1"r') is not
          * looked at; the scanner calls it trailing garbage. */
         t->laxity++;
@@ -491,8 +532,7 @@ static void agree(const unsigned char *b, size_t n, struct tally *t)
     }
     assert_true(yok);
     assert_false(v.misclassified);
-    if (!ys.overflow && !ss.overflow &&
-        (ys.len != ss.len || memcmp(ys.buf, ss.buf, ys.len) != 0)) {
+    if (!ys.overflow && !ss.overflow && (ys.len != ss.len || memcmp(ys.buf, ss.buf, ys.len) != 0)) {
         show("token streams differ", b, n, &v);
         fprintf(stderr, "  yajl:    %.*s\n  scanner: %.*s\n", (int)ys.len, ys.buf, (int)ss.len,
                 ss.buf);
@@ -547,7 +587,7 @@ static void json_scan__agrees_with_yajl_on_mutated_documents(void **state)
 
 static void json_scan__agrees_with_yajl_on_short_byte_strings(void **state)
 {
-    static const unsigned char alphabet[] = {'{', '}', '[', ']', '"', ':', ',', '0', '1', '-', '.',
+    static const unsigned char alphabet[] = {'{', '}', '[', ']', '"', ':', ',', '0',  '1', '-', '.',
                                              'e', '+', 't', 'r', 'u', 'n', 'l', '\\', ' ', 'a'};
     struct tally t = {0};
     unsigned char b[6];
@@ -746,12 +786,12 @@ static void json_scan__utf8_is_strict_against_a_reference(void **state)
     }
     assert_true(bad > 1000);
     /* The classic cases, by name. */
-    assert_int_equal(scan_str("\"\xc0\xaf\"").fault, OW_JSON_FAULT_UTF8);             /* overlong / */
-    assert_int_equal(scan_str("\"\xe0\x80\xaf\"").fault, OW_JSON_FAULT_UTF8);         /* overlong */
-    assert_int_equal(scan_str("\"\xed\xa0\x80\"").fault, OW_JSON_FAULT_UTF8);         /* U+D800 */
-    assert_int_equal(scan_str("\"\xf4\x90\x80\x80\"").fault, OW_JSON_FAULT_UTF8);     /* > 10FFFF */
-    assert_int_equal(scan_str("\"\xf4\x8f\xbf\xbf\"").fault, OW_JSON_FAULT_NONE);     /* U+10FFFF */
-    assert_int_equal(scan_str("\"\xef\xbf\xbf\"").fault, OW_JSON_FAULT_NONE);         /* U+FFFF */
+    assert_int_equal(scan_str("\"\xc0\xaf\"").fault, OW_JSON_FAULT_UTF8);         /* overlong / */
+    assert_int_equal(scan_str("\"\xe0\x80\xaf\"").fault, OW_JSON_FAULT_UTF8);     /* overlong */
+    assert_int_equal(scan_str("\"\xed\xa0\x80\"").fault, OW_JSON_FAULT_UTF8);     /* U+D800 */
+    assert_int_equal(scan_str("\"\xf4\x90\x80\x80\"").fault, OW_JSON_FAULT_UTF8); /* > 10FFFF */
+    assert_int_equal(scan_str("\"\xf4\x8f\xbf\xbf\"").fault, OW_JSON_FAULT_NONE); /* U+10FFFF */
+    assert_int_equal(scan_str("\"\xef\xbf\xbf\"").fault, OW_JSON_FAULT_NONE);     /* U+FFFF */
     /* Outside strings any non-ASCII byte is a grammar error. */
     assert_true(scan_str("{\"a\":1}\xc3\xa9").error);
     assert_true(scan_str("\xef\xbb\xbf{}").error); /* no byte order mark */
@@ -805,11 +845,12 @@ static void json_scan__escapes_surrogates_and_nul(void **state)
 
 static void json_scan__numbers_follow_the_grammar(void **state)
 {
-    static const char *const good[] = {"0", "-0", "1", "-1", "10", "0.5", "-0.5", "1e5", "1E5",
-                                       "1e+5", "1e-5", "1.5e10", "0e0", "9223372036854775808"};
-    static const char *const bad[] = {"01", "-01", "+1", ".5", "1.", "1.e5", "1e", "1e+", "-",
-                                      "--1", "0x10", "NaN", "Infinity", "-Infinity", "1 2",
-                                      "00", "1.5.5", "0.", "-.5", "1e5.5"};
+    static const char *const good[] = {
+        "0",   "-0",  "1",    "-1",   "10",     "0.5", "-0.5",
+        "1e5", "1E5", "1e+5", "1e-5", "1.5e10", "0e0", "9223372036854775808"};
+    static const char *const bad[] = {"01",  "-01", "+1",    ".5",   "1.",  "1.e5",     "1e",
+                                      "1e+", "-",   "--1",   "0x10", "NaN", "Infinity", "-Infinity",
+                                      "1 2", "00",  "1.5.5", "0.",   "-.5", "1e5.5"};
 
     (void)state;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -848,7 +889,8 @@ static void json_scan__structure_and_messages(void **state)
         {"", "unexpected end of input (expected a value)"},
         {"\v{}", "unexpected byte 0x0b at offset 0 (expected a value)"},
         {"{\"a\":\"x\ty\"}", "unescaped control character 0x09 in a string at offset 7"},
-        {"[\"\\x\"]", "invalid escape at offset 2 (only \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"},
+        {"[\"\\x\"]",
+         "invalid escape at offset 2 (only \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"},
         {"[\"\\u12x4\"]", "invalid \\u escape at offset 2 (expected four hex digits)"},
         {"[-]", "unexpected ']' at offset 2 (expected a digit)"},
     };

@@ -88,13 +88,16 @@ static void rfc3339__rejects_malformed_text(void **state)
     assert_string_equal(parse_why("2021-04-19"), "date only, time and offset missing");
     assert_string_equal(parse_why("2021-04-19 10:02:11Z"),
                         "not in the form YYYY-MM-DDThh:mm:ss+hh:mm");
-    assert_string_equal(parse_why("2021-04-19T10:02Z"), "not in the form YYYY-MM-DDThh:mm:ss+hh:mm");
-    assert_string_equal(parse_why("21-04-19T10:02:11Z"), "not in the form YYYY-MM-DDThh:mm:ss+hh:mm");
+    assert_string_equal(parse_why("2021-04-19T10:02Z"),
+                        "not in the form YYYY-MM-DDThh:mm:ss+hh:mm");
+    assert_string_equal(parse_why("21-04-19T10:02:11Z"),
+                        "not in the form YYYY-MM-DDThh:mm:ss+hh:mm");
     assert_string_equal(parse_why(""), "not in the form YYYY-MM-DDThh:mm:ss+hh:mm");
     assert_string_equal(parse_why("2021-04-19T10:02:11.Z"), "no digits after the decimal point");
     assert_string_equal(parse_why("2021-04-19T10:02:11+0100"), "bad offset (expected Z or +hh:mm)");
     assert_string_equal(parse_why("2021-04-19T10:02:11Zjunk"), "bad offset (expected Z or +hh:mm)");
-    assert_string_equal(parse_why("2021-04-19T10:02:11+01:00 "), "bad offset (expected Z or +hh:mm)");
+    assert_string_equal(parse_why("2021-04-19T10:02:11+01:00 "),
+                        "bad offset (expected Z or +hh:mm)");
     assert_string_equal(parse_why("2021-04-19T10:02:11UTC"), "bad offset (expected Z or +hh:mm)");
 }
 
@@ -129,7 +132,7 @@ static void rfc3339__formats_utc(void **state)
 static void rfc3339__round_trips(void **state)
 {
     static const char *const texts[] = {
-        "2000-02-29T12:34:56Z", "2021-03-28T01:00:00.000001Z", "0001-01-01T00:00:00Z",
+        "2000-02-29T12:34:56Z",        "2021-03-28T01:00:00.000001Z", "0001-01-01T00:00:00Z",
         "9999-12-31T23:59:59.999999Z", "1969-07-20T20:17:40Z",
     };
     char buf[32];

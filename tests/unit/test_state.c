@@ -26,8 +26,8 @@ static int load_stream(void **state)
 {
     char dir[] = "/tmp/ow_test_state_XXXXXX";
     char path[256];
-    char *argv[] = {"gen", "--seed", "7", "--start", "2021-03", "--months", "4", "--out", dir,
-                    NULL};
+    char *argv[] = {"gen",      "--seed", "7",     "--start", "2021-03",
+                    "--months", "4",      "--out", dir,       NULL};
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -148,8 +148,8 @@ static void state__restore_at_any_point_changes_nothing(void **state)
             {
                 if (!json_equal(v, json_object_get(got_snaps, key))) {
                     char *a = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-                    char *b = json_dumps(json_object_get(got_snaps, key),
-                                         JSON_COMPACT | JSON_SORT_KEYS);
+                    char *b =
+                        json_dumps(json_object_get(got_snaps, key), JSON_COMPACT | JSON_SORT_KEYS);
 
                     fprintf(stderr, "split %zu: window %s differs\n want %.3000s\n got  %.3000s\n",
                             splits[s], key, a, b ? b : "(none)");
@@ -227,8 +227,7 @@ static void state__reconfigure_keeps_everything(void **state)
     for (size_t i = 0; i < half; i++) {
         apply_json(f, generated.v[i]);
     }
-    assert_int_equal(ow_engine_reconfigure(&f->eng, f->cfg, fake_sink_sink(f->sink), &err),
-                     OW_OK);
+    assert_int_equal(ow_engine_reconfigure(&f->eng, f->cfg, fake_sink_sink(f->sink), &err), OW_OK);
     for (size_t i = half; i < generated.n; i++) {
         apply_json(f, generated.v[i]);
     }
@@ -242,8 +241,8 @@ static void state__reconfigure_keeps_everything(void **state)
                      OW_OK);
     {
         json_t *snap = ow_engine_snapshot(f->eng, "2021-04");
-        json_t *before = jget(json_object_get(want, "2021-04"),
-                              "reports/sr_variance/exceptions/at_or_over_110");
+        json_t *before =
+            jget(json_object_get(want, "2021-04"), "reports/sr_variance/exceptions/at_or_over_110");
         json_t *after = jget(snap, "reports/sr_variance/exceptions/at_or_over_110");
 
         assert_true(json_array_size(after) > json_array_size(before));

@@ -112,8 +112,7 @@ static void state_store__saves_append_only_new_ids_and_reload(void **state)
                          OW_EDUP);
     }
     assert_int_equal(csr(g, 150, "2021-04-03T10:00:00Z"), OW_OK);
-    assert_int_equal(ow_engine_stats(g->eng)->watermark_us,
-                     ow_engine_stats(f->eng)->watermark_us);
+    assert_int_equal(ow_engine_stats(g->eng)->watermark_us, ow_engine_stats(f->eng)->watermark_us);
     json_decref(got);
     json_decref(daemon);
     ow_state_close(st);

@@ -12,8 +12,8 @@
 
 #define RULES                                                                                      \
     "{\"threshold_rules\": [{\"name\": \"north SRs\", \"report\": \"sr_variance\","                \
-    " \"metric\": \"by_csp/csp_n\", \"op\": \">=\", \"value\": 100, \"resolve\": 90,"             \
-    " \"severity\": \"critical\"}, {\"name\": \"service 8.14.2\", \"report\": \"sr_variance\","     \
+    " \"metric\": \"by_csp/csp_n\", \"op\": \">=\", \"value\": 100, \"resolve\": 90,"              \
+    " \"severity\": \"critical\"}, {\"name\": \"service 8.14.2\", \"report\": \"sr_variance\","    \
     " \"metric\": \"by_service/8.14.2/actual\", \"op\": \">\", \"value\": 5}]}"
 
 static int sr(struct fixture *f, const char *id, const char *at, const char *region,
@@ -51,7 +51,8 @@ static void threshold__fires_at_the_crossing_event(void **state)
         fake_sink_latest(f->sink, OW_STREAM_ALERTS, "threshold/2021-04/name=service 8.14.2"));
     /* Another month has its own alert. */
     sr(f, "f", "2021-05-02T10:00:00Z", "north", "1.1.1", 150);
-    assert_non_null(fake_sink_latest(f->sink, OW_STREAM_ALERTS, "threshold/2021-05/name=north SRs"));
+    assert_non_null(
+        fake_sink_latest(f->sink, OW_STREAM_ALERTS, "threshold/2021-05/name=north SRs"));
     fixture_destroy(f);
 }
 

@@ -63,8 +63,15 @@ static void tz__utc_works(void **state)
 static void tz__unknown_zones_are_rejected(void **state)
 {
     static const char *const bad[] = {
-        "", "Europe", "Nowhere/City", "../../etc/passwd", "Europe/../Europe/London",
-        "/usr/share/zoneinfo/Europe/London", "zone.tab", "Europe/London ", NULL,
+        "",
+        "Europe",
+        "Nowhere/City",
+        "../../etc/passwd",
+        "Europe/../Europe/London",
+        "/usr/share/zoneinfo/Europe/London",
+        "zone.tab",
+        "Europe/London ",
+        NULL,
     };
     struct ow_err err;
 

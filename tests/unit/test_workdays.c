@@ -96,9 +96,8 @@ static void workdays__rules_reproduce_published_years(void **state)
         int removed[3]; /* one-off days in the published list */
         int added[2];   /* the rule days they replaced */
     } oneoff[6] = {
-        {2020, {508}, {504}}, {2021, {0}, {0}},
-        {2022, {602, 603, 919}, {530}}, {2023, {508}, {0}},
-        {2024, {0}, {0}}, {2025, {0}, {0}},
+        {2020, {508}, {504}}, {2021, {0}, {0}}, {2022, {602, 603, 919}, {530}},
+        {2023, {508}, {0}},   {2024, {0}, {0}}, {2025, {0}, {0}},
     };
     const struct ow_calendar *cal = *state;
 
@@ -220,7 +219,7 @@ static void workdays__christmas_on_sunday(void **state)
 static void workdays__easter_matches_known_dates(void **state)
 {
     static const int known[][3] = {
-        {1900, 4, 15}, {1961, 4, 2}, {2000, 4, 23}, {2008, 3, 23}, {2011, 4, 24},
+        {1900, 4, 15}, {1961, 4, 2},  {2000, 4, 23}, {2008, 3, 23}, {2011, 4, 24},
         {2038, 4, 25}, {2100, 3, 28}, {2200, 4, 6},  {2285, 3, 22},
     };
     struct ow_date h[OW_CALENDAR_RULE_HOLIDAYS];
@@ -321,10 +320,10 @@ static void expect_error(const char *text, const char *where, const char *what)
 static void workdays__malformed_calendar_names_the_path(void **state)
 {
     (void)state;
-    expect_error(EW EV("2021-01-01") "," EV("2021-04-02") "," EV("2021-04-05") "," EV(
-                     "2021-02-30") "]}}",
-                 "workdays-ew.json: $[\"england-and-wales\"].events[3].date",
-                 "expected a date YYYY-MM-DD, got \"2021-02-30\"");
+    expect_error(
+        EW EV("2021-01-01") "," EV("2021-04-02") "," EV("2021-04-05") "," EV("2021-02-30") "]}}",
+        "workdays-ew.json: $[\"england-and-wales\"].events[3].date",
+        "expected a date YYYY-MM-DD, got \"2021-02-30\"");
     expect_error(EW EV("2021-1-01") "]}}",
                  "workdays-ew.json: $[\"england-and-wales\"].events[0].date",
                  "expected a date YYYY-MM-DD, got \"2021-1-01\"");
@@ -375,7 +374,7 @@ static void workdays__published_year_overrides_rules(void **state)
 {
     json_error_t jerr;
     json_t *doc = json_loads(EW EV("2021-06-15") "]}, \"scotland\": {\"division\": \"scotland\", "
-                                                "\"events\": [" EV("2021-11-30") "]}}",
+                                                 "\"events\": [" EV("2021-11-30") "]}}",
                              0, &jerr);
     struct ow_err err;
     struct ow_calendar *cal = ow_calendar_from_json(doc, "test.json", &err);

@@ -4,7 +4,7 @@ PKGS      := rdkafka jansson libuv libxxhash libcrypto libwebsockets
 TEST_PKGS := cmocka yajl
 DEB_PKGS  := build-essential pkg-config librdkafka-dev libjansson-dev libuv1-dev libyajl-dev \
              libxxhash-dev libssl-dev libcmocka-dev tzdata valgrind node:nodejs npm:npm \
-             libwebsockets-dev libwebsockets-evlib-uv
+             libwebsockets-dev libwebsockets-evlib-uv clang-format
 
 B       ?= build
 CC      ?= gcc

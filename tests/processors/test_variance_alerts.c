@@ -12,6 +12,7 @@
 
 #include "embedded.h"
 #include "engine_fixture.h"
+#include "restore_check.h"
 
 static int setup(void **state)
 {
@@ -554,136 +555,6 @@ static void csr_rules__wired_into_csr_variance(void **state)
 
 /* ---- save and restore (processor.h: save, restore) ---- */
 
-static void copy_id(void *arg, struct ow_dedup_key key, const uint64_t content[2],
-                    int64_t occurred_us)
-{
-    ow_engine_restore_id(arg, key, content, occurred_us);
-}
-
-/* @f's engine as a daemon restarting from a checkpoint rebuilds it: the state through JSON
- * text into a fresh engine on configuration @config, and the remembered ids. What @proc
- * restored saves again as it was saved. */
-static struct fixture *restarted(struct fixture *f, const char *config, const char *proc)
-{
-    struct fixture *g = fixture_create(config, true);
-    json_t *saved = ow_engine_save(f->eng);
-    char *text = json_dumps(saved, JSON_COMPACT);
-    json_t *back = json_loads(text, 0, NULL);
-    json_t *again;
-    struct ow_err err;
-
-    assert_non_null(back);
-    assert_int_equal(ow_engine_restore(g->eng, back, &err), OW_OK);
-    again = ow_engine_save(g->eng);
-    assert_true(json_equal(json_object_get(json_object_get(back, "processors"), proc),
-                           json_object_get(json_object_get(again, "processors"), proc)));
-    ow_engine_foreach_id(f->eng, copy_id, g->eng);
-    g->line = f->line;
-    json_decref(again);
-    json_decref(back);
-    json_decref(saved);
-    free(text);
-    return g;
-}
-
-/* Feed lines @from..@to of @script: events, or "@<time>" to move the watermark there. */
-static void feed(struct fixture *f, const char *const *script, size_t from, size_t to)
-{
-    for (size_t i = from; i < to; i++) {
-        if (script[i][0] == '@') {
-            ow_engine_advance_watermark(f->eng, ts(script[i] + 1), OW_CLOSE_WATERMARK);
-        } else {
-            apply_json(f, script[i]);
-        }
-    }
-}
-
-/* Into @snaps (window -> record) the latest snapshots of @f, into @alerts its alert records in
- * order. */
-static void outputs(struct fixture *f, json_t *snaps, json_t *alerts)
-{
-    const char *key;
-
-    for (size_t i = 0; i < fake_sink_count(f->sink, OW_STREAM_SNAPSHOTS); i++) {
-        json_t *rec = fake_sink_get(f->sink, OW_STREAM_SNAPSHOTS, i, &key);
-
-        json_object_set(snaps, key, rec);
-    }
-    for (size_t i = 0; i < fake_sink_count(f->sink, OW_STREAM_ALERTS); i++) {
-        json_array_append(alerts, fake_sink_get(f->sink, OW_STREAM_ALERTS, i, NULL));
-    }
-}
-
-/* Run @script whole (and close everything), then again with a save and restore before each of
- * its lines: every window's latest snapshot and the sequence of alert records must be the
- * same. @returns the whole run's alert records (new reference), for the caller to check that
- * the script raises what it is meant to. */
-static json_t *check_restarts(const char *config, const char *proc, const char *const *script,
-                              size_t n)
-{
-    struct fixture *whole = fixture_create(config, true);
-    json_t *want_snaps = json_object();
-    json_t *want_alerts = json_array();
-
-    feed(whole, script, 0, n);
-    ow_engine_finish(whole->eng, true);
-    outputs(whole, want_snaps, want_alerts);
-    for (size_t split = 0; split <= n; split++) {
-        struct fixture *before = fixture_create(config, true);
-        struct fixture *after;
-        json_t *snaps = json_object();
-        json_t *alerts = json_array();
-        const char *key;
-        json_t *v;
-
-        feed(before, script, 0, split);
-        after = restarted(before, config, proc);
-        feed(after, script, split, n);
-        ow_engine_finish(after->eng, true);
-        outputs(before, snaps, alerts);
-        outputs(after, snaps, alerts);
-        json_object_foreach(want_snaps, key, v)
-        {
-            if (!json_equal(v, json_object_get(snaps, key))) {
-                fail_msg("restart before line %zu: window %s differs", split, key);
-            }
-        }
-        if (json_object_size(snaps) != json_object_size(want_snaps)) {
-            fail_msg("restart before line %zu: %zu windows, want %zu", split,
-                     json_object_size(snaps), json_object_size(want_snaps));
-        }
-        for (size_t i = 0; i < json_array_size(want_alerts); i++) {
-            if (!json_equal(json_array_get(want_alerts, i), json_array_get(alerts, i))) {
-                fail_msg("restart before line %zu: alert record %zu (%s) differs", split, i,
-                         json_string_value(jget(json_array_get(want_alerts, i), "alert_id")));
-            }
-        }
-        assert_int_equal(json_array_size(alerts), json_array_size(want_alerts));
-        json_decref(snaps);
-        json_decref(alerts);
-        fixture_destroy(before);
-        fixture_destroy(after);
-    }
-    json_decref(want_snaps);
-    fixture_destroy(whole);
-    return want_alerts;
-}
-
-/* How many records of @alerts are @state records of @alert_id. */
-static size_t records_of(const json_t *alerts, const char *alert_id, const char *state)
-{
-    size_t n = 0;
-    size_t i;
-    json_t *a;
-
-    json_array_foreach(alerts, i, a)
-    {
-        n += strcmp(json_string_value(jget(a, "alert_id")), alert_id) == 0 &&
-             strcmp(json_string_value(jget(a, "state")), state) == 0;
-    }
-    return n;
-}
-
 #define SR_LINE(id, at, party, svc, n)                                                             \
     "{\"event_id\":\"" id "\",\"type\":\"service_request\",\"schema_version\":1,"                  \
     "\"occurred_at\":\"" at "\",\"party_id\":\"" party "\",\"service_ref\":\"" svc "\","           \
@@ -733,22 +604,30 @@ static void variance__restart_at_any_line_changes_nothing(void **state)
     json_t *got;
 
     (void)state;
-    got = check_restarts(NULL, "sr_variance", variance_script, n);
+    got = restore_check_alerts(NULL, variance_script, n);
     /* The script raises and resolves what it is meant to. */
-    assert_int_equal(records_of(got, "sr_no_forecast/2021-04/party_id=C", "firing"), 1);
-    assert_int_equal(records_of(got, "sr_no_forecast/2021-04/party_id=C", "resolved"), 1);
+    assert_int_equal(alert_records_of(got, "sr_no_forecast/2021-04/party_id=C", "firing"), 1);
+    assert_int_equal(alert_records_of(got, "sr_no_forecast/2021-04/party_id=C", "resolved"), 1);
     /* The older revision f4 (50) does not stand: A stays resolved. */
-    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "firing"), 1);
-    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "resolved"), 1);
-    assert_int_equal(records_of(got, "sr_projected_variance/2021-04/party_id=A", "resolved"), 1);
-    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-04/party_id=B", "firing"), 1);
-    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-04/party_id=B", "resolved"), 1);
-    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-06/party_id=P", "firing"), 1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "firing"), 1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_exceeded/2021-04/party_id=A", "resolved"),
+                     1);
+    assert_int_equal(alert_records_of(got, "sr_projected_variance/2021-04/party_id=A", "resolved"),
+                     1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_shortfall/2021-04/party_id=B", "firing"),
+                     1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_shortfall/2021-04/party_id=B", "resolved"),
+                     1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_shortfall/2021-06/party_id=P", "firing"),
+                     1);
     /* A revision after April closed: C's shortfall is judged at once. */
-    assert_int_equal(records_of(got, "sr_forecast_exceeded/2021-04/party_id=C", "resolved"), 1);
-    assert_int_equal(records_of(got, "sr_forecast_shortfall/2021-04/party_id=C", "firing"), 1);
-    assert_int_equal(records_of(got, "csr_forecast_exceeded/2021-04/party_id=A", "firing"), 1);
-    assert_int_equal(records_of(got, "csr_no_forecast/2021-04/party_id=Z", "firing"), 1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_exceeded/2021-04/party_id=C", "resolved"),
+                     1);
+    assert_int_equal(alert_records_of(got, "sr_forecast_shortfall/2021-04/party_id=C", "firing"),
+                     1);
+    assert_int_equal(alert_records_of(got, "csr_forecast_exceeded/2021-04/party_id=A", "firing"),
+                     1);
+    assert_int_equal(alert_records_of(got, "csr_no_forecast/2021-04/party_id=Z", "firing"), 1);
     assert_int_equal(json_array_size(got), 26);
     json_decref(got);
 }

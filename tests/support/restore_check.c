@@ -113,6 +113,16 @@ struct fixture *restore_check(const char *config_json, bool live, const char *co
             fprintf(stderr, "restore after step %zu: %s: %s\n", k, err.where, err.text);
             fail();
         }
+        {
+            json_t *again = ow_engine_save(after->eng);
+
+            if (!json_equal(json_object_get(saved, "processors"),
+                            json_object_get(again, "processors"))) {
+                fprintf(stderr, "restore after step %zu: the processors save differently\n", k);
+                same = false;
+            }
+            json_decref(again);
+        }
         json_decref(saved);
         ow_engine_foreach_id(before->eng, copy_id, after->eng);
         after->line = before->line;
@@ -144,4 +154,37 @@ struct fixture *restore_check(const char *config_json, bool live, const char *co
         fail();
     }
     return whole;
+}
+
+json_t *restore_check_alerts(const char *config_json, const char *const *steps, size_t n)
+{
+    struct fixture *whole = restore_check(config_json, true, steps, n, true);
+    json_t *alerts = json_array();
+
+    for (size_t i = 0; i < fake_sink_count(whole->sink, OW_STREAM_ALERTS); i++) {
+        json_array_append(alerts, fake_sink_get(whole->sink, OW_STREAM_ALERTS, i, NULL));
+    }
+    fixture_destroy(whole);
+    return alerts;
+}
+
+size_t alert_records_of(const json_t *alerts, const char *alert_id, const char *state)
+{
+    size_t n = 0;
+    size_t i;
+    json_t *a;
+
+    json_array_foreach(alerts, i, a)
+    {
+        n += strcmp(json_string_value(json_object_get(a, "alert_id")), alert_id) == 0 &&
+             strcmp(json_string_value(json_object_get(a, "state")), state) == 0;
+    }
+    return n;
+}
+
+void restore_check_feed(struct fixture *f, const char *const *steps, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        run_step(f, steps[i]);
+    }
 }

@@ -167,6 +167,7 @@ static int load_ids(struct ow_state *st, struct ow_engine *eng, struct ow_err *e
     if (f == NULL) {
         return io_err(err, path, "cannot read");
     }
+    ow_engine_reserve_ids(eng, (size_t)(st->committed / RECORD_BYTES));
     for (n = 0; n < st->committed / RECORD_BYTES; n++) {
         struct ow_dedup_key key;
 

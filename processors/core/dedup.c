@@ -406,6 +406,18 @@ struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf)
     return d;
 }
 
+void ow_dedup_reserve(struct ow_dedup *d, size_t n)
+{
+    size_t cap = d->cap;
+
+    while (grow_at_of(cap, d->cap_max) <= n && can_grow(cap, d->cap_max)) {
+        cap = cap * 2 < d->cap_max ? cap * 2 : d->cap_max;
+    }
+    if (cap != d->cap) {
+        grow(d, cap);
+    }
+}
+
 void ow_dedup_destroy(struct ow_dedup *d)
 {
     if (d == NULL) {

@@ -53,6 +53,10 @@ struct ow_dedup_stats {
  * table grows, the old and the new slot arrays exist together for the time of one rehash. */
 struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf);
 
+/** Make room for @n ids at once (within the bound), so that loading a saved set does not
+ * rehash the table at every doubling. */
+void ow_dedup_reserve(struct ow_dedup *d, size_t n);
+
 /** Free; NULL is a no-op. */
 void ow_dedup_destroy(struct ow_dedup *d);
 

@@ -128,6 +128,9 @@ json_t *ow_engine_save(struct ow_engine *eng);
  * @returns OW_OK or OW_EINVAL with @err saying what is malformed. */
 int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err *err);
 
+/** Make room for @n remembered ids before restoring them (one allocation, no rehashing). */
+void ow_engine_reserve_ids(struct ow_engine *eng, size_t n);
+
 /** Remember a saved id again (restore). Ids already past the span are dropped. */
 void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
                           int64_t occurred_us);

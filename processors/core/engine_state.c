@@ -167,6 +167,11 @@ int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err 
     return OW_OK;
 }
 
+void ow_engine_reserve_ids(struct ow_engine *eng, size_t n)
+{
+    ow_dedup_reserve(eng->dedup, n);
+}
+
 void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
                           int64_t occurred_us)
 {

@@ -96,6 +96,33 @@ static void dedup__ids_one_byte_apart_are_distinct(void **state)
     ow_dedup_destroy(d);
 }
 
+/* A reserve sizes the table once for a saved set: loading it then never grows the table, and
+ * the bound still holds. */
+static void dedup__reserve_sizes_the_table_once(void **state)
+{
+    struct ow_dedup_conf conf = {.span_us = 7 * DAY_US, .max_bytes = 64 << 20};
+    struct ow_dedup *d = ow_dedup_create(&conf);
+    size_t cap;
+
+    (void)state;
+    ow_dedup_reserve(d, 100000);
+    cap = stats_of(d).capacity;
+    assert_true(cap * 3 / 4 > 100000);
+    for (uint64_t n = 0; n < 100000; n++) {
+        insert_n(d, n, 1000);
+    }
+    assert_int_equal(stats_of(d).capacity, cap);
+    assert_int_equal(stats_of(d).ids, 100000);
+    for (uint64_t n = 0; n < 100000; n++) {
+        assert_int_equal(lookup_n(d, n), OW_DEDUP_SAME);
+    }
+    /* More than the bound can hold: the table stops at the bound. */
+    ow_dedup_reserve(d, 100000000);
+    assert_true(stats_of(d).bytes <= conf.max_bytes);
+    assert_int_equal(lookup_n(d, 99999), OW_DEDUP_SAME);
+    ow_dedup_destroy(d);
+}
+
 static void dedup__growth_keeps_all_ids(void **state)
 {
     struct ow_dedup_conf conf = {.span_us = DAY_US, .max_bytes = 64u << 20};
@@ -499,6 +526,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dedup__new_same_conflict),
         cmocka_unit_test(dedup__ids_one_byte_apart_are_distinct),
+        cmocka_unit_test(dedup__reserve_sizes_the_table_once),
         cmocka_unit_test(dedup__growth_keeps_all_ids),
         cmocka_unit_test(dedup__expiry_edge_is_inclusive),
         cmocka_unit_test(dedup__expiry_never_early_with_coarse_unit),

@@ -5,6 +5,7 @@ set -eu
 bin=$1
 out=${OPSWATCH_DEMO_DIR:-build/demo}
 rm -rf "$out"
+mkdir -p "$out"
 "$bin" gen --seed 1 --start 2021-01 --months 3 --out "$out/input" >/dev/null
 echo "generated $(wc -l <"$out/input/events.jsonl") events into $out/input/events.jsonl"
 "$bin" replay --input "$out/input/events.jsonl" --out "$out/replay" --close-all

@@ -532,16 +532,7 @@ static void problems__shuffled_arrival_gives_the_same_figures(void **state)
     for (int round = 0; round < 40; round++) {
         char *got;
 
-        for (size_t i = NMIX - 1; i > 0; i--) {
-            size_t j;
-            size_t t;
-
-            seed = seed * 6364136223846793005u + 1442695040888963407u;
-            j = (size_t)((seed >> 33) % (i + 1));
-            t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
+        test_shuffle(perm, NMIX, &seed);
         got = run_mix(perm);
         assert_string_equal(got, expected);
         free(got);

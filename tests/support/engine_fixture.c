@@ -141,3 +141,17 @@ int64_t jint(const json_t *root, const char *path)
     }
     return json_integer_value(v);
 }
+
+void test_shuffle(size_t *perm, size_t n, uint64_t *seed)
+{
+    for (size_t i = n; i-- > 1;) {
+        size_t j;
+        size_t t;
+
+        *seed = *seed * 6364136223846793005u + 1442695040888963407u;
+        j = (size_t)((*seed >> 33) % (i + 1));
+        t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}

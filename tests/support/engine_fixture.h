@@ -3,6 +3,7 @@
 #define OW_ENGINE_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -28,6 +29,10 @@ int apply_json(struct fixture *f, const char *json);
 
 /** Apply an event built from a printf format. */
 int apply_fmt(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Shuffle @perm (@n entries) in place with a seeded PRNG (Fisher-Yates over an LCG advanced
+ * in *@seed), so arrival-order tests are reproducible. */
+void test_shuffle(size_t *perm, size_t n, uint64_t *seed);
 
 /** Microseconds of an RFC 3339 time; aborts on a bad literal. */
 int64_t ts(const char *rfc3339);

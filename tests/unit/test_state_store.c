@@ -120,10 +120,30 @@ static void state_store__saves_append_only_new_ids_and_reload(void **state)
     fixture_destroy(g);
 }
 
+/* A folder holding one committed save of ten ids; @returns the engine that saved it. */
+static struct fixture *saved_ten_ids(struct t *t)
+{
+    struct fixture *f = fixture_create(NULL, true);
+    struct ow_state *st;
+    struct ow_err err;
+    json_t *got;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    assert_non_null(st);
+    assert_int_equal(ow_state_load(st, f->eng, &got, &err), OW_OK);
+    for (int i = 0; i < 10; i++) {
+        csr(f, i, "2021-04-02T10:00:00Z");
+    }
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_close(st);
+    return f;
+}
+
 static void state_store__uncommitted_tail_is_cut(void **state)
 {
     struct t *t = *state;
-    struct fixture *f = fixture_create(NULL, true);
+    struct fixture *f = saved_ten_ids(t);
     struct ow_state *st;
     struct ow_err err;
     json_t *got;
@@ -132,14 +152,6 @@ static void state_store__uncommitted_tail_is_cut(void **state)
     FILE *log;
     int rc;
 
-    ow_engine_journal_enable(f->eng);
-    st = ow_state_open(t->dir, &err);
-    ow_state_load(st, f->eng, &got, &err);
-    for (int i = 0; i < 10; i++) {
-        csr(f, i, "2021-04-02T10:00:00Z");
-    }
-    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
-    ow_state_close(st);
     /* A save that died after appending ids but before its rename: garbage past the commit. */
     snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
     log = fopen(path, "ab");
@@ -158,7 +170,7 @@ static void state_store__uncommitted_tail_is_cut(void **state)
 static void state_store__corruption_is_detected_with_the_file_named(void **state)
 {
     struct t *t = *state;
-    struct fixture *f = fixture_create(NULL, true);
+    struct fixture *f = saved_ten_ids(t);
     struct ow_state *st;
     struct ow_err err;
     json_t *got;
@@ -167,14 +179,6 @@ static void state_store__corruption_is_detected_with_the_file_named(void **state
     FILE *fp;
     int rc;
 
-    ow_engine_journal_enable(f->eng);
-    st = ow_state_open(t->dir, &err);
-    ow_state_load(st, f->eng, &got, &err);
-    for (int i = 0; i < 10; i++) {
-        csr(f, i, "2021-04-02T10:00:00Z");
-    }
-    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
-    ow_state_close(st);
     /* Flip a byte inside record 4. */
     snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
     fp = fopen(path, "r+b");

@@ -26,6 +26,7 @@
 #include "log.h"
 
 #define COMMITTED_TIMEOUT_MS 5000
+#define CONSUME_CHUNK 256
 
 struct mark {
     int64_t next; /* offset after the last applied message */
@@ -62,6 +63,7 @@ struct ow_kafka_in {
     bool stopping;
     bool closing;
     bool rebalancing; /* between a revocation and the next assignment: no commit */
+    bool in_backlog;  /* a full batch was read since the last time the input caught up */
     struct part *parts;
     size_t nparts;
     size_t capparts;
@@ -472,28 +474,41 @@ static void drain(struct ow_kafka_in *in)
 
     ow_engine_set_wall_clock(in->lv->eng, now);
     while (!in->stopping && !in->paused) {
-        rd_kafka_message_t *m;
+        rd_kafka_message_t *msgs[CONSUME_CHUNK];
+        size_t want = (size_t)(max - n) < CONSUME_CHUNK ? (size_t)(max - n) : CONSUME_CHUNK;
+        ssize_t got;
 
         if (n == max) {
             more = true;
             break;
         }
-        m = rd_kafka_consumer_poll(in->rk, 0);
-        if (m == NULL) {
+        /* A chunk per call: one lock of the queue, not one per message. Rebalances, errors
+         * and commit results on the queue are served by their callbacks inside the call. */
+        got = rd_kafka_consume_batch_queue(in->q, 0, msgs, want);
+        if (got <= 0) {
             break;
         }
-        handle(in, m, now);
-        rd_kafka_message_destroy(m);
-        n++;
+        for (ssize_t i = 0; i < got; i++) {
+            handle(in, msgs[i], now);
+            rd_kafka_message_destroy(msgs[i]);
+        }
+        n += got;
     }
     if (n > 0) {
         in->last_msg_mono = ow_mono_us();
         mark_batch(in);
     }
     if (more && !in->stopping && !in->paused) {
+        in->in_backlog = true;
         uv_idle_start(&in->idle, on_idle);
-    } else {
-        uv_idle_stop(&in->idle);
+        return;
+    }
+    uv_idle_stop(&in->idle);
+    /* The end of a backlog: save and commit now, not up to a checkpoint interval later (a
+     * backfill's offsets are committed as soon as it is applied). */
+    if (in->in_backlog && !in->stopping && !in->paused && ow_kafka_in_caught_up(in)) {
+        in->in_backlog = false;
+        in->checkpoint(in->lv, false);
     }
 }
 

@@ -44,6 +44,7 @@ struct part {
     int64_t committed;
     int64_t applied; /* after the last applied message, kept across revocations; -1 none */
     int64_t saved;   /* the position in the last saved state; -1 none */
+    int64_t saving;  /* the position in the save in flight (ow_kafka_in_offsets); -1 none */
     struct mark *marks;
     size_t nmarks;
     size_t capmarks;
@@ -104,7 +105,7 @@ static struct part *find_part(struct ow_kafka_in *in, const char *topic, int32_t
     p->topic = ow_xstrdup(topic);
     p->partition = partition;
     p->topic_idx = SIZE_MAX;
-    p->next = p->start = p->committed = p->applied = p->saved = -1;
+    p->next = p->start = p->committed = p->applied = p->saved = p->saving = -1;
     for (size_t i = 0; i < in->lv->cfg->kafka.input_topics.count; i++) {
         if (strcmp(in->lv->cfg->kafka.input_topics.items[i], topic) == 0) {
             p->topic_idx = i;
@@ -185,15 +186,17 @@ void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sy
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-json_t *ow_kafka_in_offsets(const struct ow_kafka_in *in)
+json_t *ow_kafka_in_offsets(struct ow_kafka_in *in)
 {
     json_t *o = json_object();
 
     for (size_t i = 0; i < in->nparts; i++) {
-        const struct part *p = &in->parts[i];
+        struct part *p = &in->parts[i];
         int64_t pos = p->applied >= 0 ? p->applied : p->saved;
         json_t *t;
         char n[16];
+
+        p->saving = pos;
 
         if (pos < 0) {
             continue;
@@ -217,8 +220,8 @@ void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
     for (size_t i = 0; i < in->nparts; i++) {
         struct part *p = &in->parts[i];
 
-        if (p->applied >= 0) {
-            p->saved = p->applied;
+        if (p->saving >= 0) {
+            p->saved = p->saving;
         }
         p->nmarks = 0; /* the outbox replaces the acknowledgement marks */
         if (p->assigned && p->saved > p->committed) {

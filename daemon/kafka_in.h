@@ -32,12 +32,14 @@ void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sy
 
 /** The position of every partition this consumer has applied messages of (or was given a
  * saved offset for), as a new JSON object {topic: {partition: next offset to consume}}: what
- * a state save records beside the engine state that includes those messages. */
-json_t *ow_kafka_in_offsets(const struct ow_kafka_in *in);
+ * a state save records beside the engine state that includes those messages. The positions
+ * are also kept as the ones being saved, for ow_kafka_in_commit_saved. */
+json_t *ow_kafka_in_offsets(struct ow_kafka_in *in);
 
-/** The positions of ow_kafka_in_offsets() are durable (the state was saved): remember them as
- * the saved offsets and commit them (the assigned partitions' ones) to Kafka. Asynchronous
- * unless @sync. Never called between a revocation and the next assignment. */
+/** The positions of the last ow_kafka_in_offsets() are durable (that save is committed):
+ * remember them as the saved offsets and commit them (the assigned partitions' ones) to Kafka
+ * (messages applied since are not included). Asynchronous unless @sync. Not committed between
+ * a revocation and the next assignment. */
 void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync);
 
 /** Restore the saved offsets of a state (@offsets as made by ow_kafka_in_offsets, borrowed):

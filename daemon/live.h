@@ -18,6 +18,7 @@ struct ow_kafka_in;
 struct ow_kafka_out;
 struct ow_http;
 struct ow_state;
+struct ow_saver;
 
 /* Counters the daemon keeps beside the engine's own (for /metrics). */
 struct ow_live_counters {
@@ -41,6 +42,8 @@ struct ow_live {
     struct ow_kafka_out *out;
     struct ow_http *http;   /* NULL when http.listen is "" */
     struct ow_state *state; /* the state folder (live.state_dir); NULL when "" */
+    struct ow_saver *saver; /* writes the saves on its own thread; NULL: on the loop */
+    bool save_again;        /* a save was asked for while one was in flight */
     bool rebuild;           /* --rebuild: without saved state, start at the beginning */
     struct ow_live_counters counters;
     bool restored;     /* state restored (or none to restore) */

@@ -28,6 +28,23 @@ struct record {
     uint64_t check;
 };
 
+/* What a save takes from the engine on the loop thread (prepare), for the file half (write),
+ * which touches nothing else the loop uses: the id log, state.json, and this job. */
+struct save_job {
+    bool prepared;
+    char *text;         /* state.json */
+    struct record *all; /* every live id, when this save compacts the log */
+    size_t nall;
+    int64_t gen;    /* of the id log this save commits */
+    uint64_t bytes; /* its committed length after this save */
+    bool compacted;
+    size_t written; /* bytes written */
+    double started_ms;
+    double prepare_ms;
+    int rc;
+    struct ow_err err;
+};
+
 struct ow_state {
     char *dir;
     int lock_fd;
@@ -38,7 +55,15 @@ struct ow_state {
     size_t npending;
     size_t cap_pending;
     struct ow_state_stats stats;
+    struct save_job job; /* the save between prepare and finish */
 };
+
+static void job_clear(struct save_job *job)
+{
+    free(job->text);
+    free(job->all);
+    memset(job, 0, sizeof(*job));
+}
 
 static uint64_t record_check(const struct record *r)
 {
@@ -136,6 +161,7 @@ void ow_state_close(struct ow_state *st)
     if (st->lock_fd >= 0) {
         close(st->lock_fd); /* releases the flock */
     }
+    job_clear(&st->job);
     free(st->pending);
     free(st->dir);
     free(st);
@@ -283,66 +309,53 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* Append the pending ids; on failure cut the log back to its committed length. */
-static int append_pending(struct ow_state *st, uint64_t *bytes, struct ow_err *err)
+/* Append the pending ids (the log is cut back by the caller on failure). */
+static int append_pending(struct ow_state *st, struct ow_err *err)
 {
     char path[4200];
     size_t len = st->npending * RECORD_BYTES;
 
     log_path(st, st->gen, path, sizeof(path));
     if ((len > 0 && write_all(st->log_fd, st->pending, len) != 0) || fsync(st->log_fd) != 0) {
-        int rc = io_err(err, path, "cannot append the new ids");
-
-        if (ftruncate(st->log_fd, (off_t)st->committed) != 0) {
-            /* The next load cuts the tail anyway: state.json names the committed length. */
-        }
-        return rc;
+        return io_err(err, path, "cannot append the new ids");
     }
-    *bytes = st->committed + len;
+    st->job.bytes = st->committed + len;
     return OW_OK;
 }
 
-/* Rewrite every live id into the next log (ids-<gen+1>.log), from a buffer of its own so that
- * the pending ids survive a failure. */
-static int compact(struct ow_state *st, struct ow_engine *eng, uint64_t *bytes, struct ow_err *err)
+/* Write every live id (taken at prepare) into the next log, ids-<gen+1>.log; the pending ids
+ * stay in their own buffer, so a failure loses nothing. */
+static int write_compacted(struct ow_state *st, struct ow_err *err)
 {
-    struct ow_state all = {0};
     char path[4200];
     char tmp[4300];
     int fd;
     int rc = OW_OK;
 
-    ow_engine_foreach_id(eng, take_id, &all);
-    log_path(st, st->gen + 1, path, sizeof(path));
+    log_path(st, st->job.gen, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, all.pending, all.npending * RECORD_BYTES) != 0 || fsync(fd) != 0 ||
+    if (fd < 0 || write_all(fd, st->job.all, st->job.nall * RECORD_BYTES) != 0 || fsync(fd) != 0 ||
         rename(tmp, path) != 0) {
         rc = io_err(err, tmp, "cannot write the compacted id log");
         unlink(tmp);
     } else {
-        *bytes = all.npending * RECORD_BYTES;
+        st->job.bytes = st->job.nall * RECORD_BYTES;
     }
     if (fd >= 0) {
         close(fd);
     }
-    free(all.pending);
     return rc;
 }
 
-static int write_state_json(struct ow_state *st, struct ow_engine *eng, const json_t *daemon,
-                            int64_t gen, uint64_t bytes, size_t *written, struct ow_err *err)
+static int write_state_json(struct ow_state *st, struct ow_err *err)
 {
     char path[4200];
     char tmp[4300];
-    json_t *doc = json_pack("{s:i, s:o, s:O?, s:{s:I, s:I}}", "format", STATE_FORMAT, "engine",
-                            ow_engine_save(eng), "daemon", daemon, "ids", "gen", (json_int_t)gen,
-                            "bytes", (json_int_t)bytes);
-    char *text = json_dumps(doc, JSON_COMPACT);
+    const char *text = st->job.text;
     int fd;
     int rc = OW_OK;
 
-    json_decref(doc);
     path_of(st, path, sizeof(path), "state.json");
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -358,61 +371,119 @@ static int write_state_json(struct ow_state *st, struct ow_engine *eng, const js
     if (rc == OW_OK) {
         rc = fsync_dir(st, err);
     }
-    *written = text ? strlen(text) : 0;
-    free(text);
+    st->job.written += text != NULL ? strlen(text) : 0;
+    return rc;
+}
+
+/* The ids go into the state.json that commits them: its "ids" names the log and its length.
+ * Both are known only once the log is written, so they are decided here, at prepare, from what
+ * the write will do: the write never changes them (it fails instead). */
+void ow_state_save_prepare(struct ow_state *st, struct ow_engine *eng, const json_t *daemon)
+{
+    struct save_job *job = &st->job;
+    struct ow_dedup_stats ds;
+    json_t *doc;
+
+    job_clear(job);
+    job->started_ms = now_ms();
+    ow_engine_journal_drain(eng, take_id, st);
+    ow_engine_dedup_stats(eng, &ds);
+    job->gen = st->gen;
+    job->bytes = st->committed + st->npending * RECORD_BYTES;
+    if (st->committed / RECORD_BYTES + st->npending > 2 * ds.ids + 100000) {
+        struct ow_state all = {0};
+
+        ow_engine_foreach_id(eng, take_id, &all);
+        job->all = all.pending;
+        job->nall = all.npending;
+        job->compacted = true;
+        job->gen = st->gen + 1;
+        job->bytes = job->nall * RECORD_BYTES;
+    }
+    doc = json_pack("{s:i, s:o, s:O?, s:{s:I, s:I}}", "format", STATE_FORMAT, "engine",
+                    ow_engine_save(eng), "daemon", daemon, "ids", "gen", (json_int_t)job->gen,
+                    "bytes", (json_int_t)job->bytes);
+    job->text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    job->prepared = true;
+    job->prepare_ms = now_ms() - job->started_ms;
+}
+
+void ow_state_save_write(struct ow_state *st)
+{
+    struct save_job *job = &st->job;
+    struct ow_err *err = &job->err;
+    int rc;
+
+    if (job->compacted) {
+        rc = write_compacted(st, err);
+        job->written = job->bytes;
+    } else {
+        rc = append_pending(st, err);
+        job->written = st->npending * RECORD_BYTES;
+    }
+    if (rc == OW_OK && job->text == NULL) {
+        rc = ow_err_set(err, OW_EIO, st->dir, "cannot serialise the state (out of memory?)");
+    }
+    if (rc == OW_OK) {
+        rc = write_state_json(st, err);
+    }
+    if (rc != OW_OK) {
+        /* Nothing is committed: remove or cut what this save wrote; the pending ids stay for
+         * the next save. (A load cuts past the committed length anyway.) */
+        if (job->compacted) {
+            char path[4200];
+
+            log_path(st, job->gen, path, sizeof(path));
+            unlink(path);
+        } else if (ftruncate(st->log_fd, (off_t)st->committed) != 0) {
+            /* as above: the next load cuts the tail */
+        }
+    } else if (job->compacted) {
+        st->gen = job->gen;
+        remove_old_logs(st);
+        rc = open_log(st, err);
+    }
+    job->rc = rc;
+}
+
+int ow_state_save_finish(struct ow_state *st, struct ow_err *err)
+{
+    struct save_job *job = &st->job;
+    int rc = job->rc;
+
+    if (!job->prepared) {
+        return ow_err_set(err, OW_EINVAL, st->dir, "no save was prepared");
+    }
+    if (rc != OW_OK && !(job->compacted && st->gen == job->gen)) {
+        *err = job->err;
+        job_clear(job);
+        return rc;
+    }
+    /* Committed (a compacted log whose reopening failed is committed too: report it). */
+    st->stats.bytes_written = job->written;
+    st->stats.ids_logged = job->bytes / RECORD_BYTES;
+    st->npending = 0;
+    st->committed = job->bytes;
+    if (job->compacted) {
+        st->stats.compactions++;
+    }
+    st->stats.saves++;
+    st->stats.last_save_ms = now_ms() - job->started_ms;
+    st->stats.last_prepare_ms = job->prepare_ms;
+    if (rc != OW_OK) {
+        *err = job->err;
+    }
+    job_clear(job);
     return rc;
 }
 
 int ow_state_save(struct ow_state *st, struct ow_engine *eng, const json_t *daemon,
                   struct ow_err *err)
 {
-    double t0 = now_ms();
-    struct ow_dedup_stats ds;
-    uint64_t bytes = st->committed;
-    int64_t gen = st->gen;
-    size_t written = 0;
-    bool compacted = false;
-    int rc;
-
-    ow_engine_journal_drain(eng, take_id, st);
-    ow_engine_dedup_stats(eng, &ds);
-    if (st->committed / RECORD_BYTES + st->npending > 2 * ds.ids + 100000) {
-        rc = compact(st, eng, &bytes, err);
-        compacted = rc == OW_OK;
-        gen = st->gen + 1;
-    } else {
-        rc = append_pending(st, &bytes, err);
-    }
-    if (rc == OW_OK) {
-        rc = write_state_json(st, eng, daemon, gen, bytes, &written, err);
-    }
-    if (rc != OW_OK && compacted) {
-        char path[4200];
-
-        log_path(st, gen, path, sizeof(path));
-        unlink(path); /* the compacted log was never committed */
-        compacted = false;
-    }
-    if (rc != OW_OK) {
-        /* Nothing is committed: cut what this save appended, keep the ids for the next. */
-        if (!compacted && ftruncate(st->log_fd, (off_t)st->committed) != 0) {
-            /* The next load cuts past the committed length anyway. */
-        }
-        return rc;
-    }
-    st->stats.bytes_written = written + (compacted ? bytes : st->npending * RECORD_BYTES);
-    st->stats.ids_logged = bytes / RECORD_BYTES;
-    st->npending = 0;
-    st->committed = bytes;
-    if (compacted) {
-        st->gen = gen;
-        st->stats.compactions++;
-        remove_old_logs(st);
-        rc = open_log(st, err);
-    }
-    st->stats.saves++;
-    st->stats.last_save_ms = now_ms() - t0;
-    return rc;
+    ow_state_save_prepare(st, eng, daemon);
+    ow_state_save_write(st);
+    return ow_state_save_finish(st, err);
 }
 
 void ow_state_stats(const struct ow_state *st, struct ow_state_stats *out)

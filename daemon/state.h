@@ -32,7 +32,8 @@ struct ow_state_stats {
     uint64_t saves;
     uint64_t ids_logged;    /* records in the current id log */
     uint64_t bytes_written; /* by the last save */
-    double last_save_ms;
+    double last_save_ms;    /* prepare to finish */
+    double last_prepare_ms; /* the part on the caller's thread that stops the engine */
     uint64_t compactions;
 };
 
@@ -51,9 +52,23 @@ int ow_state_load(struct ow_state *st, struct ow_engine *eng, json_t **daemon, s
 
 /** Save @eng's state and @daemon (borrowed) atomically. Journaling must be enabled on @eng
  * (ow_engine_journal_enable) so only new ids are appended. @returns OW_OK, or OW_EIO with
- * @err set (disk full...): nothing is committed then, and the next save retries the same ids. */
+ * @err set (disk full...): nothing is committed then, and the next save retries the same ids.
+ * The same as ow_state_save_prepare(), ow_state_save_write(), ow_state_save_finish(). */
 int ow_state_save(struct ow_state *st, struct ow_engine *eng, const json_t *daemon,
                   struct ow_err *err);
+
+/* A save in three steps, so that the slow part (writes and fsyncs) can run on another thread
+ * while the engine goes on:
+ *   prepare  takes from @eng what the save holds (its state as text, the ids remembered since
+ *            the last save, all ids when the log is compacted) and @daemon (borrowed);
+ *   write    does the file work; it touches only the folder and what prepare took, so it may
+ *            run on any one thread while the caller keeps using @eng;
+ *   finish   on the caller's thread again: the save is committed (OW_OK) or not (@err set;
+ *            the next save retries the same ids).
+ * One save at a time: prepare again only after finish. */
+void ow_state_save_prepare(struct ow_state *st, struct ow_engine *eng, const json_t *daemon);
+void ow_state_save_write(struct ow_state *st);
+int ow_state_save_finish(struct ow_state *st, struct ow_err *err);
 
 /** Counters of the saves. */
 void ow_state_stats(const struct ow_state *st, struct ow_state_stats *out);

@@ -896,7 +896,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Produce-to-alert latency through the daemon on the mock cluster with the shipped client
- * settings (fetch.wait.max.ms 5, linger.ms 5): for each of N parties a forecast of 1, then one
+ * settings (fetch.wait.max.ms 5, linger.ms 1): for each of N parties a forecast of 1, then one
  * service request of 2 (110% crossed): the time from producing that request to reading its
  * sr_forecast_exceeded record on the alerts topic (this test's reader fetches with
  * fetch.wait.max.ms 1). Printed, and bounded loosely (1 s at p99, ASan included). */

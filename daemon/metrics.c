@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "event.h"
 #include "http_internal.h"
+#include "state.h"
 #include "version.h"
 
 /* kafka_in.c is linked into the daemon but not into every test binary: a weak reference keeps
@@ -209,6 +210,21 @@ void ow_http_metrics(struct ow_live *lv, const struct ow_http_stream_stats *ss, 
             c->reload_failures);
     counter(b, "opswatch_saves_total", "State saves.", c->saves);
     counter(b, "opswatch_save_failures_total", "Failed state saves.", c->save_failures);
+    if (lv->state != NULL) {
+        struct ow_state_stats ss_state;
+
+        ow_state_stats(lv->state, &ss_state);
+        gauge(b, "opswatch_last_save_seconds",
+              "The last committed save, from prepare to commit (written off the loop).",
+              ss_state.last_save_ms / 1e3);
+        gauge(b, "opswatch_last_save_prepare_seconds",
+              "The part of the last save that held the engine (on the loop thread).",
+              ss_state.last_prepare_ms / 1e3);
+        gauge(b, "opswatch_last_save_bytes", "Bytes written by the last committed save.",
+              (double)ss_state.bytes_written);
+        gauge(b, "opswatch_saved_ids", "Ids in the id log (live and not yet compacted).",
+              (double)ss_state.ids_logged);
+    }
 
     gauge(b, "opswatch_http_stream_clients", "Server-Sent Events clients connected.",
           (double)ss->clients);

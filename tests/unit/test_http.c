@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "engine_fixture.h"
 #include "http.h"
+#include "state.h"
 #include "http_internal.h"
 
 #define TIMEOUT_MS 5000
@@ -383,6 +384,32 @@ static void http__metrics_in_prometheus_text(void **state)
     assert_non_null(strstr(r.body, "# TYPE opswatch_consumer_lag gauge\n"));
     /* one alert and no aggregate so far went to the stream */
     assert_non_null(strstr(r.body, "\nopswatch_http_stream_events_total 1\n"));
+    response_free(&r);
+
+    /* With a state folder: the last save's figures. */
+    {
+        char dir[] = "/tmp/ow_http_state_XXXXXX";
+        struct ow_err err;
+        json_t *none = NULL;
+        char cmd[64];
+
+        assert_non_null(mkdtemp(dir));
+        e->lv.state = ow_state_open(dir, &err);
+        assert_non_null(e->lv.state);
+        assert_int_equal(ow_state_load(e->lv.state, e->f->eng, &none, &err), OW_OK); /* new */
+        ow_engine_journal_enable(e->f->eng);
+        csr(e, "c3", "2021-04-03T11:00:00Z", "SUB-01", 1);
+        assert_int_equal(ow_state_save(e->lv.state, e->f->eng, NULL, &err), OW_OK);
+        r = get(e, "/metrics", NULL);
+        assert_non_null(strstr(r.body, "# TYPE opswatch_last_save_seconds gauge\n"));
+        assert_non_null(strstr(r.body, "# TYPE opswatch_last_save_prepare_seconds gauge\n"));
+        assert_non_null(strstr(r.body, "\nopswatch_saved_ids 1\n"));
+        assert_null(strstr(r.body, "\nopswatch_last_save_bytes 0\n"));
+        ow_state_close(e->lv.state);
+        e->lv.state = NULL;
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        assert_int_equal(system(cmd), 0);
+    }
     response_free(&r);
 }
 

@@ -241,6 +241,31 @@ void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+json_t *ow_kafka_in_topics_last(const struct ow_kafka_in *in)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < in->ntopics; i++) {
+        json_object_set_new(o, in->lv->cfg->kafka.input_topics.items[i],
+                            json_integer(in->topic_last_wall[i]));
+    }
+    return o;
+}
+
+void ow_kafka_in_set_topics_last(struct ow_kafka_in *in, const json_t *saved)
+{
+    int64_t now = ow_wall_us();
+
+    for (size_t i = 0; i < in->ntopics; i++) {
+        const json_t *v = json_object_get(saved, in->lv->cfg->kafka.input_topics.items[i]);
+
+        /* Never in the future (a clock set back): silence is then counted from now. */
+        if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= now) {
+            in->topic_last_wall[i] = json_integer_value(v);
+        }
+    }
+}
+
 int ow_kafka_in_set_saved(struct ow_kafka_in *in, const json_t *offsets, char *err, size_t errlen)
 {
     const char *topic;

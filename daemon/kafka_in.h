@@ -42,6 +42,12 @@ json_t *ow_kafka_in_offsets(struct ow_kafka_in *in);
  * a revocation and the next assignment. */
 void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync);
 
+/** When the last message of each input topic arrived (wall clock), as a new JSON object
+ * {topic: us}, for the state save; and back at start, so that input_stale measures silence
+ * across a restart (topics not in @saved keep "now"). */
+json_t *ow_kafka_in_topics_last(const struct ow_kafka_in *in);
+void ow_kafka_in_set_topics_last(struct ow_kafka_in *in, const json_t *saved);
+
 /** Restore the saved offsets of a state (@offsets as made by ow_kafka_in_offsets, borrowed):
  * each partition is read from its saved offset when assigned, whatever offset the group has
  * committed. Before the first assignment. @returns 0, or -1 with @err set (malformed). */

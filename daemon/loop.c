@@ -151,8 +151,9 @@ static void checkpoint(struct ow_live *lv, bool sync)
         }
         ow_saver_wait(lv->saver); /* finishes and commits it */
     }
-    daemon = json_pack("{s:o, s:o}", "offsets", ow_kafka_in_offsets(lv->in), "outbox",
-                       ow_kafka_out_outbox(lv->out));
+    daemon =
+        json_pack("{s:o, s:o, s:o}", "offsets", ow_kafka_in_offsets(lv->in), "outbox",
+                  ow_kafka_out_outbox(lv->out), "topics_last_us", ow_kafka_in_topics_last(lv->in));
     ow_state_save_prepare(lv->state, lv->eng, daemon);
     json_decref(daemon);
     if (sync || lv->saver == NULL) {
@@ -253,6 +254,40 @@ static void check_stale(struct loop_ctx *lc, int64_t now)
         obs.event_us = now;
         st = ow_alerts_observe(ow_engine_alerts(lv->eng), &obs);
         s->active = st == OW_ALERT_PENDING || st == OW_ALERT_FIRING;
+    }
+}
+
+/* After a restore: an input_stale alert pending or firing in the saved state is this topic's
+ * active one again (its window fixed as before), so it resolves when the topic speaks. */
+static void restore_stale(struct loop_ctx *lc)
+{
+    const struct ow_config *cfg = lc->lv->cfg;
+    const char *states[] = {"pending", "firing"};
+
+    for (int k = 0; k < 2; k++) {
+        json_t *list = ow_alerts_list(ow_engine_alerts(lc->lv->eng), states[k]);
+        size_t n;
+        json_t *rec;
+
+        json_array_foreach(list, n, rec)
+        {
+            const char *rule = json_string_value(json_object_get(rec, "rule"));
+            const char *topic =
+                json_string_value(json_object_get(json_object_get(rec, "dims"), "topic"));
+            const char *window = json_string_value(json_object_get(rec, "window"));
+
+            if (rule == NULL || strcmp(rule, "input_stale") != 0 || topic == NULL ||
+                window == NULL) {
+                continue;
+            }
+            for (size_t i = 0; i < lc->nstale; i++) {
+                if (strcmp(cfg->kafka.input_topics.items[i], topic) == 0 &&
+                    ow_window_parse(window, strlen(window), &lc->stale[i].window) == 0) {
+                    lc->stale[i].active = true;
+                }
+            }
+        }
+        json_decref(list);
     }
 }
 
@@ -710,10 +745,12 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
         json_decref(daemon);
         return -1;
     }
+    ow_kafka_in_set_topics_last(lv->in, json_object_get(daemon, "topics_last_us"));
     json_decref(daemon);
     lv->restored = true;
     lc->nstale = lv->cfg->kafka.input_topics.count;
     lc->stale = ow_xcalloc(lc->nstale + 1, sizeof(*lc->stale));
+    restore_stale(lc);
     start_signal(lc, &lc->sig_term, SIGTERM);
     start_signal(lc, &lc->sig_int, SIGINT);
     start_signal(lc, &lc->sig_hup, SIGHUP);

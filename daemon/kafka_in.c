@@ -241,6 +241,73 @@ void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+rd_kafka_topic_partition_list_t *ow_kafka_in_txn_offsets(struct ow_kafka_in *in,
+                                                         const char *metadata)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)in->nparts + 1);
+
+    for (size_t i = 0; i < in->nparts; i++) {
+        struct part *p = &in->parts[i];
+        int64_t pos = p->applied >= 0 ? p->applied : p->saved;
+        rd_kafka_topic_partition_t *e;
+
+        if (!p->assigned || pos < 0) {
+            continue;
+        }
+        e = rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+        e->offset = pos;
+        e->metadata = ow_xstrdup(metadata); /* freed with the list */
+        e->metadata_size = strlen(metadata);
+        p->saved = pos;
+        p->committed = pos;
+    }
+    return l;
+}
+
+rd_kafka_consumer_group_metadata_t *ow_kafka_in_group_metadata(struct ow_kafka_in *in)
+{
+    return rd_kafka_consumer_group_metadata(in->rk);
+}
+
+int64_t ow_kafka_in_committed_txn(struct ow_kafka_in *in, const json_t *offsets)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    const char *topic;
+    const char *pn;
+    json_t *parts;
+    json_t *off;
+    int64_t best = 0;
+
+    json_object_foreach((json_t *)offsets, topic, parts)
+    {
+        json_object_foreach(parts, pn, off)
+        {
+            rd_kafka_topic_partition_list_add(l, topic, (int32_t)strtol(pn, NULL, 10));
+        }
+    }
+    if (l->cnt > 0 && rd_kafka_committed(in->rk, l, COMMITTED_TIMEOUT_MS) != 0) {
+        best = -1;
+    }
+    for (int i = 0; best >= 0 && i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &l->elems[i];
+        char buf[64];
+        size_t n = e->metadata_size < sizeof(buf) - 1 ? e->metadata_size : sizeof(buf) - 1;
+
+        if (e->metadata == NULL || n == 0) {
+            continue;
+        }
+        memcpy(buf, e->metadata, n);
+        buf[n] = '\0';
+        if (strncmp(buf, OW_TXN_METADATA_PREFIX, strlen(OW_TXN_METADATA_PREFIX)) == 0) {
+            int64_t v = strtoll(buf + strlen(OW_TXN_METADATA_PREFIX), NULL, 10);
+
+            best = v > best ? v : best;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return best;
+}
+
 json_t *ow_kafka_in_topics_last(const struct ow_kafka_in *in)
 {
     json_t *o = json_object();

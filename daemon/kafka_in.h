@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "live.h"
 
 /* The daemon's checkpoint (loop.c): save what must be saved, then ow_kafka_in_commit_upto().
@@ -41,6 +43,25 @@ json_t *ow_kafka_in_offsets(struct ow_kafka_in *in);
  * (messages applied since are not included). Asynchronous unless @sync. Not committed between
  * a revocation and the next assignment. */
 void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync);
+
+/* ---- kafka.exactly_once ---- */
+
+/* The offsets a transaction commits carry its number: "opswatch-txn:<N>". */
+#define OW_TXN_METADATA_PREFIX "opswatch-txn:"
+
+/** The position of every assigned partition (as ow_kafka_in_offsets) as a new list for a
+ * transaction's offsets, each with @metadata; they become the saved and committed ones. */
+rd_kafka_topic_partition_list_t *ow_kafka_in_txn_offsets(struct ow_kafka_in *in,
+                                                         const char *metadata);
+
+/** The consumer group's metadata for a transaction (new; rd_kafka_consumer_group_metadata_destroy).
+ */
+rd_kafka_consumer_group_metadata_t *ow_kafka_in_group_metadata(struct ow_kafka_in *in);
+
+/** The greatest transaction number found in the metadata ("opswatch-txn:N") of the group's
+ * committed offsets of the partitions in @offsets (saved offsets JSON, borrowed). @returns it,
+ * 0 when none carries one, -1 when the committed offsets cannot be read. */
+int64_t ow_kafka_in_committed_txn(struct ow_kafka_in *in, const json_t *offsets);
 
 /** When the last message of each input topic arrived (wall clock), as a new JSON object
  * {topic: us}, for the state save; and back at start, so that input_stale measures silence

@@ -35,6 +35,13 @@ struct backlog_rec {
     size_t len;
 };
 
+/* A record of the open transaction (exactly_once): kept until the transaction commits. */
+struct txn_rec {
+    enum ow_stream stream;
+    char *key;
+    char *payload;
+};
+
 /* A record emitted and not yet acknowledged: kept for the outbox (state saves) until then. */
 struct slot {
     bool acked;
@@ -60,6 +67,11 @@ struct ow_kafka_out {
     struct backlog_rec *bl_head;
     struct backlog_rec *bl_tail;
     size_t bl_len;
+    bool txn;             /* exactly_once: every output in a transaction */
+    uint64_t txn_no;      /* the number of the open transaction */
+    struct txn_rec *tlog; /* its records, in emit order: the outbox */
+    size_t ntlog;
+    size_t captlog;
 };
 
 int64_t ow_wall_us(void)
@@ -358,12 +370,39 @@ static void send_record(struct ow_kafka_out *out, enum ow_stream stream, uint64_
     }
 }
 
+static void tlog_add(struct ow_kafka_out *out, enum ow_stream stream, const char *key,
+                     const char *text)
+{
+    struct txn_rec *r;
+
+    if (out->ntlog == out->captlog) {
+        out->captlog = out->captlog == 0 ? 64 : out->captlog * 2;
+        out->tlog = ow_xrealloc(out->tlog, out->captlog * sizeof(*out->tlog));
+    }
+    r = &out->tlog[out->ntlog++];
+    r->stream = stream;
+    r->key = key != NULL ? ow_xstrdup(key) : NULL;
+    r->payload = ow_xstrdup(text);
+}
+
+static void tlog_clear(struct ow_kafka_out *out)
+{
+    for (size_t i = 0; i < out->ntlog; i++) {
+        free(out->tlog[i].key);
+        free(out->tlog[i].payload);
+    }
+    out->ntlog = 0;
+}
+
 /* Give @text (owned) a sequence number, keep it in the outbox and produce it. */
 static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const char *key, char *text)
 {
     struct slot *s;
     uint64_t seq;
 
+    if (out->txn) {
+        tlog_add(out, stream, key, text);
+    }
     ring_reserve(out);
     seq = out->next_seq++;
     s = &out->ring[seq & (out->cap - 1)];
@@ -398,6 +437,16 @@ json_t *ow_kafka_out_outbox(const struct ow_kafka_out *out)
 {
     json_t *a = json_array();
 
+    if (out->txn) {
+        for (size_t i = 0; i < out->ntlog; i++) {
+            const struct txn_rec *r = &out->tlog[i];
+
+            json_array_append_new(a, json_pack("{s:s, s:s?, s:s}", "topic",
+                                               rd_kafka_topic_name(out->topics[r->stream]), "key",
+                                               r->key, "value", r->payload));
+        }
+        return a;
+    }
     for (uint64_t seq = out->acked; seq < out->next_seq; seq++) {
         const struct slot *s = &out->ring[seq & (out->cap - 1)];
 
@@ -465,6 +514,13 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         out->lv->counters.produced++;
+        ack(out, seq);
+        return;
+    }
+    if (out->txn) {
+        /* In a transaction a failed record fails the commit, which aborts and sends the
+         * whole transaction again: no record is produced again on its own. */
+        out->lv->counters.produce_errors++;
         ack(out, seq);
         return;
     }
@@ -555,6 +611,130 @@ bool ow_kafka_out_full(const struct ow_kafka_out *out)
     return out->bl_head != NULL;
 }
 
+/* ---- transactions (kafka.exactly_once) ----
+ *
+ * Why the state is saved before the transaction commits, with the transaction's records as
+ * its outbox and its number: after a crash between the two, Kafka aborts the transaction (the
+ * restarted producer fences it) and the saved outbox is sent again in a new one with the same
+ * input offsets; after a crash once it committed, the group's committed offsets carry its
+ * number in their metadata, and the outbox is not sent again. Either way each output is in
+ * Kafka once, committed together with the input offsets that caused it. */
+
+#define TXN_TIMEOUT_MS 5000
+
+uint64_t ow_kafka_out_txn_no(const struct ow_kafka_out *out)
+{
+    return out->txn_no;
+}
+
+void ow_kafka_out_set_txn_no(struct ow_kafka_out *out, uint64_t n)
+{
+    out->txn_no = n;
+}
+
+static int txn_failed(struct ow_kafka_out *out, rd_kafka_error_t *e, const char *what, char *err,
+                      size_t errlen)
+{
+    int rc = -1;
+
+    snprintf(err, errlen, "transaction %" PRIu64 ": %s: %s", out->txn_no, what,
+             rd_kafka_error_string(e));
+    if (rd_kafka_error_is_fatal(e)) {
+        rc = -2;
+    } else if (rd_kafka_error_txn_requires_abort(e)) {
+        rd_kafka_error_t *a = rd_kafka_abort_transaction(out->rk, TXN_TIMEOUT_MS);
+        struct txn_rec *old = out->tlog;
+        size_t n = out->ntlog;
+
+        if (a != NULL) {
+            rc = rd_kafka_error_is_fatal(a) ? -2 : -1;
+            rd_kafka_error_destroy(a);
+        }
+        if (rc == -1 && (a = rd_kafka_begin_transaction(out->rk)) != NULL) {
+            rc = -2;
+            rd_kafka_error_destroy(a);
+        }
+        /* The aborted records go again, in the new transaction. */
+        out->tlog = NULL;
+        out->ntlog = out->captlog = 0;
+        for (size_t i = 0; rc == -1 && i < n; i++) {
+            emit_text(out, old[i].stream, old[i].key, ow_xstrdup(old[i].payload));
+        }
+        for (size_t i = 0; i < n; i++) {
+            free(old[i].key);
+            free(old[i].payload);
+        }
+        free(old);
+    }
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+int ow_kafka_out_commit_txn(struct ow_kafka_out *out, rd_kafka_topic_partition_list_t *offsets,
+                            const rd_kafka_consumer_group_metadata_t *group, char *err,
+                            size_t errlen)
+{
+    rd_kafka_error_t *e;
+
+    backlog_drain(out);
+    if (out->bl_head != NULL) {
+        snprintf(err, errlen, "transaction %" PRIu64 ": records still wait for the queue",
+                 out->txn_no);
+        return -1;
+    }
+    if (offsets != NULL && offsets->cnt > 0 && group != NULL) {
+        e = rd_kafka_send_offsets_to_transaction(out->rk, offsets, group, TXN_TIMEOUT_MS);
+        if (e != NULL) {
+            return txn_failed(out, e, "sending the input offsets", err, errlen);
+        }
+    }
+    e = rd_kafka_commit_transaction(out->rk, TXN_TIMEOUT_MS);
+    if (e != NULL) {
+        return txn_failed(out, e, "commit", err, errlen);
+    }
+    tlog_clear(out);
+    out->txn_no++;
+    e = rd_kafka_begin_transaction(out->rk);
+    if (e != NULL) {
+        return txn_failed(out, e, "begin", err, errlen);
+    }
+    return 0;
+}
+
+/* A transactional.id of the group's unless kafka.properties names one: stable across restarts,
+ * so that a restarted daemon fences the transaction its predecessor left open. */
+static int txn_setup(struct ow_kafka_out *out, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+    const struct ow_config_kafka *k = &out->lv->cfg->kafka;
+    char id[512];
+    bool named = false;
+
+    for (size_t i = 0; i < k->properties.count; i++) {
+        named = named || strcmp(k->properties.keys[i], "transactional.id") == 0;
+    }
+    if (named) {
+        return 0;
+    }
+    snprintf(id, sizeof(id), "opswatch-%s", k->group_id);
+    return set_one(conf, "transactional.id", id, err, errlen);
+}
+
+static int txn_start(struct ow_kafka_out *out, char *err, size_t errlen)
+{
+    rd_kafka_error_t *e = rd_kafka_init_transactions(out->rk, 30000);
+
+    if (e == NULL) {
+        e = rd_kafka_begin_transaction(out->rk);
+    }
+    if (e != NULL) {
+        snprintf(err, errlen, "kafka.exactly_once: cannot start transactions: %s",
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+    return 0;
+}
+
 struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t errlen)
 {
     struct ow_kafka_out *out = ow_xcalloc(1, sizeof(*out));
@@ -569,8 +749,11 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
     out->pipefd[0] = out->pipefd[1] = -1;
     out->cap = 1024;
     out->ring = ow_xcalloc(out->cap, sizeof(*out->ring));
+    out->txn = lv->cfg->kafka.exactly_once;
+    out->txn_no = 1;
     if (ow_kafka_conf_apply(conf, &lv->cfg->kafka, false, err, errlen) < 0 ||
-        set_one(conf, "enable.idempotence", "true", err, errlen) < 0) {
+        set_one(conf, "enable.idempotence", "true", err, errlen) < 0 ||
+        (out->txn && txn_setup(out, conf, err, errlen) < 0)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -586,6 +769,9 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
     for (int s = 0; s < OW_STREAM__COUNT; s++) {
         out->topics[s] = rd_kafka_topic_new(out->rk, names[s], NULL);
     }
+    if (out->txn && txn_start(out, err, errlen) < 0) {
+        goto fail;
+    }
     if (pipe2(out->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
@@ -600,9 +786,10 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
     uv_timer_start(&out->timer, on_timer, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
     out->handles_open = true;
     ow_log_info("kafka_out",
-                "producer ready (idempotent) alerts=%s aggregates=%s deadletter=%s "
+                "producer ready (%s) alerts=%s aggregates=%s deadletter=%s "
                 "snapshots=%s",
-                o->alerts, o->aggregates, o->deadletter, o->snapshots);
+                out->txn ? "transactional" : "idempotent", o->alerts, o->aggregates, o->deadletter,
+                o->snapshots);
     return out;
 fail:
     ow_kafka_out_destroy(out);
@@ -655,6 +842,8 @@ void ow_kafka_out_destroy(struct ow_kafka_out *out)
             close(out->pipefd[i]);
         }
     }
+    tlog_clear(out);
+    free(out->tlog);
     for (uint64_t seq = out->acked; seq < out->next_seq; seq++) {
         free(out->ring[seq & (out->cap - 1)].key);
         free(out->ring[seq & (out->cap - 1)].payload);

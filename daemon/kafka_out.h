@@ -47,6 +47,24 @@ json_t *ow_kafka_out_outbox(const struct ow_kafka_out *out);
  * set when the outbox is malformed. */
 int ow_kafka_out_resend(struct ow_kafka_out *out, const json_t *outbox, char *err, size_t errlen);
 
+/* ---- kafka.exactly_once: every output in a Kafka transaction ----
+ * The transaction's records are the outbox (ow_kafka_out_outbox) until it commits. */
+
+/** The number of the open transaction (1 at start), saved with the state. */
+uint64_t ow_kafka_out_txn_no(const struct ow_kafka_out *out);
+
+/** Number the open transaction @n (at start, after a restore: the saved number + 1). */
+void ow_kafka_out_set_txn_no(struct ow_kafka_out *out, uint64_t n);
+
+/** Commit the open transaction with the input @offsets of the consumer @group (both may be
+ * NULL or empty: outputs alone), then open the next. Blocks up to a few seconds. @returns 0;
+ * -1 with @err set when it did not commit (an abortable error aborted it, and its records are
+ * produced again in the next one: retry at the next checkpoint); -2 when the producer is
+ * fenced or failed for good (another instance took over: stop). */
+int ow_kafka_out_commit_txn(struct ow_kafka_out *out, rd_kafka_topic_partition_list_t *offsets,
+                            const rd_kafka_consumer_group_metadata_t *group, char *err,
+                            size_t errlen);
+
 /** True while records wait for room in the producer queue (the consumer should pause). */
 bool ow_kafka_out_full(const struct ow_kafka_out *out);
 

@@ -128,6 +128,55 @@ static void on_saved(void *arg)
     }
 }
 
+/* kafka.exactly_once: save (synchronously), then commit the transaction with the saved input
+ * offsets; see kafka_out.c, "transactions", for why in this order. */
+static void checkpoint_txn(struct ow_live *lv)
+{
+    rd_kafka_topic_partition_list_t *offsets;
+    rd_kafka_consumer_group_metadata_t *group;
+    char meta[64];
+    char msg[600];
+    int rc;
+
+    if (lv->state != NULL) {
+        struct ow_err err = {{0}, {0}};
+        json_t *daemon = json_pack("{s:o, s:o, s:o, s:I}", "offsets", ow_kafka_in_offsets(lv->in),
+                                   "outbox", ow_kafka_out_outbox(lv->out), "topics_last_us",
+                                   ow_kafka_in_topics_last(lv->in), "txn",
+                                   (json_int_t)ow_kafka_out_txn_no(lv->out));
+
+        ow_state_save_prepare(lv->state, lv->eng, daemon);
+        json_decref(daemon);
+        ow_state_save_write(lv->state);
+        if (ow_state_save_finish(lv->state, &err) != OW_OK) {
+            save_failed(lv, &err);
+            return;
+        }
+        lv->counters.saves++;
+        if (lv->save_failing) {
+            lv->save_failing = false;
+            ow_log_info("state", "saving works again: consumption resumed");
+            ow_kafka_in_resume(lv->in);
+        }
+    }
+    snprintf(meta, sizeof(meta), "%s%" PRIu64, OW_TXN_METADATA_PREFIX,
+             ow_kafka_out_txn_no(lv->out));
+    offsets = ow_kafka_in_txn_offsets(lv->in, meta);
+    group = ow_kafka_in_group_metadata(lv->in);
+    rc = ow_kafka_out_commit_txn(lv->out, offsets, group, msg, sizeof(msg));
+    rd_kafka_consumer_group_metadata_destroy(group);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (rc == -2) {
+        ow_log_error("kafka_out", "%s: stopping (another opswatchd with this transactional.id?)",
+                     msg);
+        lv->counters.produce_errors++;
+        raise(SIGTERM);
+    } else if (rc < 0) {
+        ow_log_warn("kafka_out", "%s: retried at the next checkpoint", msg);
+        lv->counters.produce_errors++;
+    }
+}
+
 /* Why the write runs on the saver's thread: the writes and three fsyncs of a save took 10 to
  * 80 ms, during which no event was applied (added latency, lost throughput). The loop only
  * prepares: it takes the engine's state as text, the new ids, the offsets and the outbox at
@@ -138,6 +187,10 @@ static void checkpoint(struct ow_live *lv, bool sync)
     json_t *daemon;
 
     if (lv->in == NULL || lv->out == NULL) {
+        return;
+    }
+    if (lv->cfg->kafka.exactly_once) {
+        checkpoint_txn(lv);
         return;
     }
     if (lv->state == NULL) {
@@ -706,6 +759,35 @@ static int restore(struct ow_live *lv, json_t **daemon)
     return 0;
 }
 
+/* The saved outbox to send again at start. With kafka.exactly_once, only when the saved
+ * transaction did not commit: the group's committed offsets carry the number of the last one
+ * that did. When that cannot be read, or the state has no input offsets to look it up by, the
+ * outbox is sent again (at least once: consumers de-duplicate by key). */
+static const json_t *outbox_to_resend(struct ow_live *lv, const json_t *daemon)
+{
+    const json_t *outbox = json_object_get(daemon, "outbox");
+    const json_t *txn = json_object_get(daemon, "txn");
+    int64_t committed;
+
+    if (!lv->cfg->kafka.exactly_once || !json_is_integer(txn)) {
+        return outbox;
+    }
+    ow_kafka_out_set_txn_no(lv->out, (uint64_t)json_integer_value(txn) + 1);
+    committed = ow_kafka_in_committed_txn(lv->in, json_object_get(daemon, "offsets"));
+    if (committed >= json_integer_value(txn)) {
+        ow_log_info("kafka_out",
+                    "transaction %" JSON_INTEGER_FORMAT " committed before the stop: its %zu "
+                    "outputs are in Kafka already",
+                    json_integer_value(txn), json_array_size(outbox));
+        return NULL;
+    }
+    ow_log_info("kafka_out",
+                "transaction %" JSON_INTEGER_FORMAT " did not commit before the stop "
+                "(last committed: %" PRId64 "): its %zu outputs go again",
+                json_integer_value(txn), committed, json_array_size(outbox));
+    return outbox;
+}
+
 static int start(struct loop_ctx *lc, int64_t exit_after_us)
 {
     struct ow_live *lv = lc->lv;
@@ -739,7 +821,7 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
         return -1;
     }
     if (ow_kafka_in_set_saved(lv->in, json_object_get(daemon, "offsets"), msg, sizeof(msg)) < 0 ||
-        ow_kafka_out_resend(lv->out, json_object_get(daemon, "outbox"), msg, sizeof(msg)) < 0) {
+        ow_kafka_out_resend(lv->out, outbox_to_resend(lv, daemon), msg, sizeof(msg)) < 0) {
         ow_log_error("state", "%s/state.json: %s: see README, \"Rebuilding the state\"",
                      lv->cfg->live.state_dir, msg);
         json_decref(daemon);

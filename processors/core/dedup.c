@@ -29,6 +29,7 @@ _Static_assert(sizeof(struct slot) == 36, "struct slot must have no padding");
 #define T_MAX UINT32_MAX
 #define HIST_BUCKETS 4096
 #define OCCURRED_LIMIT ((int64_t)1 << 61)
+#define PREFETCH_AHEAD 16 /* ow_dedup_insert_many's prefetch distance, in ids */
 
 struct ow_dedup {
     struct slot *slots;
@@ -459,8 +460,12 @@ enum ow_dedup_verdict ow_dedup_lookup(const struct ow_dedup *d, struct ow_dedup_
     return same_content(s, content) ? OW_DEDUP_SAME : OW_DEDUP_CONFLICT;
 }
 
-void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t content[2],
-                     int64_t occurred_us)
+/* ow_dedup_insert, and ow_dedup_insert_many for each id: one body, so both have the same
+ * effect by construction. The key comes as two integers: passed as the struct, GCC stored it
+ * as two halves and read it back as one vector (a failed store forwarding): 20% of an insert
+ * in cache, and the restore of 10M ids took 1.7 s instead of 1.2 s. */
+static inline void insert(struct ow_dedup *d, uint64_t k0, uint64_t k1, const uint64_t content[2],
+                          int64_t occurred_us)
 {
     struct slot cur;
     int64_t t;
@@ -477,7 +482,7 @@ void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t
         advance(d, occurred_us);
     }
     t = floor_units(occurred_us, d->shift) - d->base_units + 1;
-    found = probe(d->slots, d->cap, key.h[0], key.h[1], &pos, &dist);
+    found = probe(d->slots, d->cap, k0, k1, &pos, &dist);
     if (found && d->slots[pos].t >= d->cut_t) {
         return; /* the first copy wins */
     }
@@ -485,8 +490,8 @@ void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t
         d->expired++; /* too old to remember */
         return;
     }
-    memcpy(&cur.key[0], &key.h[0], 8);
-    memcpy(&cur.key[2], &key.h[1], 8);
+    memcpy(&cur.key[0], &k0, 8);
+    memcpy(&cur.key[2], &k1, 8);
     memcpy(&cur.content[0], &content[0], 8);
     memcpy(&cur.content[2], &content[1], 8);
     cur.t = (uint32_t)t;
@@ -500,14 +505,20 @@ void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t
     /* Maintenance moves ids, so probe again after it. */
     if (d->n >= d->grow_at) {
         maintain(d);
-        probe(d->slots, d->cap, key.h[0], key.h[1], &pos, &dist);
+        probe(d->slots, d->cap, k0, k1, &pos, &dist);
     } else if (++d->since_sweep >= d->cap) {
         sweep_expired(d);
-        probe(d->slots, d->cap, key.h[0], key.h[1], &pos, &dist);
+        probe(d->slots, d->cap, k0, k1, &pos, &dist);
     }
     place(d->slots, d->cap, cur, pos, dist);
     d->n++;
     d->low_t = cur.t < d->low_t ? cur.t : d->low_t;
+}
+
+void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t content[2],
+                     int64_t occurred_us)
+{
+    insert(d, key.h[0], key.h[1], content, occurred_us);
 }
 
 void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key)
@@ -516,6 +527,26 @@ void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key)
 
     __builtin_prefetch(s);
     __builtin_prefetch((const char *)s + 63);
+}
+
+/* Each insert starts with a miss at a random slot; asking for the slots of the id
+ * PREFETCH_AHEAD places later lets that many misses overlap. Measured on the whole load of 10M
+ * saved ids (daemon/state.c): 2.1 s without the prefetch, 1.1 s with it; 8 to 64 places
+ * measured alike. Two lines, as a slot straddles two half the time and a probe reads 1.7 slots
+ * on average at a restore's load; one line was slower.
+ * The home slot is computed with the capacity of the moment: if maintenance grows the table
+ * meanwhile, a few prefetches are wasted, never wrong (they change nothing). */
+void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) {
+            const struct slot *s = &d->slots[home_of(ids[i + PREFETCH_AHEAD].key.h[0], d->cap)];
+
+            __builtin_prefetch(s, 1);
+            __builtin_prefetch((const char *)s + 64, 1);
+        }
+        insert(d, ids[i].key.h[0], ids[i].key.h[1], ids[i].content, ids[i].occurred_us);
+    }
 }
 
 uint64_t ow_dedup_sweep(struct ow_dedup *d)

@@ -80,6 +80,20 @@ void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key);
 void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t content[2],
                      int64_t occurred_us);
 
+/* One id to remember, with the arguments of ow_dedup_insert. */
+struct ow_dedup_entry {
+    struct ow_dedup_key key;
+    uint64_t content[2];
+    int64_t occurred_us;
+};
+
+/** Remember @n ids from @ids (borrowed), with exactly the effect of calling ow_dedup_insert for
+ * each in order: the same table, verdicts and counters, duplicates and expiry included. Made
+ * for a restore of millions of saved ids: it loads the slots of later ids into the cache while
+ * it inserts earlier ones, which hides much of the cache miss each insert costs in a large
+ * table. Same thread rules as ow_dedup_insert. */
+void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, size_t n);
+
 /** Reclaim the memory of ids past the span now (one pass over the table).
  * @returns the number of ids removed, also added to the expired counter. */
 uint64_t ow_dedup_sweep(struct ow_dedup *d);

@@ -124,7 +124,7 @@ struct ow_alerts *ow_engine_alerts(struct ow_engine *eng);
 json_t *ow_engine_save(struct ow_engine *eng);
 
 /** Restore @state (borrowed) into an engine fresh from ow_engine_create with the same config.
- * Call before any event; then feed the saved ids with ow_engine_restore_id.
+ * Call before any event; then feed the saved ids with ow_engine_restore_ids (or _id).
  * @returns OW_OK or OW_EINVAL with @err saying what is malformed. */
 int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err *err);
 
@@ -134,6 +134,10 @@ void ow_engine_reserve_ids(struct ow_engine *eng, size_t n);
 /** Remember a saved id again (restore). Ids already past the span are dropped. */
 void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
                           int64_t occurred_us);
+
+/** Remember @n saved ids at once (restore), as @n calls of ow_engine_restore_id in order
+ * would, but faster (see ow_dedup_insert_many). @ids is borrowed. */
+void ow_engine_restore_ids(struct ow_engine *eng, const struct ow_dedup_entry *ids, size_t n);
 
 /** Start journaling remembered ids (live mode; replay never needs it). */
 void ow_engine_journal_enable(struct ow_engine *eng);

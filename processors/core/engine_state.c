@@ -178,6 +178,11 @@ void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const 
     ow_dedup_insert(eng->dedup, key, content, occurred_us);
 }
 
+void ow_engine_restore_ids(struct ow_engine *eng, const struct ow_dedup_entry *ids, size_t n)
+{
+    ow_dedup_insert_many(eng->dedup, ids, n);
+}
+
 void ow_engine_journal_enable(struct ow_engine *eng)
 {
     eng->journal.enabled = true;

@@ -521,6 +521,126 @@ static void dedup__bounded_never_invents_a_duplicate(void **state)
     run_model(1024 * SLOT_BYTES, true);
 }
 
+/* The table's contents in table order, for comparing two tables slot by slot. */
+struct dump {
+    struct ow_dedup_entry *ids;
+    size_t n;
+    size_t cap;
+};
+
+static int dump_cb(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                   int64_t occurred_us)
+{
+    struct dump *dp = arg;
+
+    assert_true(dp->n < dp->cap);
+    dp->ids[dp->n].key = key;
+    dp->ids[dp->n].content[0] = content[0];
+    dp->ids[dp->n].content[1] = content[1];
+    dp->ids[dp->n].occurred_us = occurred_us;
+    dp->n++;
+    return 0;
+}
+
+/* Batched and one-by-one inserts of the same stream into two tables of @conf, with batches of
+ * every size from 1 to well past the prefetch distance: the tables must hold the same ids in
+ * the same slots, with the same counters, and give the same verdicts. */
+static struct ow_dedup_stats check_batched_matches_one_by_one(const struct ow_dedup_conf *conf,
+                                                              size_t reserve,
+                                                              const struct ow_dedup_entry *ids,
+                                                              size_t n, uint64_t universe)
+{
+    struct ow_dedup *one = ow_dedup_create(conf);
+    struct ow_dedup *many = ow_dedup_create(conf);
+    struct dump a = {calloc(n, sizeof(struct ow_dedup_entry)), 0, n};
+    struct dump b = {calloc(n, sizeof(struct ow_dedup_entry)), 0, n};
+    struct ow_dedup_stats sa;
+    struct ow_dedup_stats sb;
+    uint64_t rng = 0x0123456789abcdefULL;
+    size_t batch = 1;
+
+    assert_non_null(a.ids);
+    assert_non_null(b.ids);
+    ow_dedup_reserve(one, reserve);
+    ow_dedup_reserve(many, reserve);
+    for (size_t i = 0; i < n; i++) {
+        ow_dedup_insert(one, ids[i].key, ids[i].content, ids[i].occurred_us);
+    }
+    for (size_t i = 0; i < n; i += batch) {
+        batch = rng_next(&rng) % 8 == 0 ? 1 + rng_next(&rng) % 5000 : 1 + rng_next(&rng) % 40;
+        batch = batch < n - i ? batch : n - i;
+        ow_dedup_insert_many(many, ids + i, batch);
+    }
+    ow_dedup_insert_many(many, ids, 0); /* an empty batch changes nothing */
+    ow_dedup_stats(one, &sa);
+    ow_dedup_stats(many, &sb);
+    assert_int_equal(sa.ids, sb.ids);
+    assert_int_equal(sa.expired, sb.expired);
+    assert_int_equal(sa.forgotten_early, sb.forgotten_early);
+    assert_int_equal(sa.capacity, sb.capacity);
+    assert_int_equal(sa.sweeps, sb.sweeps);
+    assert_int_equal(ow_dedup_foreach(one, dump_cb, &a), 0);
+    assert_int_equal(ow_dedup_foreach(many, dump_cb, &b), 0);
+    assert_int_equal(a.n, b.n);
+    assert_memory_equal(a.ids, b.ids, a.n * sizeof(struct ow_dedup_entry));
+    for (uint64_t id = 0; id < universe; id++) {
+        uint64_t c[2];
+
+        content_n(id, c);
+        assert_int_equal(ow_dedup_lookup(one, key_n(id), c), ow_dedup_lookup(many, key_n(id), c));
+        c[1]++;
+        assert_int_equal(ow_dedup_lookup(one, key_n(id), c), ow_dedup_lookup(many, key_n(id), c));
+    }
+    free(a.ids);
+    free(b.ids);
+    ow_dedup_destroy(one);
+    ow_dedup_destroy(many);
+    return sa;
+}
+
+/* ow_dedup_insert_many is ow_dedup_insert in a loop: on a random stream with duplicates (same
+ * and other content), ids already past the span, an expired id inserted again, times that
+ * jump far enough to rebase, growth from the smallest table, a reserved table (a restore) and
+ * a table at its memory bound forgetting early. */
+static void dedup__insert_many_matches_one_by_one(void **state)
+{
+    const size_t n = 60000;
+    const uint64_t universe = 40000;
+    const int64_t span = 200000;
+    struct ow_dedup_entry *ids = calloc(n, sizeof(*ids));
+    struct ow_dedup_conf grows = {.span_us = span, .max_bytes = 64u << 20};
+    struct ow_dedup_conf bounded = {.span_us = span, .max_bytes = 2048 * SLOT_BYTES};
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    int64_t now = 0;
+    struct ow_dedup_stats st;
+
+    (void)state;
+    assert_non_null(ids);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rng_next(&rng);
+        uint64_t id = (r >> 8) % universe; /* about a third are repeats */
+
+        now += (int64_t)(r & 15);
+        if ((r >> 32) % 5000 == 0) {
+            now += (int64_t)3000000000LL; /* a jump: rebases the 32-bit times */
+        }
+        ids[i].key = key_n(id);
+        content_n(id, ids[i].content);
+        if ((r >> 40) % 16 == 0) {
+            ids[i].content[1]++; /* the same id with other content */
+        }
+        /* One in eight is late, up to 1.25 spans: some are past the edge when inserted. */
+        ids[i].occurred_us = now - ((r >> 44) % 8 == 0 ? (int64_t)((r >> 20) % (span * 5 / 4)) : 0);
+    }
+    st = check_batched_matches_one_by_one(&grows, 0, ids, n, universe);
+    assert_true(st.expired > 0 && st.sweeps > 0 && st.capacity > 1024); /* it grew */
+    st = check_batched_matches_one_by_one(&grows, n, ids, n, universe);
+    assert_true(st.expired > 0);
+    st = check_batched_matches_one_by_one(&bounded, n, ids, n, universe);
+    assert_true(st.forgotten_early > 0);
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +660,7 @@ int main(void)
         cmocka_unit_test(dedup__destroy_null_is_a_no_op),
         cmocka_unit_test(dedup__matches_a_model),
         cmocka_unit_test(dedup__bounded_never_invents_a_duplicate),
+        cmocka_unit_test(dedup__insert_many_matches_one_by_one),
     };
 
     return cmocka_run_group_tests_name("dedup", tests, NULL, NULL);

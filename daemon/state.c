@@ -167,14 +167,63 @@ void ow_state_close(struct ow_state *st)
     free(st);
 }
 
-/* Read the committed part of the id log into @eng. */
+/* Records read, checked and restored at a time: 192 KiB, with their entries well inside L2. */
+#define LOAD_BLOCK 4096
+
+_Static_assert(sizeof(struct record) == RECORD_BYTES, "struct record is the record on disk");
+
+/* Read @len bytes into @buf. @returns 0, -1 on an error (errno set), or 1 if the file ends
+ * first. */
+static int read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t got = read(fd, p, len);
+
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            return got < 0 ? -1 : 1;
+        }
+        p += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Verify the checksums of @n records, copying each good one into @ids, up to the first bad
+ * one. @returns how many are good. */
+static size_t check_records(const struct record *recs, struct ow_dedup_entry *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct record *r = &recs[i];
+
+        if (r->check != record_check(r)) {
+            return i;
+        }
+        ids[i].key.h[0] = r->key[0];
+        ids[i].key.h[1] = r->key[1];
+        ids[i].content[0] = r->content[0];
+        ids[i].content[1] = r->content[1];
+        ids[i].occurred_us = r->occurred_us;
+    }
+    return n;
+}
+
+/* Read the committed part of the id log into @eng. Blocks of records, not one fread each, and
+ * one batched restore per block: with 10M ids both showed in the profile (the restore, a
+ * cache miss per id, most of all). Records before a corrupt one are restored, as before. */
 static int load_ids(struct ow_state *st, struct ow_engine *eng, struct ow_err *err)
 {
     char path[4200];
     struct stat sb;
-    struct record r;
-    uint64_t n;
-    FILE *f;
+    struct record *recs;
+    struct ow_dedup_entry *ids;
+    uint64_t total = st->committed / RECORD_BYTES;
+    uint64_t n = 0;
+    int fd;
     int rc = OW_OK;
 
     log_path(st, st->gen, path, sizeof(path));
@@ -189,29 +238,38 @@ static int load_ids(struct ow_state *st, struct ow_engine *eng, struct ow_err *e
     if ((uint64_t)sb.st_size > st->committed && truncate(path, (off_t)st->committed) != 0) {
         return io_err(err, path, "cannot cut the uncommitted tail");
     }
-    f = fopen(path, "rb");
-    if (f == NULL) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         return io_err(err, path, "cannot read");
     }
-    ow_engine_reserve_ids(eng, (size_t)(st->committed / RECORD_BYTES));
-    for (n = 0; n < st->committed / RECORD_BYTES; n++) {
-        struct ow_dedup_key key;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice only: larger readahead */
+    ow_engine_reserve_ids(eng, (size_t)total);
+    recs = ow_xmalloc(LOAD_BLOCK * sizeof(*recs));
+    ids = ow_xmalloc(LOAD_BLOCK * sizeof(*ids));
+    while (n < total) {
+        size_t len = total - n < LOAD_BLOCK ? (size_t)(total - n) : LOAD_BLOCK;
+        size_t good;
+        int got = read_full(fd, recs, len * RECORD_BYTES);
 
-        if (fread(&r, RECORD_BYTES, 1, f) != 1) {
-            rc = io_err(err, path, "read failed");
+        if (got != 0) {
+            rc = got < 0 ? io_err(err, path, "read failed")
+                         : ow_err_set(err, OW_EIO, path,
+                                      "read failed: the file ends before record %" PRIu64, n);
             break;
         }
-        if (r.check != record_check(&r)) {
+        good = check_records(recs, ids, len);
+        ow_engine_restore_ids(eng, ids, good);
+        n += good;
+        if (good < len) {
             rc = ow_err_set(err, OW_EINVAL, path,
                             "record %" PRIu64 " (byte %" PRIu64 ") is corrupt: checksum mismatch",
                             n, n * RECORD_BYTES);
             break;
         }
-        key.h[0] = r.key[0];
-        key.h[1] = r.key[1];
-        ow_engine_restore_id(eng, key, r.content, r.occurred_us);
     }
-    fclose(f);
+    free(ids);
+    free(recs);
+    close(fd);
     st->stats.ids_logged = n;
     return rc;
 }

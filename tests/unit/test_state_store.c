@@ -209,6 +209,79 @@ static void state_store__corruption_is_detected_with_the_file_named(void **state
     fixture_destroy(f);
 }
 
+/* Flip one byte inside record @rec of the id log @path. */
+static void corrupt_record(const char *path, long rec)
+{
+    FILE *fp = fopen(path, "r+b");
+    int c;
+
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, rec * 48 + 20, SEEK_SET), 0);
+    c = fgetc(fp);
+    assert_int_equal(fseek(fp, rec * 48 + 20, SEEK_SET), 0);
+    fputc(c ^ 0x40, fp);
+    fclose(fp);
+}
+
+/* The log is read and restored in blocks (4096 records): a log of several blocks, the last one
+ * partial, loads whole; a corrupt record past the first block, or in the last record, is still
+ * refused with its own number, and only the records before it were restored. */
+static void state_store__large_log_loads_and_a_corrupt_record_is_named(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(NULL, true);
+    const int n = 10000;
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    char path[256];
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    assert_non_null(st);
+    assert_int_equal(ow_state_load(st, f->eng, &got, &err), OW_OK);
+    for (int i = 0; i < n; i++) {
+        csr(f, i, "2021-04-02T10:00:00Z");
+    }
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_close(st);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), n * 48);
+
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.ids_logged, n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(csr(g, i, "2021-04-02T10:00:00Z"), OW_EDUP);
+    }
+    assert_int_equal(csr(g, n, "2021-04-02T10:00:00Z"), OW_OK);
+    ow_state_close(st);
+    fixture_destroy(g);
+
+    snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
+    corrupt_record(path, 6000);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.where, "ids-0.log"));
+    assert_non_null(strstr(err.text, "record 6000 (byte 288000) is corrupt"));
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.ids_logged, 6000);
+    ow_state_close(st);
+    fixture_destroy(g);
+
+    corrupt_record(path, 6000); /* mended */
+    corrupt_record(path, n - 1);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.text, "record 9999 (byte 479952) is corrupt"));
+    ow_state_close(st);
+    fixture_destroy(g);
+    fixture_destroy(f);
+}
+
 static void state_store__failed_save_commits_nothing_and_is_retried(void **state)
 {
     struct t *t = *state;
@@ -299,6 +372,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(state_store__uncommitted_tail_is_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(state_store__corruption_is_detected_with_the_file_named,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(state_store__large_log_loads_and_a_corrupt_record_is_named,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(state_store__failed_save_commits_nothing_and_is_retried,
                                         setup, teardown),

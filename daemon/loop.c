@@ -717,6 +717,27 @@ static void start_signal(struct loop_ctx *lc, uv_signal_t *s, int signum)
 
 /* Open the state folder and load its last save into the fresh engine; *@daemon gets the
  * daemon's part (offsets, outbox), NULL when there is none. */
+/* Open and lock the state folder (before joining the group: a second daemon on the same
+ * folder must stop before it disturbs the first one's group). */
+static int open_state(struct ow_live *lv)
+{
+    const char *dir = lv->cfg->live.state_dir;
+    struct ow_err err = {{0}, {0}};
+    char msg[600];
+
+    if (dir == NULL || dir[0] == '\0') {
+        ow_log_warn("state", "live.state_dir is \"\": no state is saved (a restart re-reads "
+                             "from the committed offsets with an empty engine)");
+        return 0;
+    }
+    lv->state = ow_state_open(dir, &err);
+    if (lv->state == NULL) {
+        ow_log_error("state", "%s", ow_err_str(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    return 0;
+}
+
 static int restore(struct ow_live *lv, json_t **daemon)
 {
     const char *dir = lv->cfg->live.state_dir;
@@ -727,15 +748,8 @@ static int restore(struct ow_live *lv, json_t **daemon)
     char msg[600];
 
     *daemon = NULL;
-    if (dir == NULL || dir[0] == '\0') {
-        ow_log_warn("state", "live.state_dir is \"\": no state is saved (a restart re-reads "
-                             "from the committed offsets with an empty engine)");
-        return 0;
-    }
-    lv->state = ow_state_open(dir, &err);
     if (lv->state == NULL) {
-        ow_log_error("state", "%s", ow_err_str(&err, msg, sizeof(msg)));
-        return -1;
+        return 0;
     }
     if (ow_state_load(lv->state, lv->eng, daemon, &err) != OW_OK) {
         ow_log_error("state", "cannot restore the saved state: %s",
@@ -811,13 +825,18 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
         return -1;
     }
     ow_engine_set_wall_clock(lv->eng, ow_wall_us());
-    if (restore(lv, &daemon) < 0) {
+    /* Subscribe first: the group join (seconds, in librdkafka's threads) overlaps the load of
+     * the state; the assignment is served on the loop only after both, with the saved
+     * offsets known. */
+    if (open_state(lv) < 0) {
         return -1;
     }
     lv->in = ow_kafka_in_create(lv, checkpoint, msg, sizeof(msg));
     if (lv->in == NULL) {
         ow_log_error("loop", "%s", msg);
-        json_decref(daemon);
+        return -1;
+    }
+    if (restore(lv, &daemon) < 0) {
         return -1;
     }
     if (ow_kafka_in_set_saved(lv->in, json_object_get(daemon, "offsets"), msg, sizeof(msg)) < 0 ||

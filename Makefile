@@ -30,6 +30,8 @@ SUPPORT_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard tests/support/*.c))
 TEST_SRC   := $(wildcard tests/unit/test_*.c tests/processors/test_*.c)
 TEST_BIN   := $(TEST_SRC:%.c=$(B)/%)
 KAFKA_TEST_BIN := $(patsubst %.c,$(B)/%,$(wildcard tests/kafka/test_*.c))
+# The mock-cluster harness the kafka tests and bench_live share.
+HARNESS_OBJ := $(B)/tests/kafka/harness.o
 EMBEDDED   := config/default.json config/workdays-ew.json
 
 .PHONY: all test test-unit test-kafka test-schemas test-e2e test-asan valgrind run run-replay bench bench-live lint deps \
@@ -76,7 +78,12 @@ $(B)/opswatchd: $(B)/daemon/opswatchd.o $(B)/libopswatch.a
 $(B)/tests/%: tests/%.c $(SUPPORT_OBJ) $(B)/libopswatch.a
 	@mkdir -p $(@D)
 	@printf '  TEST-CC %s\n' $<
-	@$(CC) $(CFLAGS) -Itests/support -o $@ $< $(SUPPORT_OBJ) $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS)
+	@$(CC) $(CFLAGS) -Itests/support -o $@ $< $(LINK_OBJ) $(SUPPORT_OBJ) $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS)
+
+# LINK_OBJ: what a test or bench binary links besides its source and the shared objects.
+$(KAFKA_TEST_BIN) $(B)/bench/bench_live: $(HARNESS_OBJ)
+$(KAFKA_TEST_BIN) $(B)/bench/bench_live: private LINK_OBJ := $(HARNESS_OBJ)
+$(B)/bench/bench_live: private CFLAGS += -Itests/kafka
 
 # The whole suite: unit and processor tests (cmocka), schema agreement (ajv), end to end.
 test: deps $(B)/opswatch $(TEST_BIN)
@@ -120,7 +127,7 @@ run-replay: deps $(B)/opswatch
 $(B)/bench/%: bench/%.c $(B)/libopswatch.a
 	@mkdir -p $(@D)
 	@printf '  BENCH   %s\n' $<
-	@$(CC) $(CFLAGS) -o $@ $< $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS) $(MALLOC_LIBS)
+	@$(CC) $(CFLAGS) -o $@ $< $(LINK_OBJ) $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS) $(MALLOC_LIBS)
 
 bench: deps $(B)/opswatch $(B)/bench/jansson_ref $(B)/opswatchd $(B)/bench/bench_live
 	@sh bench/run.sh $(B)/opswatch

@@ -17,19 +17,13 @@
  *   (restart to ready, less the group join, which the mock delays 3 s); then opswatchd's own
  *   start on that state to /readyz 200.
  * Prints "key value" lines for bench/run.sh. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +35,7 @@
 #include "engine.h"
 #include "kafka_out.h"
 #include "gen.h"
+#include "harness.h"
 #include "state.h"
 
 #define IN_TOPIC "b.events"
@@ -57,7 +52,7 @@ static const char *const out_topics[NOUT] = {"b.alerts", "b.aggregates", "b.dead
                                              "b.snapshots"};
 
 struct bench {
-    const char *opswatchd;
+    struct harness h; /* the mock cluster (h.rk is the producer) and opswatchd (h.bin) */
     const char *dir;
     long events;
     int partitions;
@@ -65,10 +60,6 @@ struct bench {
     double seconds;
     long ids;
     const char *only;
-    rd_kafka_t *rk; /* hosts the mock cluster; the producer */
-    rd_kafka_mock_cluster_t *mc;
-    int port;
-    pid_t child;
 };
 
 static double wall(void)
@@ -79,66 +70,38 @@ static double wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_live: %s\n", what);
     exit(1);
 }
 
-static void setc(rd_kafka_conf_t *conf, const char *k, const char *v)
-{
-    char why[256];
-
-    if (rd_kafka_conf_set(conf, k, v, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "bench_live: %s: %s\n", k, why);
-        exit(1);
-    }
-}
-
 static void cluster_start(struct bench *b)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[256];
+    static const struct harness_prop props[] = {
+        {"linger.ms", "5"},
+        {"queue.buffering.max.messages", "1000000"},
+        {"queue.buffering.max.kbytes", "1048576"},
+        {NULL, NULL},
+    };
+    static const char *const lat_topics[] = {LAT_TOPIC, LAT_TOPIC_D};
+    static const char *const in_topic[] = {IN_TOPIC};
 
-    setc(conf, "test.mock.num.brokers", "1");
-    setc(conf, "linger.ms", "5");
-    setc(conf, "log_level", "2");
-    setc(conf, "queue.buffering.max.messages", "1000000");
-    setc(conf, "queue.buffering.max.kbytes", "1048576");
-    b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    if (b->rk == NULL) {
-        die(why);
+    if (harness_start(&b->h, 1, props) != 0) {
+        die("cannot start the mock cluster");
     }
-    b->mc = rd_kafka_handle_mock_cluster(b->rk);
-    rd_kafka_mock_topic_create(b->mc, IN_TOPIC, b->partitions, 1);
-    rd_kafka_mock_topic_create(b->mc, LAT_TOPIC, LAT_PARTS, 1);
-    rd_kafka_mock_topic_create(b->mc, LAT_TOPIC_D, LAT_PARTS, 1);
-    for (int i = 0; i < NOUT; i++) {
-        rd_kafka_mock_topic_create(b->mc, out_topics[i], OUT_PARTS, 1);
+    if (harness_topics_create(&b->h, in_topic, 1, b->partitions, 1) != 0 ||
+        harness_topics_create(&b->h, lat_topics, 2, LAT_PARTS, 1) != 0 ||
+        harness_topics_create(&b->h, out_topics, NOUT, OUT_PARTS, 1) != 0) {
+        die("cannot create the topics");
     }
 }
 
 static void produce_to(struct bench *b, const char *topic, int32_t part, const char *buf,
                        size_t len)
 {
-    rd_kafka_resp_err_t e;
+    rd_kafka_resp_err_t e = harness_produce(&b->h, topic, part, buf, len);
 
-    do {
-        e = rd_kafka_producev(b->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                              RD_KAFKA_V_VALUE((void *)buf, len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(b->rk, 10);
-        }
-    } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         die(rd_kafka_err2str(e));
     }
@@ -149,121 +112,47 @@ static void produce(struct bench *b, int32_t part, const char *buf, size_t len)
     produce_to(b, IN_TOPIC, part, buf, len);
 }
 
+/* The configuration at @path; $OW_BENCH_PROPS adds kafka.properties, $OW_BENCH_LIVE members of
+ * live (each after a comma). */
 static void write_config(struct bench *b, const char *path, const char *group, const char *state,
                          const char *topic)
 {
-    FILE *f = fopen(path, "w");
+    char props[4096];
+    char live[4096];
+    struct harness_config hc = {
+        .top = "",
+        .group = group,
+        .input = topic,
+        .properties = props,
+        .outputs = out_topics,
+        .state_dir = state,
+        .live = live,
+        .http = true,
+    };
 
-    if (f == NULL) {
+    snprintf(props, sizeof(props), "\"client.id\": \"bench\"%s",
+             getenv("OW_BENCH_PROPS") != NULL ? getenv("OW_BENCH_PROPS") : "");
+    snprintf(live, sizeof(live), ", \"stale_after\": \"0s\"%s",
+             getenv("OW_BENCH_LIVE") != NULL ? getenv("OW_BENCH_LIVE") : "");
+    snprintf(b->h.cfg_path, sizeof(b->h.cfg_path), "%s", path);
+    if (harness_write_config(&b->h, &hc) != 0) {
         die("cannot write the configuration");
     }
-    fprintf(f,
-            "{\"kafka\": {\"brokers\": \"%s\", \"group_id\": \"%s\",\n"
-            "  \"input_topics\": [\"%s\"],\n"
-            "  \"properties\": {\"client.id\": \"bench\"%s}},\n"
-            " \"outputs\": {\"alerts\": \"%s\", \"aggregates\": \"%s\", \"deadletter\": \"%s\",\n"
-            "  \"snapshots\": \"%s\"},\n"
-            " \"live\": {\"state_dir\": \"%s\", \"stale_after\": \"0s\"%s},\n"
-            " \"http\": {\"listen\": \"127.0.0.1:%d\"}}\n",
-            rd_kafka_mock_cluster_bootstraps(b->mc), group, topic,
-            getenv("OW_BENCH_PROPS") != NULL ? getenv("OW_BENCH_PROPS") : "", out_topics[0],
-            out_topics[1], out_topics[2], out_topics[3], state,
-            getenv("OW_BENCH_LIVE") != NULL ? getenv("OW_BENCH_LIVE") : "", b->port);
-    fclose(f);
 }
 
 static void daemon_start(struct bench *b, const char *cfg, const char *log)
 {
-    pid_t pid;
-
+    snprintf(b->h.cfg_path, sizeof(b->h.cfg_path), "%s", cfg);
+    snprintf(b->h.log_path, sizeof(b->h.log_path), "%s", log);
     unlink(log); /* not the last run's lines */
-    pid = fork();
-    if (pid < 0) {
+    if (harness_daemon_start(&b->h) != 0) {
         die("fork");
     }
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-        dup2(fd, 2);
-        dup2(fd, 1);
-        execl(b->opswatchd, b->opswatchd, "--config", cfg, "--log-level", "info", (char *)NULL);
-        _exit(127);
-    }
-    b->child = pid;
 }
 
 static void daemon_stop(struct bench *b)
 {
-    int status;
-
-    if (b->child > 0) {
-        kill(b->child, SIGTERM);
-        waitpid(b->child, &status, 0);
-        b->child = 0;
-    }
-}
-
-static int http_get(int port, const char *path, char *body, size_t len)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    char req[256];
-    size_t got = 0;
-    ssize_t n;
-    int status = -1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, strlen(req)) < 0) {
-        close(fd);
-        return -1;
-    }
-    while (got + 1 < len && (n = read(fd, body + got, len - 1 - got)) > 0) {
-        got += (size_t)n;
-    }
-    body[got] = '\0';
-    close(fd);
-    sscanf(body, "HTTP/1.%*d %d", &status);
-    return status;
-}
-
-static double metric(struct bench *b, const char *name)
-{
-    static char body[1 << 20];
-    char pat[128];
-    const char *p;
-
-    if (http_get(b->port, "/metrics", body, sizeof(body)) != 200) {
-        return -1;
-    }
-    snprintf(pat, sizeof(pat), "\n%s ", name);
-    p = strstr(body, pat);
-    return p != NULL ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-static bool log_has(const char *log, const char *needle)
-{
-    FILE *f = fopen(log, "r");
-    char line[4096];
-    bool found = false;
-
-    if (f == NULL) {
-        return false;
-    }
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(f);
-    return found;
+    harness_daemon_stop(&b->h, 0, NULL);
 }
 
 /* ---- consume ---- */
@@ -282,53 +171,27 @@ static void on_gen(void *arg, const struct ow_gen_event *ev, const char *line, s
     f->n++;
 }
 
+/* The daemon's consumer settings (kafka_out.c), so the baseline is on equal terms. */
+static const struct harness_prop daemon_consumer_props[] = {
+    {"fetch.wait.max.ms", "5"},
+    {"queued.min.messages", OW_KAFKA_QUEUED_MIN_MESSAGES},
+    {"enable.auto.commit", "false"},
+    {NULL, NULL},
+};
+
 static rd_kafka_t *consumer(struct bench *b, const char *group)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[256];
-    rd_kafka_t *rk;
+    rd_kafka_t *rk = harness_consumer(&b->h, group, daemon_consumer_props);
 
-    setc(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(b->mc));
-    setc(conf, "group.id", group);
-    /* The daemon's consumer settings (kafka_out.c), so the baseline is on equal terms. */
-    setc(conf, "fetch.wait.max.ms", "5");
-    setc(conf, "queued.min.messages", OW_KAFKA_QUEUED_MIN_MESSAGES);
-    setc(conf, "enable.auto.commit", "false");
-    setc(conf, "log_level", "2");
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (rk == NULL) {
-        die(why);
+        die("cannot make a consumer");
     }
-    rd_kafka_poll_set_consumer(rk);
     return rk;
 }
 
 static void assign_all(rd_kafka_t *rk, const char *topic, int parts, int64_t offset)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
-
-    for (int p = 0; p < parts; p++) {
-        rd_kafka_topic_partition_list_add(l, topic, p)->offset = offset;
-    }
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-static int64_t committed_sum(rd_kafka_t *rk, int parts)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
-    int64_t sum = 0;
-
-    for (int p = 0; p < parts; p++) {
-        rd_kafka_topic_partition_list_add(l, IN_TOPIC, p);
-    }
-    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        for (int p = 0; p < parts; p++) {
-            sum += l->elems[p].offset > 0 ? l->elems[p].offset : 0;
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-    return sum;
+    harness_assign(rk, &topic, 1, parts, offset);
 }
 
 /* (a) a bare consumer with the daemon's consumer settings, from the beginning of every
@@ -344,8 +207,8 @@ static double raw_consume_once(struct bench *b, long total, int run)
     snprintf(group, sizeof(group), "bench-raw-%d", run);
     rk = consumer(b, group);
     assign_all(rk, IN_TOPIC, b->partitions, RD_KAFKA_OFFSET_BEGINNING);
-    t0 = mono();
-    while (n < total && mono() - t0 < 600) {
+    t0 = harness_mono();
+    while (n < total && harness_mono() - t0 < 600) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
         if (m != NULL) {
@@ -353,7 +216,7 @@ static double raw_consume_once(struct bench *b, long total, int run)
             rd_kafka_message_destroy(m);
         }
     }
-    secs = mono() - t0;
+    secs = harness_mono() - t0;
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return (double)n / secs;
@@ -386,17 +249,17 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     write_config(b, cfg, group, state, IN_TOPIC);
     probe = consumer(b, group); /* reads the group's committed offsets; never joins */
     daemon_start(b, cfg, log);
-    t0 = mono();
-    while (mono() - t0 < 900) {
-        if (t_assigned == 0 && log_has(log, "assigned partitions=")) {
-            t_assigned = mono();
+    t0 = harness_mono();
+    while (harness_mono() - t0 < 900) {
+        if (t_assigned == 0 && harness_log_has(&b->h, "assigned partitions=")) {
+            t_assigned = harness_mono();
         }
         if (t_assigned > 0 && t_applied == 0 &&
-            metric(b, "opswatch_events_received_total") >= (double)total) {
-            t_applied = mono();
+            harness_metric(&b->h, "opswatch_events_received_total") >= (double)total) {
+            t_applied = harness_mono();
         }
-        if (t_assigned > 0 && committed_sum(probe, b->partitions) >= total) {
-            t_done = mono();
+        if (t_assigned > 0 && harness_committed_sum(probe, IN_TOPIC, b->partitions) >= total) {
+            t_done = harness_mono();
             break;
         }
         usleep(20000);
@@ -447,13 +310,13 @@ static void bench_consume(struct bench *b)
 
     /* About 25,000 events per unit of scale over 3 months. */
     snprintf(scale, sizeof(scale), "%.1f", (double)b->events / 25000.0 + 1);
-    t0 = mono();
+    t0 = harness_mono();
     if (ow_gen_stream(9, argv, on_gen, &f) != 0) {
         die("gen");
     }
-    rd_kafka_flush(b->rk, 600000);
+    rd_kafka_flush(b->h.rk, 600000);
     printf("backlog_events %ld\nbacklog_partitions %d\nbacklog_produce_s %.1f\n", f.n,
-           b->partitions, mono() - t0);
+           b->partitions, harness_mono() - t0);
     fflush(stdout);
     for (int r = 0; r < CONSUME_RUNS; r++) {
         raw[r] = raw_consume_once(b, f.n, r);
@@ -509,7 +372,7 @@ static void run_latency(struct bench *b, rd_kafka_t *rk, bool alerts, double *la
     const char *topic = alerts ? LAT_TOPIC_D : LAT_TOPIC;
     long total = (long)(b->rate * b->seconds);
     double *sent = calloc((size_t)total + 1, sizeof(double));
-    double t0 = mono();
+    double t0 = harness_mono();
     long i = 0;
     char buf[512];
     char when[40];
@@ -519,10 +382,10 @@ static void run_latency(struct bench *b, rd_kafka_t *rk, bool alerts, double *la
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     *nlat = 0;
-    while (i < total || mono() - t0 < b->seconds + 3) {
+    while (i < total || harness_mono() - t0 < b->seconds + 3) {
         rd_kafka_message_t *m;
 
-        while (i < total && mono() - t0 >= (double)i / b->rate) {
+        while (i < total && harness_mono() - t0 >= (double)i / b->rate) {
             bool alert = i % ALERT_EVERY == 0;
             int len = make_event(buf, sizeof(buf), base + i, alert, when);
 
@@ -530,7 +393,7 @@ static void run_latency(struct bench *b, rd_kafka_t *rk, bool alerts, double *la
             produce_to(b, topic, (int32_t)(i % LAT_PARTS), buf, (size_t)len);
             i++;
         }
-        rd_kafka_poll(b->rk, 0);
+        rd_kafka_poll(b->h.rk, 0);
         m = rd_kafka_consumer_poll(rk, 0);
         if (m == NULL) {
             usleep(100);
@@ -594,12 +457,12 @@ static void bench_latency(struct bench *b)
     rk = consumer(b, "lat-alerts");
     assign_all(rk, out_topics[0], OUT_PARTS, RD_KAFKA_OFFSET_END);
     daemon_start(b, cfg, log);
-    t0 = mono();
-    while (!log_has(log, "assigned partitions=") && mono() - t0 < 60) {
+    t0 = harness_mono();
+    while (!harness_log_has(&b->h, "assigned partitions=") && harness_mono() - t0 < 60) {
         usleep(20000);
     }
     usleep(1500000); /* the backlog of the consume part, if any, is behind it */
-    while (metric(b, "opswatch_ready") != 1 && mono() - t0 < 120) {
+    while (harness_metric(&b->h, "opswatch_ready") != 1 && harness_mono() - t0 < 120) {
         usleep(20000);
     }
     run_latency(b, rk, true, alr, &nalr, 200000000);
@@ -714,17 +577,17 @@ static void bench_ids(struct bench *b)
     daemon = json_pack("{s:{}, s:[]}", "offsets", "outbox");
     ow_engine_journal_enable(eng);
     ow_engine_set_wall_clock(eng, (int64_t)time(NULL) * 1000000);
-    t = mono();
+    t = harness_mono();
     apply_ids(eng, 0, b->ids, t0, step_ms);
-    printf("ids_apply_s %.2f\n", mono() - t);
-    t = mono();
+    printf("ids_apply_s %.2f\n", harness_mono() - t);
+    t = harness_mono();
     if (ow_state_save(st, eng, daemon, &err) != OW_OK) {
         die("first save");
     }
     ow_state_stats(st, &ss);
     ow_engine_dedup_stats(eng, &ds);
     printf("ids_remembered %" PRIu64 "\nids_first_save_ms %.0f\nids_first_save_bytes %" PRIu64 "\n",
-           ds.ids, (mono() - t) * 1e3, ss.bytes_written);
+           ds.ids, (harness_mono() - t) * 1e3, ss.bytes_written);
     for (int k = 0; k < 5; k++) {
         apply_ids(eng, b->ids + k * 10000L, 10000, t0, step_ms / 1000.0);
         if (ow_state_save(st, eng, daemon, &err) != OW_OK) {
@@ -744,12 +607,12 @@ static void bench_ids(struct bench *b)
 
     /* Restart: load into a new engine. */
     eng = ow_engine_create(cfg, &sink, true, &err);
-    t = mono();
+    t = harness_mono();
     st = ow_state_open(state, &err);
     if (st == NULL || ow_state_load(st, eng, &daemon, &err) != OW_OK) {
         die("load");
     }
-    load_ms = (mono() - t) * 1e3;
+    load_ms = (harness_mono() - t) * 1e3;
     ow_engine_dedup_stats(eng, &ds);
     printf("ids_load_ms %.0f\nids_loaded %" PRIu64 "\n", load_ms, ds.ids);
     ow_state_close(st);
@@ -760,13 +623,13 @@ static void bench_ids(struct bench *b)
 
     /* opswatchd itself on that state: from exec to /readyz 200 (includes the group join). */
     snprintf(log, sizeof(log), "%s/ids.log", b->dir);
-    t = mono();
+    t = harness_mono();
     daemon_start(b, cfg_path, log);
-    while (mono() - t < 120) {
+    while (harness_mono() - t < 120) {
         char body[4096];
 
-        if (http_get(b->port, "/readyz", body, sizeof(body)) == 200) {
-            ready_s = mono() - t;
+        if (harness_http_get(&b->h, "/readyz", body, sizeof(body)) == 200) {
+            ready_s = harness_mono() - t;
             break;
         }
         usleep(10000);
@@ -786,7 +649,6 @@ int main(int argc, char **argv)
                         "[--rate R] [--seconds S] [--ids N] [--only consume|latency|ids]\n");
         return 2;
     }
-    b.opswatchd = argv[1];
     b.dir = argv[2];
     b.events = 2000000;
     b.partitions = 128;
@@ -809,9 +671,10 @@ int main(int argc, char **argv)
         }
     }
     mkdir(b.dir, 0755);
-    b.port = 30000 + (int)(getpid() % 20000);
     signal(SIGPIPE, SIG_IGN);
     cluster_start(&b);
+    b.h.bin = argv[1];
+    b.h.port = 30000 + (int)(getpid() % 20000);
     if (b.only == NULL || strcmp(b.only, "ids") == 0) {
         bench_ids(&b);
     }
@@ -822,6 +685,6 @@ int main(int argc, char **argv)
         bench_consume(&b);
     }
     daemon_stop(&b);
-    rd_kafka_destroy(b.rk);
+    harness_stop(&b.h);
     return 0;
 }

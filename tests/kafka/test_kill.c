@@ -18,18 +18,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,7 +37,7 @@
 #include "config.h"
 #include "engine.h"
 #include "fake_sink.h"
-#include "gen.h"
+#include "harness.h"
 
 #define IN_TOPIC "in.events"
 #define NPART 48    /* input partitions: the mock keeps about 5 MiB per partition */
@@ -54,55 +49,31 @@ static const char *const out_topics[NOUT] = {"k.alerts", "k.aggregates", "k.dead
                                              "k.snapshots"};
 
 struct cluster {
-    rd_kafka_t *rk; /* hosts the mock cluster; also the test's producer */
-    rd_kafka_mock_cluster_t *mc;
-    char dir[256];
-    char cfg_path[300];
-    char log_path[300];
+    struct harness h;
     char group[64];
-    int runs;
-    int port;
-    pid_t child;
+    int runs; /* daemon starts: each run logs to opswatchd-<run>.log */
 };
 
-static struct cluster *running;
 static char wall_floor[40];
-
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void cluster_start(struct cluster *c)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[256];
+    static const struct harness_prop props[] = {
+        {"linger.ms", "5"},
+        {"enable.idempotence", "true"},
+        {"queue.buffering.max.messages", "1000000"},
+        {NULL, NULL},
+    };
+    static const char *const in_topic[] = {IN_TOPIC};
     static int groups;
 
     memset(c, 0, sizeof(*c));
-    running = c;
-    assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why)), 0);
-    assert_int_equal(
-        rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", why, sizeof(why)), 0);
-    c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(c->rk);
-    c->mc = rd_kafka_handle_mock_cluster(c->rk);
-    assert_non_null(c->mc);
-    assert_int_equal(rd_kafka_mock_topic_create(c->mc, IN_TOPIC, NPART, 1), 0);
-    for (int i = 0; i < NOUT; i++) {
-        assert_int_equal(rd_kafka_mock_topic_create(c->mc, out_topics[i], OUT_PARTS, 1), 0);
-    }
-    snprintf(c->dir, sizeof(c->dir), "/tmp/ow-test-kill-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
-    snprintf(c->cfg_path, sizeof(c->cfg_path), "%s/config.json", c->dir);
+    assert_int_equal(harness_start(&c->h, 1, props), 0);
+    assert_int_equal(harness_topics_create(&c->h, in_topic, 1, NPART, 1), 0);
+    assert_int_equal(harness_topics_create(&c->h, out_topics, NOUT, OUT_PARTS, 1), 0);
+    assert_int_equal(harness_make_dir(&c->h, "ow-test-kill"), 0);
     snprintf(c->group, sizeof(c->group), "kill-%d-%d", (int)getpid(), groups++);
-    c->port = 20000 + (int)(getpid() % 20000);
+    c->h.port = 20000 + (int)(getpid() % 20000);
 }
 
 /* 48 partitions are read in an interleaving of librdkafka's choosing, not in the replay's line
@@ -116,186 +87,62 @@ static void cluster_start(struct cluster *c)
  * difference left is the daemon's. */
 static void write_config(struct cluster *c, bool http)
 {
-    FILE *f = fopen(c->cfg_path, "w");
-    char listen[40] = "";
+    struct harness_config hc = {
+        .top = "\"windows\": {\"retention_windows\": 24, \"allowed_disorder\": \"30d\"},\n"
+               " \"dedup\": {\"span\": \"366d\"},\n ",
+        .group = c->group,
+        .input = IN_TOPIC,
+        .properties = "\"session.timeout.ms\": \"2500\", \"heartbeat.interval.ms\": \"500\", "
+                      "\"client.id\": \"k\", \"max.partition.fetch.bytes\": \"65536\"",
+        .outputs = out_topics,
+        .live = ", \"idle_interval\": \"1s\", \"aggregate_interval\": \"200ms\",\n"
+                "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"0s\"",
+        .http = http,
+    };
 
-    if (http) {
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
-    }
-    assert_non_null(f);
-    fprintf(f,
-            "{\"windows\": {\"retention_windows\": 24, \"allowed_disorder\": \"30d\"},\n"
-            " \"dedup\": {\"span\": \"366d\"},\n"
-            " \"kafka\": {\"brokers\": \"%s\", \"group_id\": \"%s\",\n"
-            "  \"input_topics\": [\"" IN_TOPIC "\"],\n"
-            "  \"properties\": {\"session.timeout.ms\": \"2500\", \"heartbeat.interval.ms\": "
-            "\"500\", \"client.id\": \"k\", \"max.partition.fetch.bytes\": \"65536\"}},\n"
-            " \"outputs\": {\"alerts\": \"%s\", \"aggregates\": \"%s\", \"deadletter\": \"%s\",\n"
-            "  \"snapshots\": \"%s\"},\n"
-            " \"live\": {\"idle_interval\": \"1s\", \"aggregate_interval\": \"200ms\",\n"
-            "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"0s\",\n"
-            "  \"state_dir\": \"%s/state\"},\n"
-            " \"http\": {\"listen\": \"%s\"}}\n",
-            rd_kafka_mock_cluster_bootstraps(c->mc), c->group, out_topics[0], out_topics[1],
-            out_topics[2], out_topics[3], c->dir, listen);
-    assert_int_equal(fclose(f), 0);
+    assert_int_equal(harness_write_config(&c->h, &hc), 0);
 }
 
 static void daemon_start(struct cluster *c)
 {
-    const char *bin = getenv("OPSWATCHD") != NULL ? getenv("OPSWATCHD") : "build/opswatchd";
-    pid_t pid;
-
-    snprintf(c->log_path, sizeof(c->log_path), "%s/opswatchd-%d.log", c->dir, c->runs++);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-        dup2(fd, 2);
-        dup2(fd, 1);
-        execl(bin, bin, "--config", c->cfg_path, "--log-level", "info", (char *)NULL);
-        _exit(127);
-    }
-    c->child = pid;
-}
-
-static bool log_has(const struct cluster *c, const char *needle)
-{
-    FILE *f = fopen(c->log_path, "r");
-    char line[4096];
-    bool found = false;
-
-    if (f == NULL) {
-        return false;
-    }
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(f);
-    return found;
-}
-
-static bool wait_log(const struct cluster *c, const char *needle, double secs)
-{
-    double until = mono() + secs;
-
-    while (mono() < until) {
-        if (log_has(c, needle)) {
-            return true;
-        }
-        usleep(50000);
-    }
-    return false;
+    snprintf(c->h.log_path, sizeof(c->h.log_path), "%s/opswatchd-%d.log", c->h.dir, c->runs++);
+    assert_int_equal(harness_daemon_start(&c->h), 0);
 }
 
 /* SIGTERM: exit 0 within 10 s. */
 static void daemon_stop(struct cluster *c)
 {
-    double t0 = mono();
-    int status = 0;
-    pid_t r = 0;
-
-    assert_int_equal(kill(c->child, SIGTERM), 0);
-    while (mono() - t0 < 12.0 && (r = waitpid(c->child, &status, WNOHANG)) == 0) {
-        usleep(20000);
-    }
-    if (r == 0) {
-        kill(c->child, SIGKILL);
-        waitpid(c->child, &status, 0);
-        fail_msg("opswatchd did not exit within 12 s of SIGTERM");
-    }
-    c->child = 0;
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(mono() - t0 < 10.0);
+    assert_true(harness_daemon_drain(&c->h));
 }
 
 static void daemon_kill(struct cluster *c)
 {
-    int status;
-
-    assert_int_equal(kill(c->child, SIGKILL), 0);
-    assert_int_equal(waitpid(c->child, &status, 0), c->child);
-    c->child = 0;
+    assert_int_equal(harness_daemon_kill(&c->h), 0);
 }
 
 static void cluster_stop(struct cluster *c)
 {
-    char cmd[400];
-
-    if (c->child > 0) {
-        kill(c->child, SIGKILL);
-        waitpid(c->child, NULL, 0);
-    }
-    rd_kafka_destroy(c->rk);
-    running = NULL;
-    if (getenv("OW_KEEP") == NULL) {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
-        assert_int_equal(system(cmd), 0);
-    } else {
-        fprintf(stderr, "kept %s\n", c->dir);
-    }
+    harness_stop(&c->h);
+    assert_int_equal(harness_remove_dir(&c->h), 0);
 }
 
 static void produce(struct cluster *c, int32_t partition, const char *line, size_t len)
 {
-    rd_kafka_resp_err_t e;
-
-    do {
-        e = rd_kafka_producev(c->rk, RD_KAFKA_V_TOPIC(IN_TOPIC), RD_KAFKA_V_PARTITION(partition),
-                              RD_KAFKA_V_VALUE((void *)line, len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(c->rk, 10);
-        }
-    } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-    assert_int_equal(e, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(harness_produce(&c->h, IN_TOPIC, partition, line, len),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 static void flush_producer(struct cluster *c)
 {
-    assert_int_equal(rd_kafka_flush(c->rk, 60000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(c->h.rk, 60000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 /* ---- lines ---- */
 
-struct lines {
-    char **v;
-    size_t n;
-    size_t cap;
-};
-
-static void add_line(struct lines *l, const char *s, size_t len)
+static void gen_lines(struct harness_lines *l, const char *start, const char *months,
+                      const char *scale)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap == 0 ? 1024 : l->cap * 2;
-        l->v = realloc(l->v, l->cap * sizeof(*l->v));
-    }
-    l->v[l->n] = strndup(s, len);
-    l->n++;
-}
-
-static void on_gen(void *arg, const struct ow_gen_event *ev, const char *line, size_t len)
-{
-    (void)ev;
-    add_line(arg, line, len);
-}
-
-static void gen_lines(struct lines *l, const char *start, const char *months, const char *scale)
-{
-    char *argv[] = {"gen",      "--seed",       "23",      "--start",     (char *)start,
-                    "--months", (char *)months, "--scale", (char *)scale, NULL};
-
-    assert_int_equal(ow_gen_stream(9, argv, on_gen, l), 0);
-}
-
-static void free_lines(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i]);
-    }
-    free(l->v);
+    assert_int_equal(harness_lines_gen(l, "23", start, months, scale), 0);
 }
 
 /* The value of string member @name in @line ([*b, *e)), or false. Spaces around ':' allowed
@@ -365,33 +212,8 @@ static int32_t partition_of(const char *line)
 /* ---- outputs ---- */
 
 /* What may differ between runs: wall-clock fields, revision, late_events. */
-static void strip(json_t *v)
-{
-    const char *k;
-    json_t *x;
-    size_t i;
-
-    if (json_is_object(v)) {
-        json_t *et = json_object_get(v, "event_time");
-
-        json_object_del(v, "raised_at");
-        json_object_del(v, "received_at");
-        json_object_del(v, "revision");
-        json_object_del(v, "late_events");
-        if (json_is_string(et) && strcmp(json_string_value(et), wall_floor) >= 0) {
-            json_object_set_new(v, "event_time", json_string("(wall clock)"));
-        }
-        json_object_foreach(v, k, x)
-        {
-            strip(x);
-        }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, x)
-        {
-            strip(x);
-        }
-    }
-}
+static const char *const volatile_members[] = {"raised_at", "received_at", "revision",
+                                               "late_events", NULL};
 
 struct outs {
     json_t *latest[NOUT]; /* key -> latest record */
@@ -440,7 +262,7 @@ static void outs_put(struct outs *o, int s, const char *key, json_t *rec)
         fprintf(stderr, "DEBUG %s: %.400s\n", key, t);
         free(t);
     }
-    strip(rec);
+    harness_strip(rec, wall_floor, volatile_members);
     if (s == OW_STREAM_SNAPSHOTS) {
         alerts_as_transitions(rec);
     }
@@ -463,67 +285,27 @@ static void outs_free(struct outs *o)
     json_decref(o->transitions);
 }
 
+static void on_output(void *arg, int s, const char *key, json_t *rec)
+{
+    outs_put(arg, s, key, rec);
+}
+
 /* Every record of every output partition from the beginning, until 2 s of quiet. */
 static void read_outputs(struct cluster *c, struct outs *o)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NOUT * OUT_PARTS);
-    rd_kafka_t *rk;
-    char why[256];
-    double quiet_since = mono();
-    double t0 = mono();
-
-    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(c->mc), why,
-                      sizeof(why));
-    rd_kafka_conf_set(conf, "group.id", "reader", why, sizeof(why));
-    rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why));
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
     outs_init(o);
-    for (int s = 0; s < NOUT; s++) {
-        for (int p = 0; p < OUT_PARTS; p++) {
-            rd_kafka_topic_partition_list_add(l, out_topics[s], p)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-        }
-    }
-    assert_int_equal(rd_kafka_assign(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
-    while (mono() - quiet_since < 2.0 && mono() - t0 < 120.0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        json_error_t jerr;
-        char key[600];
-        json_t *rec;
-        int s = 0;
-
-        if (m == NULL) {
-            continue;
-        }
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            quiet_since = mono();
-            while (s < NOUT && strcmp(rd_kafka_topic_name(m->rkt), out_topics[s]) != 0) {
-                s++;
-            }
-            assert_true(s < NOUT);
-            rec = json_loadb(m->payload, m->len, 0, &jerr);
-            assert_non_null(rec);
-            snprintf(key, sizeof(key), "%.*s", (int)m->key_len, (const char *)m->key);
-            outs_put(o, s, key, rec);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    assert_int_equal(harness_read_topics(&c->h, out_topics, NOUT, OUT_PARTS, 120.0, on_output, o),
+                     0);
 }
 
 /* The engine in this process over @l in order (line i on partition_of(line i)), as
  * `opswatch replay --close-all` runs it (@close_all), or closed by the idle clock as the
  * daemon is at the end (!@close_all). */
-static void reference(const struct cluster *c, const struct lines *l, bool close_all,
+static void reference(const struct cluster *c, const struct harness_lines *l, bool close_all,
                       struct outs *o)
 {
     struct ow_conf_errors *errs = NULL;
-    struct ow_config *cfg = ow_config_load(c->cfg_path, &errs);
+    struct ow_config *cfg = ow_config_load(c->h.cfg_path, &errs);
     struct fake_sink *fs = fake_sink_create();
     struct ow_err err;
     struct ow_engine *eng;
@@ -704,7 +486,7 @@ static void assert_same_transitions(const struct outs *live, const struct outs *
 
 struct feeder {
     struct cluster *c;
-    const struct lines *l;
+    const struct harness_lines *l;
     double rate; /* lines per second */
     atomic_bool done;
 };
@@ -712,14 +494,14 @@ struct feeder {
 static void *feed(void *arg)
 {
     struct feeder *f = arg;
-    double t0 = mono();
+    double t0 = harness_mono();
 
     for (size_t i = 0; i < f->l->n; i++) {
         produce(f->c, partition_of(f->l->v[i]), f->l->v[i], strlen(f->l->v[i]));
         if (i % 500 == 499) {
-            double ahead = t0 + (double)(i + 1) / f->rate - mono();
+            double ahead = t0 + (double)(i + 1) / f->rate - harness_mono();
 
-            rd_kafka_poll(f->c->rk, 0);
+            rd_kafka_poll(f->c->h.rk, 0);
             if (ahead > 0) {
                 usleep((useconds_t)(ahead * 1e6));
             }
@@ -734,27 +516,23 @@ static void *feed(void *arg)
  * then leaves (all given back): the same instance gets its partitions again. */
 static void rebalance(struct cluster *c)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const struct harness_prop props[] = {
+        {"enable.auto.commit", "false"},
+        {"session.timeout.ms", "2500"},
+        {"heartbeat.interval.ms", "500"},
+        {NULL, NULL},
+    };
     rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_t *a = NULL;
     rd_kafka_t *rk;
-    char why[256];
-    double t0 = mono();
+    double t0 = harness_mono();
 
-    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(c->mc), why,
-                      sizeof(why));
-    rd_kafka_conf_set(conf, "group.id", c->group, why, sizeof(why));
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof(why));
-    rd_kafka_conf_set(conf, "session.timeout.ms", "2500", why, sizeof(why));
-    rd_kafka_conf_set(conf, "heartbeat.interval.ms", "500", why, sizeof(why));
-    rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why));
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    rk = harness_consumer(&c->h, c->group, props);
     assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_add(t, IN_TOPIC, RD_KAFKA_PARTITION_UA);
     assert_int_equal(rd_kafka_subscribe(rk, t), 0);
     rd_kafka_topic_partition_list_destroy(t);
-    while (mono() - t0 < 30.0) {
+    while (harness_mono() - t0 < 30.0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
         if (m != NULL) {
@@ -775,35 +553,10 @@ static void rebalance(struct cluster *c)
 
 /* ---- tests ---- */
 
-/* The sum of the input offsets in the saved state. */
-static int64_t saved_offsets(const struct cluster *c)
-{
-    char path[400];
-    json_error_t jerr;
-    json_t *doc;
-    json_t *parts;
-    const char *k;
-    json_t *v;
-    int64_t sum = 0;
-
-    snprintf(path, sizeof(path), "%s/state/state.json", c->dir);
-    doc = json_load_file(path, 0, &jerr);
-    if (doc == NULL) {
-        return -1;
-    }
-    parts = json_object_get(json_object_get(json_object_get(doc, "daemon"), "offsets"), IN_TOPIC);
-    json_object_foreach(parts, k, v)
-    {
-        sum += json_integer_value(v);
-    }
-    json_decref(doc);
-    return sum;
-}
-
 static void kill__sigkill_at_random_moments_and_a_rebalance_equal_replay(void **state)
 {
     static struct cluster c; /* static: the teardown reaches it after a failed assertion */
-    struct lines l = {0};
+    struct harness_lines l = {0};
     struct feeder f;
     pthread_t th;
     struct outs live;
@@ -813,7 +566,7 @@ static void kill__sigkill_at_random_moments_and_a_rebalance_equal_replay(void **
                                                    : (unsigned)time(NULL);
     int restored = 0;
     bool rebalanced = false;
-    double t0 = mono();
+    double t0 = harness_mono();
 
     (void)state;
     fprintf(stderr, "OW_KILL_SEED=%u\n", seed);
@@ -821,7 +574,7 @@ static void kill__sigkill_at_random_moments_and_a_rebalance_equal_replay(void **
     cluster_start(&c);
     write_config(&c, false);
     gen_lines(&l, "2021-01", "1", "25");
-    add_line(&l, "not json: a dead letter", 23);
+    harness_lines_add(&l, "not json: a dead letter", 23);
     assert_true(l.n >= 200000);
     f.c = &c;
     f.l = &l;
@@ -834,33 +587,33 @@ static void kill__sigkill_at_random_moments_and_a_rebalance_equal_replay(void **
         int status;
 
         daemon_start(&c);
-        assert_true(wait_log(&c, "assigned partitions=48", 30));
+        assert_true(harness_wait_log(&c.h, "assigned partitions=48", 30));
         usleep((useconds_t)ms * 1000);
-        assert_int_equal(waitpid(c.child, &status, WNOHANG), 0); /* still running */
-        restored += log_has(&c, "state: restored");
+        assert_int_equal(waitpid(c.h.child, &status, WNOHANG), 0); /* still running */
+        restored += harness_log_has(&c.h, "state: restored");
         daemon_kill(&c);
         fprintf(stderr,
                 "kill -9 #%d %d ms after the assignment (%.1f s into the test; "
                 "saved offsets: %" PRId64 " of %zu events)\n",
-                k + 1, ms, mono() - t0, saved_offsets(&c), l.n);
+                k + 1, ms, harness_mono() - t0, harness_saved_offset(&c.h, IN_TOPIC, -1), l.n);
     }
     daemon_start(&c);
-    restored += wait_log(&c, "state: restored", 10) ? 1 : 0;
-    assert_true(wait_log(&c, "assigned partitions=48", 30));
+    restored += harness_wait_log(&c.h, "state: restored", 10) ? 1 : 0;
+    assert_true(harness_wait_log(&c.h, "assigned partitions=48", 30));
     if (!atomic_load(&f.done)) {
         rebalance(&c); /* while the input still flows */
-        assert_true(wait_log(&c, "revoked partitions=48", 10));
-        assert_true(wait_log(&c, "revoked partitions=24", 20));
+        assert_true(harness_wait_log(&c.h, "revoked partitions=48", 10));
+        assert_true(harness_wait_log(&c.h, "revoked partitions=24", 20));
         rebalanced = true;
     }
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_true(atomic_load(&f.done));
-    assert_true(wait_log(&c, "windows closed reason=idle_clock", 90));
+    assert_true(harness_wait_log(&c.h, "windows closed reason=idle_clock", 90));
     assert_true(rebalanced);
     usleep(1500000);
     daemon_stop(&c);
     fprintf(stderr, "%d of %d starts restored a saved state; %.1f s\n", restored, KILLS + 1,
-            mono() - t0);
+            harness_mono() - t0);
     assert_true(restored >= KILLS - 1);
 
     read_outputs(&c, &live);
@@ -877,57 +630,24 @@ static void kill__sigkill_at_random_moments_and_a_rebalance_equal_replay(void **
     outs_free(&live);
     outs_free(&ref);
     outs_free(&ref_idle);
-    free_lines(&l);
+    harness_lines_free(&l);
     cluster_stop(&c);
 }
 
 /* ---- HTTP, for /readyz and /metrics ---- */
 
-static int http_get(int port, const char *path, char *body, size_t len)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    char req[256];
-    size_t got = 0;
-    ssize_t n;
-    int status = -1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, strlen(req)) < 0) {
-        close(fd);
-        return -1;
-    }
-    while (got + 1 < len && (n = read(fd, body + got, len - 1 - got)) > 0) {
-        got += (size_t)n;
-    }
-    body[got] = '\0';
-    close(fd);
-    sscanf(body, "HTTP/1.%*d %d", &status);
-    return status;
-}
-
 static int readyz(struct cluster *c)
 {
     char body[4096];
 
-    return http_get(c->port, "/readyz", body, sizeof(body));
+    return harness_http_get(&c->h, "/readyz", body, sizeof(body));
 }
 
 static bool wait_ready(struct cluster *c, int want, double secs)
 {
-    double until = mono() + secs;
+    double until = harness_mono() + secs;
 
-    while (mono() < until) {
+    while (harness_mono() < until) {
         if (readyz(c) == want) {
             return true;
         }
@@ -960,21 +680,21 @@ static void kill__failed_save_pauses_consumption_until_saving_works(void **state
     cluster_start(&c);
     write_config(&c, true);
     daemon_start(&c);
-    assert_true(wait_log(&c, "assigned partitions=48", 30));
+    assert_true(harness_wait_log(&c.h, "assigned partitions=48", 30));
     assert_true(wait_ready(&c, 200, 10));
     produce(&c, 0, "not json 1", 10);
     flush_producer(&c);
     usleep(500000);
     assert_int_equal(deadletters(&c), 1);
 
-    snprintf(tmp, sizeof(tmp), "%s/state/state.json.tmp", c.dir);
+    snprintf(tmp, sizeof(tmp), "%s/state/state.json.tmp", c.h.dir);
     assert_int_equal(mkdir(tmp, 0755), 0);
-    assert_true(wait_log(&c, "save failed", 5));
-    assert_true(log_has(&c, "state.json.tmp"));
+    assert_true(harness_wait_log(&c.h, "save failed", 5));
+    assert_true(harness_log_has(&c.h, "state.json.tmp"));
     assert_true(wait_ready(&c, 503, 5));
-    assert_int_equal(http_get(c.port, "/readyz", body, sizeof(body)), 503);
+    assert_int_equal(harness_http_get(&c.h, "/readyz", body, sizeof(body)), 503);
     assert_non_null(strstr(body, "saving failing"));
-    assert_int_equal(http_get(c.port, "/metrics", body, sizeof(body)), 200);
+    assert_int_equal(harness_http_get(&c.h, "/metrics", body, sizeof(body)), 200);
     assert_null(strstr(body, "opswatch_save_failures_total 0"));
     assert_non_null(strstr(body, "opswatch_save_failures_total"));
     produce(&c, 1, "not json 2", 10);
@@ -983,7 +703,7 @@ static void kill__failed_save_pauses_consumption_until_saving_works(void **state
     assert_int_equal(deadletters(&c), 1); /* paused: not consumed */
 
     assert_int_equal(rmdir(tmp), 0);
-    assert_true(wait_log(&c, "saving works again", 5));
+    assert_true(harness_wait_log(&c.h, "saving works again", 5));
     assert_true(wait_ready(&c, 200, 5));
     usleep(500000);
     assert_int_equal(deadletters(&c), 2);
@@ -997,7 +717,7 @@ static void kill__failed_save_pauses_consumption_until_saving_works(void **state
 static void kill__broker_down_sigterm_exits_and_outbox_goes_out_after_restart(void **state)
 {
     static struct cluster c; /* static: the teardown reaches it after a failed assertion */
-    struct lines l = {0};
+    struct harness_lines l = {0};
     struct outs live;
     struct outs ref;
     const char *k;
@@ -1007,29 +727,29 @@ static void kill__broker_down_sigterm_exits_and_outbox_goes_out_after_restart(vo
     cluster_start(&c);
     write_config(&c, false);
     gen_lines(&l, "2021-04", "1", "0.3");
-    add_line(&l, "not json: a dead letter", 23);
+    harness_lines_add(&l, "not json: a dead letter", 23);
     for (size_t i = 0; i < l.n; i++) {
         produce(&c, partition_of(l.v[i]), l.v[i], strlen(l.v[i]));
     }
     flush_producer(&c);
     for (int s = 0; s < NOUT; s++) {
         for (int p = 0; p < OUT_PARTS; p++) {
-            assert_int_equal(rd_kafka_mock_partition_set_leader(c.mc, out_topics[s], p, -1), 0);
+            assert_int_equal(rd_kafka_mock_partition_set_leader(c.h.mc, out_topics[s], p, -1), 0);
         }
     }
     daemon_start(&c);
-    assert_true(wait_log(&c, "windows closed reason=idle_clock", 60));
+    assert_true(harness_wait_log(&c.h, "windows closed reason=idle_clock", 60));
     usleep(600000); /* a checkpoint or two with the outbox */
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, -1, 30000), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(c.h.mc, -1, 30000), 0);
     daemon_stop(&c);
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, -1, 0), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(c.h.mc, -1, 0), 0);
     for (int s = 0; s < NOUT; s++) {
         for (int p = 0; p < OUT_PARTS; p++) {
-            assert_int_equal(rd_kafka_mock_partition_set_leader(c.mc, out_topics[s], p, 1), 0);
+            assert_int_equal(rd_kafka_mock_partition_set_leader(c.h.mc, out_topics[s], p, 1), 0);
         }
     }
     daemon_start(&c);
-    assert_true(wait_log(&c, "re-sent", 20));
+    assert_true(harness_wait_log(&c.h, "re-sent", 20));
     usleep(3000000);
     daemon_stop(&c);
     read_outputs(&c, &live);
@@ -1044,7 +764,7 @@ static void kill__broker_down_sigterm_exits_and_outbox_goes_out_after_restart(vo
     }
     outs_free(&live);
     outs_free(&ref);
-    free_lines(&l);
+    harness_lines_free(&l);
     cluster_stop(&c);
 }
 
@@ -1060,35 +780,26 @@ static void kill__corrupt_state_refused_naming_the_file(void **state)
     cluster_start(&c);
     write_config(&c, false);
     daemon_start(&c);
-    assert_true(wait_log(&c, "assigned partitions=48", 30));
+    assert_true(harness_wait_log(&c.h, "assigned partitions=48", 30));
     produce(&c, 0, "{\"not\": \"an event\"}", 19);
     flush_producer(&c);
     usleep(600000);
     daemon_stop(&c);
 
-    snprintf(path, sizeof(path), "%s/state/state.json", c.dir);
+    snprintf(path, sizeof(path), "%s/state/state.json", c.h.dir);
     f = fopen(path, "r+");
     assert_non_null(f);
     assert_int_equal(fseek(f, 20, SEEK_SET), 0);
     fputs("}}garbage", f);
     fclose(f);
     daemon_start(&c);
-    assert_int_equal(waitpid(c.child, &status, 0), c.child);
-    c.child = 0;
+    assert_int_equal(waitpid(c.h.child, &status, 0), c.h.child);
+    c.h.child = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    assert_true(log_has(&c, path));
-    assert_true(log_has(&c, "--rebuild"));
+    assert_true(harness_log_has(&c.h, path));
+    assert_true(harness_log_has(&c.h, "--rebuild"));
     cluster_stop(&c);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (running != NULL) {
-        cluster_stop(running);
-    }
-    return 0;
 }
 
 int main(void)
@@ -1097,13 +808,13 @@ int main(void)
     struct tm tm;
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(kill__corrupt_state_refused_naming_the_file, teardown),
+        cmocka_unit_test_teardown(kill__corrupt_state_refused_naming_the_file, harness_teardown),
         cmocka_unit_test_teardown(kill__failed_save_pauses_consumption_until_saving_works,
-                                  teardown),
+                                  harness_teardown),
         cmocka_unit_test_teardown(kill__broker_down_sigterm_exits_and_outbox_goes_out_after_restart,
-                                  teardown),
+                                  harness_teardown),
         cmocka_unit_test_teardown(kill__sigkill_at_random_moments_and_a_rebalance_equal_replay,
-                                  teardown),
+                                  harness_teardown),
     };
 
     gmtime_r(&t, &tm);

@@ -11,14 +11,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,7 +25,7 @@
 #include "config.h"
 #include "engine.h"
 #include "fake_sink.h"
-#include "gen.h"
+#include "harness.h"
 
 #define IN_TOPIC "in.events"
 #define NOUT 4
@@ -40,15 +36,6 @@
 static const char *const out_topics[NOUT] = {"t.alerts", "t.aggregates", "t.deadletter",
                                              "t.snapshots"};
 
-struct cluster {
-    rd_kafka_t *rk; /* hosts the mock cluster; also the test's producer */
-    rd_kafka_mock_cluster_t *mc;
-    char dir[256];
-    char cfg_path[300];
-    char log_path[300];
-    pid_t child;
-};
-
 static int64_t now_us(void)
 {
     struct timespec ts;
@@ -57,259 +44,101 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static double mono(void)
+static void cluster_start(struct harness *c, int brokers)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static struct cluster *running; /* for the teardown after a failed assertion */
-
-static void cluster_start(struct cluster *c, int brokers)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char n[8];
-    char why[256];
-
-    memset(c, 0, sizeof(*c));
-    running = c;
-    snprintf(n, sizeof(n), "%d", brokers);
-    assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", n, why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "2", why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", why, sizeof(why)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why)), 0);
     /* A downed mock broker leaves half-open connections (live__brokers_down_and_up...). */
-    assert_int_equal(rd_kafka_conf_set(conf, "socket.timeout.ms", "3000", why, sizeof(why)), 0);
-    c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(c->rk);
-    c->mc = rd_kafka_handle_mock_cluster(c->rk);
-    assert_non_null(c->mc);
-    assert_int_equal(rd_kafka_mock_topic_create(c->mc, IN_TOPIC, 1, brokers > 1 ? 3 : 1), 0);
-    for (int i = 0; i < NOUT; i++) {
-        assert_int_equal(rd_kafka_mock_topic_create(c->mc, out_topics[i], 1, brokers > 1 ? 3 : 1),
-                         0);
-    }
-    snprintf(c->dir, sizeof(c->dir), "/tmp/ow-test-live-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
-    snprintf(c->cfg_path, sizeof(c->cfg_path), "%s/config.json", c->dir);
-    snprintf(c->log_path, sizeof(c->log_path), "%s/opswatchd.log", c->dir);
+    static const struct harness_prop props[] = {
+        {"linger.ms", "2"},
+        {"enable.idempotence", "true"},
+        {"socket.timeout.ms", "3000"},
+        {NULL, NULL},
+    };
+    static const char *const in_topic[] = {IN_TOPIC};
+
+    assert_int_equal(harness_start(c, brokers, props), 0);
+    assert_int_equal(harness_topics_create(c, in_topic, 1, 1, brokers > 1 ? 3 : 1), 0);
+    assert_int_equal(harness_topics_create(c, out_topics, NOUT, 1, brokers > 1 ? 3 : 1), 0);
+    assert_int_equal(harness_make_dir(c, "ow-test-live"), 0);
 }
 
 /* The test configuration, with live.stale_after = @stale_after and @more (top-level members,
  * each followed by a comma, or ""). */
 static const char *idle_interval = "1s"; /* live.idle_interval of the next write_config */
 
-static void write_config_with(struct cluster *c, const char *stale_after, const char *more)
+static void write_config_with(struct harness *c, const char *stale_after, const char *more)
 {
-    FILE *f = fopen(c->cfg_path, "w");
     static int groups;
+    char group[64];
+    char live[400];
+    struct harness_config hc = {
+        .top = more,
+        .group = group,
+        .input = IN_TOPIC,
+        .properties = "\"session.timeout.ms\": \"6000\", \"client.id\": \"t\"",
+        .outputs = out_topics,
+        .live = live,
+    };
 
-    assert_non_null(f);
-    fprintf(f,
-            "{\"kafka\": {\"brokers\": \"%s\", \"group_id\": \"test-%d-%d\",\n"
-            "  \"input_topics\": [\"" IN_TOPIC "\"],\n"
-            "  \"properties\": {\"session.timeout.ms\": \"6000\", \"client.id\": \"t\"}},\n"
-            " \"outputs\": {\"alerts\": \"%s\", \"aggregates\": \"%s\", \"deadletter\": \"%s\",\n"
-            "  \"snapshots\": \"%s\"},\n"
-            " \"live\": {\"idle_interval\": \"%s\", \"aggregate_interval\": \"200ms\",\n"
-            "  \"state_dir\": \"%s/state\",\n"
-            "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"%s\",\n"
-            "  \"input_stale\": {\"severity\": \"critical\"}},\n"
-            " %s\"http\": {\"listen\": \"\"}}\n",
-            rd_kafka_mock_cluster_bootstraps(c->mc), (int)getpid(), groups++, out_topics[0],
-            out_topics[1], out_topics[2], out_topics[3], idle_interval, c->dir, stale_after, more);
-    assert_int_equal(fclose(f), 0);
+    snprintf(group, sizeof(group), "test-%d-%d", (int)getpid(), groups++);
+    snprintf(live, sizeof(live),
+             ", \"idle_interval\": \"%s\", \"aggregate_interval\": \"200ms\",\n"
+             "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"%s\",\n"
+             "  \"input_stale\": {\"severity\": \"critical\"}",
+             idle_interval, stale_after);
+    assert_int_equal(harness_write_config(c, &hc), 0);
 }
 
-static void write_config(struct cluster *c, const char *stale_after)
+static void write_config(struct harness *c, const char *stale_after)
 {
     write_config_with(c, stale_after, "");
 }
 
-static void daemon_start(struct cluster *c)
+static void daemon_start(struct harness *c)
 {
-    const char *bin = getenv("OPSWATCHD") != NULL ? getenv("OPSWATCHD") : "build/opswatchd";
-    pid_t pid = fork();
-
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-        dup2(fd, 2);
-        dup2(fd, 1);
-        execl(bin, bin, "--config", c->cfg_path, "--log-level", "info", (char *)NULL);
-        _exit(127);
-    }
-    c->child = pid;
-}
-
-static bool log_has(const struct cluster *c, const char *needle)
-{
-    FILE *f = fopen(c->log_path, "r");
-    char line[4096];
-    bool found = false;
-
-    if (f == NULL) {
-        return false;
-    }
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(f);
-    return found;
-}
-
-static bool wait_log(const struct cluster *c, const char *needle, double secs)
-{
-    double until = mono() + secs;
-
-    while (mono() < until) {
-        if (log_has(c, needle)) {
-            return true;
-        }
-        usleep(50000);
-    }
-    return false;
+    assert_int_equal(harness_daemon_start(c), 0);
 }
 
 /* SIGTERM: the drain must end with exit 0 within 10 s. */
-static void daemon_stop(struct cluster *c)
+static void daemon_stop(struct harness *c)
 {
-    double t0 = mono();
-    int status = 0;
-    pid_t r = 0;
-
-    assert_int_equal(kill(c->child, SIGTERM), 0);
-    while (mono() - t0 < 12.0 && (r = waitpid(c->child, &status, WNOHANG)) == 0) {
-        usleep(20000);
-    }
-    if (r == 0) {
-        kill(c->child, SIGKILL);
-        waitpid(c->child, &status, 0);
-        fail_msg("opswatchd did not exit within 12 s of SIGTERM");
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(mono() - t0 < 10.0);
-    assert_true(log_has(c, "left the group"));
-    c->child = 0;
+    assert_true(harness_daemon_drain(c));
+    assert_true(harness_log_has(c, "left the group"));
 }
 
-static void cluster_stop(struct cluster *c)
+static void cluster_stop(struct harness *c)
 {
-    char cmd[400];
-
-    if (c->child > 0) {
-        kill(c->child, SIGKILL);
-        waitpid(c->child, NULL, 0);
-    }
-    rd_kafka_destroy(c->rk);
-    running = NULL;
-    if (getenv("OW_KEEP") == NULL) {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
-        assert_int_equal(system(cmd), 0);
-    } else {
-        fprintf(stderr, "kept %s\n", c->dir);
-    }
+    harness_stop(c);
+    assert_int_equal(harness_remove_dir(c), 0);
 }
 
-static void produce(struct cluster *c, const char *line, size_t len)
+static void produce(struct harness *c, const char *line, size_t len)
 {
-    rd_kafka_resp_err_t e;
-
-    do {
-        e = rd_kafka_producev(c->rk, RD_KAFKA_V_TOPIC(IN_TOPIC), RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_VALUE((void *)line, len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(c->rk, 10);
-        }
-    } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-    assert_int_equal(e, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(harness_produce(c, IN_TOPIC, 0, line, len), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-static void flush_producer(struct cluster *c)
+static void flush_producer(struct harness *c)
 {
     assert_int_equal(rd_kafka_flush(c->rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 /* ---- the lines, and the reference run ---- */
 
-struct lines {
-    char **v;
-    size_t n;
-    size_t cap;
-};
-
-static void add_line(struct lines *l, const char *s, size_t len)
+static void gen_lines(struct harness_lines *l, const char *start, const char *scale)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap == 0 ? 1024 : l->cap * 2;
-        l->v = realloc(l->v, l->cap * sizeof(*l->v));
-    }
-    l->v[l->n] = strndup(s, len);
-    l->n++;
-}
-
-static void on_gen(void *arg, const struct ow_gen_event *ev, const char *line, size_t len)
-{
-    (void)ev;
-    add_line(arg, line, len);
-}
-
-static void gen_lines(struct lines *l, const char *start, const char *scale)
-{
-    char *argv[] = {"gen",      "--seed", "11",      "--start",     (char *)start,
-                    "--months", "3",      "--scale", (char *)scale, NULL};
-
-    assert_int_equal(ow_gen_stream(9, argv, on_gen, l), 0);
+    assert_int_equal(harness_lines_gen(l, "11", start, "3", scale), 0);
     assert_true(l->n > 100);
-}
-
-static void free_lines(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i]);
-    }
-    free(l->v);
 }
 
 static char wall_floor[40]; /* RFC 3339 (Z) two hours before the test started */
 
 /* Volatile members: wall-clock times, and event times the idle clock set from the wall clock
  * (they differ by the seconds between the daemon's close and the reference's). */
-static void strip(json_t *v)
-{
-    const char *k;
-    json_t *x;
-    size_t i;
-
-    if (json_is_object(v)) {
-        json_t *et = json_object_get(v, "event_time");
-
-        json_object_del(v, "raised_at");
-        json_object_del(v, "received_at");
-        if (json_is_string(et) && strcmp(json_string_value(et), wall_floor) >= 0) {
-            json_object_set_new(v, "event_time", json_string("(wall clock)"));
-        }
-        json_object_foreach(v, k, x)
-        {
-            strip(x);
-        }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, x)
-        {
-            strip(x);
-        }
-    }
-}
+static const char *const volatile_members[] = {"raised_at", "received_at", NULL};
 
 /* outs[stream]: key -> latest record; alerts also go to outs[ALERT_LOG]. */
 static void put_latest(json_t *outs[NSLOT], int stream, const char *key, json_t *rec)
 {
-    strip(rec);
+    harness_strip(rec, wall_floor, volatile_members);
     if (stream == OW_STREAM_ALERTS) {
         json_array_append(outs[ALERT_LOG], rec);
     }
@@ -326,7 +155,7 @@ static void outs_init(json_t *outs[NSLOT])
 
 /* The engine in this process over @l, as the daemon saw it: one partition, offsets from 0,
  * then (if @idle) the idle clock at the wall clock, and a flush. */
-static void reference_run(const struct cluster *c, const struct lines *l, bool idle,
+static void reference_run(const struct harness *c, const struct harness_lines *l, bool idle,
                           json_t *outs[NSLOT])
 {
     struct ow_conf_errors *errs = NULL;
@@ -365,61 +194,21 @@ static void reference_run(const struct cluster *c, const struct lines *l, bool i
     ow_conf_errors_destroy(errs);
 }
 
-static void reference(const struct cluster *c, const struct lines *l, json_t *outs[NSLOT])
+static void reference(const struct harness *c, const struct harness_lines *l, json_t *outs[NSLOT])
 {
     reference_run(c, l, true, outs);
 }
 
-/* Every record of the output topics, latest per key; @counts gets records per stream. */
-static void read_outputs(struct cluster *c, json_t *outs[NSLOT], size_t counts[NOUT])
+static void on_output(void *arg, int s, const char *key, json_t *rec)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NOUT);
-    rd_kafka_t *rk;
-    char why[256];
-    double quiet_since = mono();
-    double t0 = mono();
+    put_latest(arg, s, key, rec);
+}
 
-    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(c->mc), why,
-                      sizeof(why));
-    rd_kafka_conf_set(conf, "group.id", "reader", why, sizeof(why));
-    rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why));
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
-    for (int s = 0; s < NOUT; s++) {
-        rd_kafka_topic_partition_list_add(l, out_topics[s], 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        counts[s] = 0;
-    }
+/* Every record of the output topics, latest per key. */
+static void read_outputs(struct harness *c, json_t *outs[NSLOT])
+{
     outs_init(outs);
-    assert_int_equal(rd_kafka_assign(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
-    while (mono() - quiet_since < 2.0 && mono() - t0 < 60.0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        json_error_t jerr;
-        char key[600];
-        json_t *rec;
-        int s = 0;
-
-        if (m == NULL) {
-            continue;
-        }
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            quiet_since = mono();
-            while (s < NOUT && strcmp(rd_kafka_topic_name(m->rkt), out_topics[s]) != 0) {
-                s++;
-            }
-            assert_true(s < NOUT);
-            rec = json_loadb(m->payload, m->len, 0, &jerr);
-            assert_non_null(rec);
-            snprintf(key, sizeof(key), "%.*s", (int)m->key_len, (const char *)m->key);
-            put_latest(outs, s, key, rec);
-            counts[s]++;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    assert_int_equal(harness_read_topics(c, out_topics, NOUT, 1, 60.0, on_output, outs), 0);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -529,11 +318,10 @@ static void free_outs(json_t *outs[NSLOT])
  * topic under <topic>/<partition>/<offset>; SIGTERM drains. */
 static void live__backfill_equals_replay_then_idle_close(void **state)
 {
-    static struct cluster c; /* static: the teardown reaches it after a failed assertion */
-    struct lines l = {0};
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    struct harness_lines l = {0};
     json_t *live[NSLOT];
     json_t *ref[NSLOT];
-    size_t counts[NOUT];
     json_t *dl;
     char key[64];
 
@@ -541,18 +329,18 @@ static void live__backfill_equals_replay_then_idle_close(void **state)
     cluster_start(&c, 1);
     write_config(&c, "6h");
     gen_lines(&l, "2021-01", "0.2");
-    add_line(&l, "this is not json", 16);
+    harness_lines_add(&l, "this is not json", 16);
     daemon_start(&c);
     for (size_t i = 0; i < l.n; i++) {
         produce(&c, l.v[i], strlen(l.v[i]));
     }
     flush_producer(&c);
-    assert_true(wait_log(&c, "windows closed reason=idle_clock", 60));
+    assert_true(harness_wait_log(&c, "windows closed reason=idle_clock", 60));
     /* Idle close happens only once caught up: nothing may have closed by the wall clock
      * while the backfill ran, so every earlier close was by event time. */
     usleep(1500000);
     daemon_stop(&c);
-    read_outputs(&c, live, counts);
+    read_outputs(&c, live);
     reference(&c, &l, ref);
     assert_true(json_object_size(ref[OW_STREAM_SNAPSHOTS]) >= 3);
     assert_true(json_object_size(ref[OW_STREAM_ALERTS]) >= 1);
@@ -569,37 +357,17 @@ static void live__backfill_equals_replay_then_idle_close(void **state)
         json_object_get(json_object_get(live[OW_STREAM_SNAPSHOTS], "2021-01"), "final")));
     free_outs(live);
     free_outs(ref);
-    free_lines(&l);
+    harness_lines_free(&l);
     cluster_stop(&c);
 }
 
-/* The input offset of partition 0 in the daemon's last saved state (-1 none yet). */
-static int64_t saved_offset(const struct cluster *c)
+/* Wait until the daemon has applied and saved @n messages (its saved input offset). */
+static bool wait_saved(const struct harness *c, int64_t n, double secs)
 {
-    char path[400];
-    json_t *st;
-    int64_t off = -1;
+    double until = harness_mono() + secs;
 
-    snprintf(path, sizeof(path), "%s/state/state.json", c->dir);
-    st = json_load_file(path, 0, NULL);
-    if (st != NULL) {
-        json_t *o = json_object_get(
-            json_object_get(json_object_get(json_object_get(st, "daemon"), "offsets"), IN_TOPIC),
-            "0");
-
-        off = json_is_integer(o) ? json_integer_value(o) : -1;
-        json_decref(st);
-    }
-    return off;
-}
-
-/* Wait until the daemon has applied and saved @n messages. */
-static bool wait_saved(const struct cluster *c, int64_t n, double secs)
-{
-    double until = mono() + secs;
-
-    while (mono() < until) {
-        if (saved_offset(c) >= n) {
+    while (harness_mono() < until) {
+        if (harness_saved_offset(c, IN_TOPIC, 0) >= n) {
             return true;
         }
         usleep(100000);
@@ -622,11 +390,10 @@ static bool wait_saved(const struct cluster *c, int64_t n, double secs)
  * while the second half waits on the other side of the outage (see the report). */
 static void live__brokers_down_and_up_lose_nothing(void **state)
 {
-    static struct cluster c; /* static: the teardown reaches it after a failed assertion */
-    struct lines l = {0};
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    struct harness_lines l = {0};
     json_t *live[NSLOT];
     json_t *ref[NSLOT];
-    size_t counts[NOUT];
     size_t half;
     double t0;
 
@@ -637,7 +404,7 @@ static void live__brokers_down_and_up_lose_nothing(void **state)
     idle_interval = "1s";
     {
         /* Short socket timeouts for the half-open connections of a downed mock broker. */
-        char cmd[600];
+        char cmd[800];
 
         snprintf(cmd, sizeof(cmd),
                  "sed -i 's/\"client.id\": \"t\"/\"client.id\": \"t\", \"socket.timeout.ms\": "
@@ -663,26 +430,26 @@ static void live__brokers_down_and_up_lose_nothing(void **state)
     for (int b = 1; b <= 3; b++) {
         assert_int_equal(rd_kafka_mock_broker_set_up(c.mc, b), 0);
     }
-    t0 = mono();
+    t0 = harness_mono();
     flush_producer(&c);
     assert_true(wait_saved(&c, (int64_t)l.n, 90));
     fprintf(stderr, "  all %zu events applied %.1f s after the brokers came back\n", l.n,
-            mono() - t0);
-    assert_true(log_has(&c, "brokers are down"));
+            harness_mono() - t0);
+    assert_true(harness_log_has(&c, "brokers are down"));
     usleep(500000);
     daemon_stop(&c);
-    read_outputs(&c, live, counts);
+    read_outputs(&c, live);
     reference_run(&c, &l, false, ref);
     assert_true(json_object_size(ref[OW_STREAM_SNAPSHOTS]) >= 2);
     assert_true(json_array_size(ref[ALERT_LOG]) >= 1);
     assert_same(live, ref);
     free_outs(live);
     free_outs(ref);
-    free_lines(&l);
+    harness_lines_free(&l);
     cluster_stop(&c);
 }
 
-static void produce_fmt(struct cluster *c, const char *fmt, ...)
+static void produce_fmt(struct harness *c, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
@@ -696,15 +463,14 @@ static void produce_fmt(struct cluster *c, const char *fmt, ...)
 }
 
 /* Count alert records of @rule with @state among every record on the alerts topic. */
-static size_t alerts_of(struct cluster *c, const char *rule, const char *state)
+static size_t alerts_of(struct harness *c, const char *rule, const char *state)
 {
     json_t *outs[NSLOT];
-    size_t counts[NOUT];
     size_t n = 0;
     const char *k;
     json_t *v;
 
-    read_outputs(c, outs, counts);
+    read_outputs(c, outs);
     json_object_foreach(outs[OW_STREAM_ALERTS], k, v)
     {
         if (strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0 &&
@@ -716,51 +482,76 @@ static size_t alerts_of(struct cluster *c, const char *rule, const char *state)
     return n;
 }
 
+/* The time of the events the reload and latency tests produce: two minutes ago. */
+struct recent {
+    char when[40]; /* RFC 3339 (Z) */
+    char month[8]; /* its YYYY-MM */
+};
+
+/* A one-broker cluster, the test configuration (stale_after 6h) and a daemon that has been
+ * assigned its partition; @r gets the time two minutes before the start. */
+static void start_assigned(struct harness *c, struct recent *r)
+{
+    time_t t = time(NULL) - 120;
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(r->when, sizeof(r->when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(r->month, sizeof(r->month), "%Y-%m", &tm);
+    cluster_start(c, 1);
+    write_config(c, "6h");
+    daemon_start(c);
+    assert_true(harness_wait_log(c, "assigned partitions=1", 30));
+}
+
+/* SIGHUP; a log line with @line follows within 10 s. */
+static void sighup_expect(struct harness *c, const char *line)
+{
+    assert_int_equal(kill(c->child, SIGHUP), 0);
+    assert_true(harness_wait_log(c, line, 10));
+}
+
+/* SIGHUP on a configuration file of @text: rejected with an error naming @where. */
+static void reload_rejected(struct harness *c, const char *text, const char *where)
+{
+    FILE *f = fopen(c->cfg_path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    sighup_expect(c, "rejected");
+    assert_true(harness_log_has(c, where));
+}
+
 /* SIGHUP with an invalid file keeps the running configuration; with a valid one, a new
  * live.stale_after takes effect at once, without losing state: input_stale fires for the silent
  * topic (severity from the reloaded rule settings), and resolves when an event arrives. */
 static void live__sighup_reloads_stale_after(void **state)
 {
-    static struct cluster c; /* static: the teardown reaches it after a failed assertion */
-    char when[40];
-    time_t t = time(NULL) - 120;
-    struct tm tm;
-    FILE *f;
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    struct recent r;
     json_t *outs[NSLOT];
-    size_t counts[NOUT];
     json_t *a;
     char id[200];
     const char *k;
     json_t *v;
 
     (void)state;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cluster_start(&c, 1);
-    write_config(&c, "6h");
-    daemon_start(&c);
-    assert_true(wait_log(&c, "assigned partitions=1", 30));
+    start_assigned(&c, &r);
     produce_fmt(&c,
                 "{\"event_id\":\"c1\",\"type\":\"csr\",\"schema_version\":1,"
                 "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"batched\":false,"
                 "\"count\":3,\"region\":\"south\"}",
-                when);
+                r.when);
 
     /* An invalid file: rejected with its error, the running configuration (6h) stays. */
-    f = fopen(c.cfg_path, "w");
-    assert_non_null(f);
-    fputs("{\"live\": {\"stale_after\": \"soon\"}}", f);
-    fclose(f);
-    assert_int_equal(kill(c.child, SIGHUP), 0);
-    assert_true(wait_log(&c, "rejected", 10));
-    assert_true(log_has(&c, "$.live.stale_after"));
+    reload_rejected(&c, "{\"live\": {\"stale_after\": \"soon\"}}", "$.live.stale_after");
     sleep(2);
     assert_int_equal(alerts_of(&c, "input_stale", "firing"), 0);
 
     /* A valid file: 1 s of silence is stale now. */
     write_config(&c, "1s");
-    assert_int_equal(kill(c.child, SIGHUP), 0);
-    assert_true(wait_log(&c, "rules and thresholds reloaded", 10));
+    sighup_expect(&c, "rules and thresholds reloaded");
     sleep(2);
     assert_int_equal(alerts_of(&c, "input_stale", "firing"), 1);
 
@@ -769,10 +560,10 @@ static void live__sighup_reloads_stale_after(void **state)
                 "{\"event_id\":\"c2\",\"type\":\"csr\",\"schema_version\":1,"
                 "\"occurred_at\":\"%s\",\"party_id\":\"SUB-01\",\"batched\":false,"
                 "\"count\":1,\"region\":\"south\"}",
-                when);
+                r.when);
     usleep(300000);
     daemon_stop(&c);
-    read_outputs(&c, outs, counts);
+    read_outputs(&c, outs);
     a = NULL;
     json_object_foreach(outs[OW_STREAM_ALERTS], k, v)
     {
@@ -785,22 +576,20 @@ static void live__sighup_reloads_stale_after(void **state)
     assert_non_null(strstr(id, "/topic=" IN_TOPIC));
     assert_string_equal(json_string_value(json_object_get(a, "severity")), "critical");
     assert_string_equal(json_string_value(json_object_get(a, "state")), "resolved");
-    (void)counts;
     free_outs(outs);
     cluster_stop(&c);
 }
 
 /* The latest sr_forecast_exceeded record for SUB-01 on the alerts topic (new reference), or
  * NULL. */
-static json_t *exceeded_alert(struct cluster *c)
+static json_t *exceeded_alert(struct harness *c)
 {
     json_t *outs[NSLOT];
-    size_t counts[NOUT];
     json_t *found = NULL;
     const char *k;
     json_t *v;
 
-    read_outputs(c, outs, counts);
+    read_outputs(c, outs);
     json_object_foreach(outs[OW_STREAM_ALERTS], k, v)
     {
         if (strncmp(k, "sr_forecast_exceeded/", 21) == 0 && strstr(k, "party_id=SUB-01")) {
@@ -811,7 +600,7 @@ static json_t *exceeded_alert(struct cluster *c)
     return found;
 }
 
-static void produce_sr(struct cluster *c, const char *id, const char *when, int count)
+static void produce_sr(struct harness *c, const char *id, const char *when, int count)
 {
     produce_fmt(c,
                 "{\"event_id\":\"%s\",\"type\":\"service_request\",\"schema_version\":1,"
@@ -828,37 +617,22 @@ static void produce_sr(struct cluster *c, const char *id, const char *when, int 
  * nothing either. */
 static void live__sighup_reload_changes_bands(void **state)
 {
-    static struct cluster c; /* static: the teardown reaches it after a failed assertion */
-    char when[40];
-    char month[8];
-    time_t t = time(NULL) - 120;
-    struct tm tm;
-    FILE *f;
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    struct recent r;
     json_t *a;
 
     (void)state;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    strftime(month, sizeof(month), "%Y-%m", &tm);
-    cluster_start(&c, 1);
-    write_config(&c, "6h");
-    daemon_start(&c);
-    assert_true(wait_log(&c, "assigned partitions=1", 30));
+    start_assigned(&c, &r);
     produce_fmt(&c,
                 "{\"event_id\":\"f1\",\"type\":\"forecast\",\"schema_version\":1,"
                 "\"occurred_at\":\"%s\",\"report\":\"service_request\",\"party_id\":"
                 "\"SUB-01\",\"period\":\"%s\",\"quantity\":100}",
-                when, month);
-    produce_sr(&c, "s1", when, 105);
+                r.when, r.month);
+    produce_sr(&c, "s1", r.when, 105);
 
-    f = fopen(c.cfg_path, "w");
-    assert_non_null(f);
-    fputs("{\"processors\": {\"sr_variance\": {\"upper_band_percent\": \"one\"}}}", f);
-    fclose(f);
-    assert_int_equal(kill(c.child, SIGHUP), 0);
-    assert_true(wait_log(&c, "rejected", 10));
-    assert_true(log_has(&c, "$.processors.sr_variance.upper_band_percent"));
-    produce_sr(&c, "s2", when, 1);
+    reload_rejected(&c, "{\"processors\": {\"sr_variance\": {\"upper_band_percent\": \"one\"}}}",
+                    "$.processors.sr_variance.upper_band_percent");
+    produce_sr(&c, "s2", r.when, 1);
     usleep(500000);
     a = exceeded_alert(&c);
     assert_null(a);
@@ -870,12 +644,10 @@ static void live__sighup_reload_changes_bands(void **state)
                       "\"processors\": {\"sr_variance\": {\"upper_band_percent\": 1},\n"
                       "  \"rdp_incidents\": {\"backlog_max\": 5, \"incident_backlog\": "
                       "{\"resolve\": 10}}},");
-    assert_int_equal(kill(c.child, SIGHUP), 0);
-    assert_true(wait_log(&c, "rejected: the running configuration stays", 10));
+    sighup_expect(&c, "rejected: the running configuration stays");
     write_config_with(&c, "6h", "\"processors\": {\"sr_variance\": {\"upper_band_percent\": 1}},");
-    assert_int_equal(kill(c.child, SIGHUP), 0);
-    assert_true(wait_log(&c, "rules and thresholds reloaded", 10));
-    produce_sr(&c, "s3", when, 1);
+    sighup_expect(&c, "rules and thresholds reloaded");
+    produce_sr(&c, "s3", r.when, 1);
     usleep(500000);
     a = exceeded_alert(&c);
     assert_non_null(a);
@@ -902,39 +674,23 @@ static int cmp_double(const void *a, const void *b)
  * fetch.wait.max.ms 1). Printed, and bounded loosely (1 s at p99, ASan included). */
 static void live__produce_to_alert_latency(void **state)
 {
-    static struct cluster c; /* static: the teardown reaches it after a failed assertion */
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
     enum { N = 60 };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    static const struct harness_prop reader_props[] = {
+        {"fetch.wait.max.ms", "1"},
+        {NULL, NULL},
+    };
     rd_kafka_t *rd;
     double lat[N];
-    char when[40];
-    char month[8];
-    char why[256];
-    time_t t = time(NULL) - 120;
-    struct tm tm;
+    struct recent r;
     size_t got = 0;
 
     (void)state;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    strftime(month, sizeof(month), "%Y-%m", &tm);
-    cluster_start(&c, 1);
-    write_config(&c, "6h");
-    daemon_start(&c);
-    assert_true(wait_log(&c, "assigned partitions=1", 30));
-    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(c.mc), why,
-                      sizeof(why));
-    rd_kafka_conf_set(conf, "group.id", "latency", why, sizeof(why));
-    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "1", why, sizeof(why));
-    rd_kafka_conf_set(conf, "log_level", "2", why, sizeof(why));
-    rd = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    start_assigned(&c, &r);
+    rd = harness_consumer(&c, "latency", reader_props);
     assert_non_null(rd);
-    rd_kafka_poll_set_consumer(rd);
-    rd_kafka_topic_partition_list_add(tl, out_topics[OW_STREAM_ALERTS], 0)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(rd, tl), 0);
-    rd_kafka_topic_partition_list_destroy(tl);
+    assert_int_equal(
+        harness_assign(rd, &out_topics[OW_STREAM_ALERTS], 1, 1, RD_KAFKA_OFFSET_BEGINNING), 0);
     for (int i = 0; i < N; i++) {
         char party[16];
         char line[512];
@@ -947,7 +703,7 @@ static void live__produce_to_alert_latency(void **state)
                      "{\"event_id\":\"lf%d\",\"type\":\"forecast\",\"schema_version\":1,"
                      "\"occurred_at\":\"%s\",\"report\":\"service_request\",\"party_id\":\"%s\","
                      "\"period\":\"%s\",\"quantity\":1}",
-                     i, when, party, month);
+                     i, r.when, party, r.month);
         produce(&c, line, (size_t)n);
         flush_producer(&c);
         usleep(20000);
@@ -955,11 +711,11 @@ static void live__produce_to_alert_latency(void **state)
                      "{\"event_id\":\"ls%d\",\"type\":\"service_request\",\"schema_version\":1,"
                      "\"occurred_at\":\"%s\",\"party_id\":\"%s\",\"service_ref\":\"8.14\","
                      "\"count\":2,\"region\":\"south\"}",
-                     i, when, party);
-        t0 = mono();
+                     i, r.when, party);
+        t0 = harness_mono();
         produce(&c, line, (size_t)n);
         rd_kafka_poll(c.rk, 0);
-        while (!seen && mono() - t0 < 10.0) {
+        while (!seen && harness_mono() - t0 < 10.0) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(rd, 1);
 
             rd_kafka_poll(c.rk, 0);
@@ -969,7 +725,7 @@ static void live__produce_to_alert_latency(void **state)
             if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->key != NULL &&
                 strncmp(m->key, "sr_forecast_exceeded/", 21) == 0 &&
                 memmem(m->key, m->key_len, party, strlen(party)) != NULL) {
-                lat[got++] = (mono() - t0) * 1000.0;
+                lat[got++] = (harness_mono() - t0) * 1000.0;
                 seen = true;
             }
             rd_kafka_message_destroy(m);
@@ -988,26 +744,17 @@ static void live__produce_to_alert_latency(void **state)
     cluster_stop(&c);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    if (running != NULL) {
-        cluster_stop(running);
-    }
-    return 0;
-}
-
 int main(void)
 {
     time_t t = time(NULL) - 7200;
     struct tm tm;
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(live__backfill_equals_replay_then_idle_close, teardown),
-        cmocka_unit_test_teardown(live__brokers_down_and_up_lose_nothing, teardown),
-        cmocka_unit_test_teardown(live__sighup_reloads_stale_after, teardown),
-        cmocka_unit_test_teardown(live__sighup_reload_changes_bands, teardown),
-        cmocka_unit_test_teardown(live__produce_to_alert_latency, teardown),
+        cmocka_unit_test_teardown(live__backfill_equals_replay_then_idle_close, harness_teardown),
+        cmocka_unit_test_teardown(live__brokers_down_and_up_lose_nothing, harness_teardown),
+        cmocka_unit_test_teardown(live__sighup_reloads_stale_after, harness_teardown),
+        cmocka_unit_test_teardown(live__sighup_reload_changes_bands, harness_teardown),
+        cmocka_unit_test_teardown(live__produce_to_alert_latency, harness_teardown),
     };
 
     gmtime_r(&t, &tm);

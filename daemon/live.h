@@ -31,6 +31,7 @@ struct ow_live_counters {
     uint64_t reload_failures;
     uint64_t saves;
     uint64_t save_failures;
+    uint64_t txn_commits; /* kafka.exactly_once: transactions committed */
 };
 
 struct ow_live {

@@ -166,7 +166,9 @@ static void checkpoint_txn(struct ow_live *lv)
     rc = ow_kafka_out_commit_txn(lv->out, offsets, group, msg, sizeof(msg));
     rd_kafka_consumer_group_metadata_destroy(group);
     rd_kafka_topic_partition_list_destroy(offsets);
-    if (rc == -2) {
+    if (rc == 0) {
+        lv->counters.txn_commits++;
+    } else if (rc == -2) {
         ow_log_error("kafka_out", "%s: stopping (another opswatchd with this transactional.id?)",
                      msg);
         lv->counters.produce_errors++;

@@ -210,6 +210,8 @@ void ow_http_metrics(struct ow_live *lv, const struct ow_http_stream_stats *ss, 
             c->reload_failures);
     counter(b, "opswatch_saves_total", "State saves.", c->saves);
     counter(b, "opswatch_save_failures_total", "Failed state saves.", c->save_failures);
+    counter(b, "opswatch_transactions_committed_total",
+            "Kafka transactions committed (kafka.exactly_once).", c->txn_commits);
     if (lv->state != NULL) {
         struct ow_state_stats ss_state;
 

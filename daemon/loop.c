@@ -339,6 +339,10 @@ static void restore_stale(struct loop_ctx *lc)
                 if (strcmp(cfg->kafka.input_topics.items[i], topic) == 0 &&
                     ow_window_parse(window, strlen(window), &lc->stale[i].window) == 0) {
                     lc->stale[i].active = true;
+                    ow_log_info("loop",
+                                "input_stale for topic %s is %s since the last save "
+                                "(window %s)",
+                                topic, states[k], window);
                 }
             }
         }

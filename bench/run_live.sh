@@ -19,11 +19,11 @@ echo
 printf '| %-58s | %16s | %10s |\n' "measure" "value" "ratio"
 printf '|%s|%s|%s|\n' "------------------------------------------------------------" \
     "------------------" "------------"
-printf '| %-58s | %16s | %10s |\n' "raw librdkafka consume of the backlog (events/s)" \
+printf '| %-58s | %16s | %10s |\n' "raw librdkafka consume of the backlog, median of 3 (events/s)" \
     "$(v raw_consume_rate)" "100%"
-printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, from assignment (events/s)" \
+printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, from assignment, median of 3 (events/s)" \
     "$(v daemon_applied_rate)" "$(ratio "$(v daemon_applied_rate)" "$(v raw_consume_rate)")"
-printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed (events/s)" \
+printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed, median of 3 (events/s)" \
     "$(v daemon_committed_rate)" "$(ratio "$(v daemon_committed_rate)" "$(v raw_consume_rate)")"
 printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: raw produce-to-consume p50 / p99 (ms)" \
     "$(v raw_p50_ms) / $(v raw_p99_ms)" ""
@@ -38,7 +38,9 @@ printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: first save (all ids
     "$(v ids_first_save_ms) / $(v ids_first_save_bytes)" ""
 printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: state load into a new engine (ms)" \
     "$(v ids_load_ms)" ""
+printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: opswatchd exec to state restored (s)" \
+    "$(v ids_daemon_restored_s)" ""
 printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: opswatchd exec to /readyz 200 (s)" \
-    "$(v ids_daemon_ready_s)" ""
+    "$(v ids_daemon_ready_s)" "mock join 3 s"
 echo
 echo "(raw numbers: $out/results.txt; opswatchd logs: $out/*.log)"

@@ -32,7 +32,7 @@ struct record {
  * which touches nothing else the loop uses: the id log, state.json, and this job. */
 struct save_job {
     bool prepared;
-    char *text;         /* state.json */
+    json_t *doc;        /* state.json, serialised by the write (off the loop) */
     struct record *all; /* every live id, when this save compacts the log */
     size_t nall;
     int64_t gen;    /* of the id log this save commits */
@@ -60,7 +60,7 @@ struct ow_state {
 
 static void job_clear(struct save_job *job)
 {
-    free(job->text);
+    json_decref(job->doc);
     free(job->all);
     memset(job, 0, sizeof(*job));
 }
@@ -410,7 +410,7 @@ static int write_state_json(struct ow_state *st, struct ow_err *err)
 {
     char path[4200];
     char tmp[4300];
-    const char *text = st->job.text;
+    char *text = st->job.doc != NULL ? json_dumps(st->job.doc, JSON_COMPACT) : NULL;
     int fd;
     int rc = OW_OK;
 
@@ -430,6 +430,7 @@ static int write_state_json(struct ow_state *st, struct ow_err *err)
         rc = fsync_dir(st, err);
     }
     st->job.written += text != NULL ? strlen(text) : 0;
+    free(text);
     return rc;
 }
 
@@ -458,11 +459,15 @@ void ow_state_save_prepare(struct ow_state *st, struct ow_engine *eng, const jso
         job->gen = st->gen + 1;
         job->bytes = job->nall * RECORD_BYTES;
     }
+    /* Why the text is made by the write: dumping megabytes of alert states took tens of ms on
+     * the loop. The tree is the save's own; the objects it shares with the engine (alert dims
+     * and last records) are never changed after they are made, and jansson's reference counts
+     * are atomic and its dump keeps no marks in the objects, so a dump on another thread is
+     * safe while the loop goes on. */
     doc = json_pack("{s:i, s:o, s:O?, s:{s:I, s:I}}", "format", STATE_FORMAT, "engine",
                     ow_engine_save(eng), "daemon", daemon, "ids", "gen", (json_int_t)job->gen,
                     "bytes", (json_int_t)job->bytes);
-    job->text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    job->doc = doc;
     job->prepared = true;
     job->prepare_ms = now_ms() - job->started_ms;
 }
@@ -480,8 +485,8 @@ void ow_state_save_write(struct ow_state *st)
         rc = append_pending(st, err);
         job->written = st->npending * RECORD_BYTES;
     }
-    if (rc == OW_OK && job->text == NULL) {
-        rc = ow_err_set(err, OW_EIO, st->dir, "cannot serialise the state (out of memory?)");
+    if (rc == OW_OK && job->doc == NULL) {
+        rc = ow_err_set(err, OW_EIO, st->dir, "cannot build the state (out of memory?)");
     }
     if (rc == OW_OK) {
         rc = write_state_json(st, err);

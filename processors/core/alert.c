@@ -79,6 +79,7 @@ struct alert {
     double threshold;
     char *unit;
     char *message;
+    json_t *saved; /* its save form (ow_alerts_save), NULL after any change: see changed() */
 };
 
 struct ow_alerts {
@@ -115,6 +116,17 @@ static void free_alert(void *v)
     free(x->message);
     json_decref(x->dims);
     json_decref(x->last);
+    json_decref(x->saved);
+}
+
+/* Why each alert keeps its save form: a save is made every second, and rebuilding thousands
+ * of unchanged alert states each time held the loop for tens of ms. Every change to an alert
+ * goes through ow_alerts_observe, fire or a restore, which drop the cached form; a save shares
+ * the cached objects, which are never modified (dropping only releases a reference). */
+static void changed(struct alert *x)
+{
+    json_decref(x->saved);
+    x->saved = NULL;
 }
 
 void ow_alerts_destroy(struct ow_alerts *a)
@@ -250,6 +262,7 @@ static void take_observation(struct alert *x, const struct ow_alert_obs *obs)
 
 static void fire(struct ow_alerts *a, struct alert *x, int64_t event_us)
 {
+    changed(x);
     x->state = OW_ALERT_FIRING;
     x->fired = true;
     publish(a, x, event_us);
@@ -281,6 +294,7 @@ enum ow_alert_state ow_alerts_observe(struct ow_alerts *a, const struct ow_alert
             json_object_set_new(x->dims, obs->dims[i].key, json_string(obs->dims[i].value));
         }
     }
+    changed(x);
     severity_changed = x->severity != NULL && strcmp(x->severity, obs->conf->severity) != 0;
     set_text(&x->severity, obs->conf->severity);
     take_observation(x, obs);
@@ -379,18 +393,21 @@ json_t *ow_alerts_save(const struct ow_alerts *a)
     json_t *out = json_array();
 
     for (size_t i = 0; e != NULL && i < ow_strmap_count(a->by_id); i++) {
-        const struct alert *x = e[i].value;
+        struct alert *x = (struct alert *)e[i].value; /* only its cache is written */
 
-        json_array_append_new(
-            out, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:I, s:I, s:O, s:O*, s:f, "
-                           "s:f, s:s, s:s}",
-                           "id", x->id, "rule", x->rule, "severity", x->severity, "kind",
-                           (int)x->window.kind, "index", x->window.index, "state", (int)x->state,
-                           "breach", x->breach, "fired", x->fired, "pending_since",
-                           (json_int_t)x->pending_since, "for_us", (json_int_t)x->for_us, "dims",
-                           x->dims, "last", x->last, "value", isfinite(x->value) ? x->value : 0.0,
-                           "threshold", isfinite(x->threshold) ? x->threshold : 0.0, "unit",
-                           x->unit, "message", x->message));
+        if (x->saved == NULL) {
+            x->saved = json_pack(
+                "{s:s, s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:I, s:I, s:O, s:O*, s:f, s:f, s:s, "
+                "s:s}",
+                "id", x->id, "rule", x->rule, "severity", x->severity, "kind", (int)x->window.kind,
+                "index", x->window.index, "state", (int)x->state, "breach", x->breach, "fired",
+                x->fired, "pending_since", (json_int_t)x->pending_since, "for_us",
+                (json_int_t)x->for_us, "dims", x->dims, "last", x->last, "value",
+                isfinite(x->value) ? x->value : 0.0, "threshold",
+                isfinite(x->threshold) ? x->threshold : 0.0, "unit", x->unit, "message",
+                x->message);
+        }
+        json_array_append(out, x->saved);
     }
     free(e);
     return out;

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alert.h"
@@ -170,6 +172,80 @@ static void alert__state_survives_save_and_restore(void **state)
     assert_int_equal(fake_sink_count(t->sink, OW_STREAM_ALERTS), 2);
 }
 
+/* One step of a history: an observation of @value at @at (with @severity), or, when @value
+ * is NAN, the watermark moved to @at. */
+struct step {
+    double value;
+    int64_t at;
+    char *severity;
+};
+
+static void apply_step(struct ow_alerts *a, struct ow_rule_conf *conf, const struct step *st)
+{
+    struct ow_alert_dim dims[] = {{"party_id", "SUP-0042"}};
+    struct ow_alert_obs obs = {
+        .rule = "sr_forecast_exceeded",
+        .conf = conf,
+        .window = {OW_WIN_MONTH, 2021 * 12 + 3},
+        .dims = dims,
+        .ndims = 1,
+        .breach = st->value >= 110,
+        .recovered = st->value < 109,
+        .value = st->value,
+        .threshold = 110,
+        .unit = "percent_of_forecast",
+        .message = "test",
+        .event_us = st->at,
+    };
+
+    conf->severity = st->severity;
+    if (isnan(st->value)) {
+        ow_alerts_on_watermark(a, st->at);
+    } else {
+        ow_alerts_observe(a, &obs);
+    }
+}
+
+/* Saves share each alert's save form until it changes: a save after every step must equal the
+ * save of a store that replayed the same steps and never saved before. */
+static void alert__every_save_holds_the_changes_since_the_last(void **state)
+{
+    struct t *t = *state;
+    const int64_t h = 3600 * OW_US_PER_SEC;
+    const struct step steps[] = {
+        {115, 0, "warning"},      {116, 10, "warning"},     {NAN, h, "warning"},
+        {117, h + 1, "warning"},  {118, h + 2, "critical"}, {100, h + 3, "critical"},
+        {105, h + 4, "critical"}, {120, h + 5, "critical"}, {NAN, 3 * h, "critical"},
+    };
+
+    t->conf.for_us = h;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct ow_alerts *fresh = ow_alerts_create(fake_sink_sink(t->sink));
+        struct ow_rule_conf conf = t->conf;
+        json_t *got;
+        json_t *want;
+
+        apply_step(t->a, &t->conf, &steps[i]);
+        got = ow_alerts_save(t->a);
+        for (size_t k = 0; k <= i; k++) {
+            apply_step(fresh, &conf, &steps[k]);
+        }
+        want = ow_alerts_save(fresh);
+        if (!json_equal(got, want)) {
+            char *g = json_dumps(got, JSON_SORT_KEYS);
+            char *w = json_dumps(want, JSON_SORT_KEYS);
+
+            fprintf(stderr, "step %zu:\n got  %s\n want %s\n", i, g, w);
+            free(g);
+            free(w);
+        }
+        assert_true(json_equal(got, want));
+        json_decref(got);
+        json_decref(want);
+        ow_alerts_destroy(fresh);
+    }
+}
+
 static void alert__window_lists_fired_alerts(void **state)
 {
     struct t *t = *state;
@@ -201,6 +277,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(alert__severity_change_is_published, setup, teardown),
         cmocka_unit_test(alert__id_sorts_and_encodes_dims),
         cmocka_unit_test_setup_teardown(alert__state_survives_save_and_restore, setup, teardown),
+        cmocka_unit_test_setup_teardown(alert__every_save_holds_the_changes_since_the_last, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(alert__window_lists_fired_alerts, setup, teardown),
     };
 

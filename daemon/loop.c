@@ -94,15 +94,15 @@ static void save_failed(struct ow_live *lv, const struct ow_err *err)
     }
 }
 
-/* The save prepared by checkpoint() is written: commit it, or stop consuming until saving
- * works again. */
-static void save_finished(struct ow_live *lv, bool sync)
+/* Finish the written save: @returns true when it is committed (consumption resumes if a
+ * failure had paused it), false when it failed (consumption paused). */
+static bool save_committed(struct ow_live *lv)
 {
     struct ow_err err = {{0}, {0}};
 
     if (ow_state_save_finish(lv->state, &err) != OW_OK) {
         save_failed(lv, &err);
-        return;
+        return false;
     }
     lv->counters.saves++;
     if (lv->save_failing) {
@@ -112,7 +112,16 @@ static void save_finished(struct ow_live *lv, bool sync)
             ow_kafka_in_resume(lv->in);
         }
     }
-    ow_kafka_in_commit_saved(lv->in, sync);
+    return true;
+}
+
+/* The save prepared by checkpoint() is written: commit its offsets, or stop consuming until
+ * saving works again. */
+static void save_finished(struct ow_live *lv, bool sync)
+{
+    if (save_committed(lv)) {
+        ow_kafka_in_commit_saved(lv->in, sync);
+    }
 }
 
 static void checkpoint(struct ow_live *lv, bool sync);
@@ -139,7 +148,6 @@ static void checkpoint_txn(struct ow_live *lv)
     int rc;
 
     if (lv->state != NULL) {
-        struct ow_err err = {{0}, {0}};
         json_t *daemon = json_pack("{s:o, s:o, s:o, s:I}", "offsets", ow_kafka_in_offsets(lv->in),
                                    "outbox", ow_kafka_out_outbox(lv->out), "topics_last_us",
                                    ow_kafka_in_topics_last(lv->in), "txn",
@@ -148,15 +156,8 @@ static void checkpoint_txn(struct ow_live *lv)
         ow_state_save_prepare(lv->state, lv->eng, daemon);
         json_decref(daemon);
         ow_state_save_write(lv->state);
-        if (ow_state_save_finish(lv->state, &err) != OW_OK) {
-            save_failed(lv, &err);
+        if (!save_committed(lv)) {
             return;
-        }
-        lv->counters.saves++;
-        if (lv->save_failing) {
-            lv->save_failing = false;
-            ow_log_info("state", "saving works again: consumption resumed");
-            ow_kafka_in_resume(lv->in);
         }
     }
     snprintf(meta, sizeof(meta), "%s%" PRIu64, OW_TXN_METADATA_PREFIX,

@@ -15,6 +15,7 @@
 
 #include "engine_fixture.h"
 #include "state.h"
+#include "tmpdir.h"
 
 struct t {
     char dir[64];
@@ -24,8 +25,7 @@ static int setup(void **state)
 {
     struct t *t = calloc(1, sizeof(*t));
 
-    snprintf(t->dir, sizeof(t->dir), "/tmp/ow_state_XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
+    assert_int_equal(tmpdir_make(t->dir, sizeof(t->dir), "ow_state"), 0);
     *state = t;
     return 0;
 }
@@ -33,10 +33,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct t *t = *state;
-    char cmd[128];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tmpdir_remove(t->dir), 0);
     free(t);
     return 0;
 }

@@ -269,6 +269,31 @@ rd_kafka_consumer_group_metadata_t *ow_kafka_in_group_metadata(struct ow_kafka_i
     return rd_kafka_consumer_group_metadata(in->rk);
 }
 
+/* A client of the group that never joins it, to ask for committed offsets. Why not the
+ * consumer itself: it has just subscribed, and its offset request waits behind its join
+ * request on the coordinator's connection (3 s on the mock, up to the broker's initial
+ * rebalance delay on Kafka), so the answer came too late. */
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen);
+
+static rd_kafka_t *lookup_client(struct ow_kafka_in *in)
+{
+    const struct ow_config_kafka *k = &in->lv->cfg->kafka;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    rd_kafka_t *rk;
+
+    if (set(conf, "group.id", k->group_id, err, sizeof(err)) < 0 ||
+        ow_kafka_conf_apply(conf, k, true, err, sizeof(err)) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
 int64_t ow_kafka_in_committed_txn(struct ow_kafka_in *in, const json_t *offsets)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
@@ -285,8 +310,15 @@ int64_t ow_kafka_in_committed_txn(struct ow_kafka_in *in, const json_t *offsets)
             rd_kafka_topic_partition_list_add(l, topic, (int32_t)strtol(pn, NULL, 10));
         }
     }
-    if (l->cnt > 0 && rd_kafka_committed(in->rk, l, COMMITTED_TIMEOUT_MS) != 0) {
-        best = -1;
+    if (l->cnt > 0) {
+        rd_kafka_t *rk = lookup_client(in);
+
+        if (rk == NULL || rd_kafka_committed(rk, l, COMMITTED_TIMEOUT_MS) != 0) {
+            best = -1;
+        }
+        if (rk != NULL) {
+            rd_kafka_destroy(rk);
+        }
     }
     for (int i = 0; best >= 0 && i < l->cnt; i++) {
         const rd_kafka_topic_partition_t *e = &l->elems[i];

@@ -377,43 +377,13 @@ static int make_event(char *buf, size_t len, long i, bool alert, const char *whe
                     i, when);
 }
 
-/* The latency sample of message @m on one of the two readers (@alerts: the alerts topic), if
- * it is the first for its event and past the first second (offset lookups, connections). */
-static void take_sample(struct bench *b, const rd_kafka_message_t *m, bool alerts,
-                        const double *sent, bool *seen, long total, double *lat, size_t *nlat)
+/* Produce at b->rate for b->seconds; @rk_in reads the input (raw) or @rk_alerts the alerts. */
+static void run_latency(struct bench *b, rd_kafka_t *rk, bool alerts, double *lat, size_t *nlat,
+                        long base)
 {
-    const char *p = NULL;
-    long k;
-
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return;
-    }
-    if (!alerts) {
-        p = memmem(m->payload, m->len, "lat-", 4);
-    } else if (m->key != NULL && memmem(m->key, m->key_len, "csr_no_forecast", 15)) {
-        p = memmem(m->key, m->key_len, "LAT-", 4);
-    }
-    if (p == NULL) {
-        return;
-    }
-    k = strtol(p + 4, NULL, 10);
-    if (k >= (long)b->rate && k < total && !seen[k]) {
-        lat[(*nlat)++] = (wall() - sent[k]) * 1e3;
-        seen[k] = true;
-    }
-}
-
-/* Produce at b->rate for b->seconds, each event to the raw topic (read by @rk_raw) and to
- * opswatchd's input topic (its alerts read by @rk_alerts), and time both at once.
- * Why at once: on this shared VM the p99 of two runs a minute apart differed twentyfold; sharing
- * the same seconds, both sides see the same disturbances. */
-static void run_latency(struct bench *b, rd_kafka_t *rk_raw, rd_kafka_t *rk_alerts, double *raw,
-                        size_t *nraw, double *alr, size_t *nalr)
-{
+    const char *topic = alerts ? LAT_TOPIC_D : LAT_TOPIC;
     long total = (long)(b->rate * b->seconds);
     double *sent = calloc((size_t)total + 1, sizeof(double));
-    bool *seen_raw = calloc((size_t)total + 1, sizeof(bool));
-    bool *seen_alert = calloc((size_t)total + 1, sizeof(bool));
     double t0 = harness_mono();
     long i = 0;
     char buf[512];
@@ -423,37 +393,46 @@ static void run_latency(struct bench *b, rd_kafka_t *rk_raw, rd_kafka_t *rk_aler
 
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    *nraw = *nalr = 0;
+    *nlat = 0;
     while (i < total || harness_mono() - t0 < b->seconds + 3) {
         rd_kafka_message_t *m;
-        bool idle = true;
 
         while (i < total && harness_mono() - t0 >= (double)i / b->rate) {
-            int len = make_event(buf, sizeof(buf), i, i % ALERT_EVERY == 0, when);
+            bool alert = i % ALERT_EVERY == 0;
+            int len = make_event(buf, sizeof(buf), base + i, alert, when);
 
             sent[i] = wall();
-            produce_to(b, LAT_TOPIC, (int32_t)(i % LAT_PARTS), buf, (size_t)len);
-            produce_to(b, LAT_TOPIC_D, (int32_t)(i % LAT_PARTS), buf, (size_t)len);
+            produce_to(b, topic, (int32_t)(i % LAT_PARTS), buf, (size_t)len);
             i++;
         }
         rd_kafka_poll(b->h.rk, 0);
-        if ((m = rd_kafka_consumer_poll(rk_raw, 0)) != NULL) {
-            take_sample(b, m, false, sent, seen_raw, total, raw, nraw);
-            rd_kafka_message_destroy(m);
-            idle = false;
-        }
-        if ((m = rd_kafka_consumer_poll(rk_alerts, 0)) != NULL) {
-            take_sample(b, m, true, sent, seen_alert, total, alr, nalr);
-            rd_kafka_message_destroy(m);
-            idle = false;
-        }
-        if (idle) {
+        m = rd_kafka_consumer_poll(rk, 0);
+        if (m == NULL) {
             usleep(100);
+            continue;
         }
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            double got = wall();
+            const char *p = NULL;
+            long k;
+
+            if (!alerts) {
+                p = memmem(m->payload, m->len, "lat-", 4);
+            } else if (m->key != NULL && memmem(m->key, m->key_len, "csr_no_forecast", 15)) {
+                p = memmem(m->key, m->key_len, "LAT-", 4);
+            }
+            if (p != NULL) {
+                k = strtol(p + 4, NULL, 10) - base;
+                /* The first second warms up (offset lookups, connections): not counted. */
+                if (k >= (long)b->rate && k < total && sent[k] > 0) {
+                    lat[(*nlat)++] = (got - sent[k]) * 1e3;
+                    sent[k] = 0;
+                }
+            }
+        }
+        rd_kafka_message_destroy(m);
     }
     free(sent);
-    free(seen_raw);
-    free(seen_alert);
 }
 
 static void bench_latency(struct bench *b)
@@ -468,12 +447,15 @@ static void bench_latency(struct bench *b)
     char state[600];
     char cmd[700];
     rd_kafka_t *rk;
-    rd_kafka_t *rk_raw;
     double t0;
 
-    /* Raw: a bare consumer on the raw topic, from its end, with the daemon's settings. */
-    rk_raw = consumer(b, "lat-raw");
-    assign_all(rk_raw, LAT_TOPIC, LAT_PARTS, RD_KAFKA_OFFSET_END);
+    /* Raw: a bare consumer on the input topic, from its end. */
+    rk = consumer(b, "lat-raw");
+    assign_all(rk, LAT_TOPIC, LAT_PARTS, RD_KAFKA_OFFSET_END);
+    usleep(500000);
+    run_latency(b, rk, false, raw, &nraw, 100000000);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
 
     /* Through opswatchd: from the produce of the event to its alert on the alerts topic. */
     snprintf(cfg, sizeof(cfg), "%s/latency.json", b->dir);
@@ -498,7 +480,7 @@ static void bench_latency(struct bench *b)
     while (harness_metric(&b->h, "opswatch_ready") != 1 && harness_mono() - t0 < 120) {
         usleep(20000);
     }
-    run_latency(b, rk_raw, rk, raw, &nraw, alr, &nalr);
+    run_latency(b, rk, true, alr, &nalr, 200000000);
     printf("latency_save_prepare_ms %.2f\nlatency_save_ms %.2f\nlatency_save_bytes %.0f\n",
            harness_metric(&b->h, "opswatch_last_save_prepare_seconds") * 1e3,
            harness_metric(&b->h, "opswatch_last_save_seconds") * 1e3,
@@ -506,8 +488,6 @@ static void bench_latency(struct bench *b)
     daemon_stop(b);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    rd_kafka_consumer_close(rk_raw);
-    rd_kafka_destroy(rk_raw);
     qsort(raw, nraw, sizeof(double), cmp_double);
     qsort(alr, nalr, sizeof(double), cmp_double);
     printf("latency_rate %.0f\nlatency_seconds %.0f\n", b->rate, b->seconds);

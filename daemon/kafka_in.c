@@ -146,12 +146,30 @@ static rd_kafka_topic_partition_list_t *assigned_list(struct ow_kafka_in *in)
     return l;
 }
 
+/* Where reading @p would resume: after the last applied message, else the saved position;
+ * -1 when neither is known. */
+static int64_t resume_position(const struct part *p)
+{
+    return p->applied >= 0 ? p->applied : p->saved;
+}
+
 /* ---- commits ---- */
+
+/* Commit @l (asynchronously unless @sync), logging the outcome. */
+static void commit_list(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *l, bool sync)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(in->rk, l, sync ? 0 : 1);
+
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ow_log_warn("kafka_in", "commit of %d partitions failed: %s", l->cnt, rd_kafka_err2str(e));
+    } else {
+        ow_log_debug("kafka_in", "commit partitions=%d sync=%d", l->cnt, sync);
+    }
+}
 
 void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sync)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)in->nparts + 1);
-    rd_kafka_resp_err_t e;
 
     for (size_t i = 0; i < in->nparts; i++) {
         struct part *p = &in->parts[i];
@@ -175,13 +193,7 @@ void ow_kafka_in_commit_upto(struct ow_kafka_in *in, uint64_t acked_seq, bool sy
         }
     }
     if (l->cnt > 0) {
-        e = rd_kafka_commit(in->rk, l, sync ? 0 : 1);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ow_log_warn("kafka_in", "commit of %d partitions failed: %s", l->cnt,
-                        rd_kafka_err2str(e));
-        } else {
-            ow_log_debug("kafka_in", "commit partitions=%d sync=%d", l->cnt, sync);
-        }
+        commit_list(in, l, sync);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -192,7 +204,7 @@ json_t *ow_kafka_in_offsets(struct ow_kafka_in *in)
 
     for (size_t i = 0; i < in->nparts; i++) {
         struct part *p = &in->parts[i];
-        int64_t pos = p->applied >= 0 ? p->applied : p->saved;
+        int64_t pos = resume_position(p);
         json_t *t;
         char n[16];
 
@@ -215,7 +227,6 @@ json_t *ow_kafka_in_offsets(struct ow_kafka_in *in)
 void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)in->nparts + 1);
-    rd_kafka_resp_err_t e;
 
     for (size_t i = 0; i < in->nparts; i++) {
         struct part *p = &in->parts[i];
@@ -230,13 +241,7 @@ void ow_kafka_in_commit_saved(struct ow_kafka_in *in, bool sync)
         }
     }
     if (l->cnt > 0 && !in->rebalancing) {
-        e = rd_kafka_commit(in->rk, l, sync ? 0 : 1);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ow_log_warn("kafka_in", "commit of %d partitions failed: %s", l->cnt,
-                        rd_kafka_err2str(e));
-        } else {
-            ow_log_debug("kafka_in", "commit partitions=%d sync=%d", l->cnt, sync);
-        }
+        commit_list(in, l, sync);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -248,7 +253,7 @@ rd_kafka_topic_partition_list_t *ow_kafka_in_txn_offsets(struct ow_kafka_in *in,
 
     for (size_t i = 0; i < in->nparts; i++) {
         struct part *p = &in->parts[i];
-        int64_t pos = p->applied >= 0 ? p->applied : p->saved;
+        int64_t pos = resume_position(p);
         rd_kafka_topic_partition_t *e;
 
         if (!p->assigned || pos < 0) {
@@ -444,7 +449,7 @@ static void on_assign(struct ow_kafka_in *in, rd_kafka_topic_partition_list_t *p
     e = rd_kafka_committed(in->rk, c, COMMITTED_TIMEOUT_MS);
     for (int i = 0; i < parts->cnt; i++) {
         struct part *p = find_part(in, parts->elems[i].topic, parts->elems[i].partition, true);
-        int64_t pos = p->applied >= 0 ? p->applied : p->saved;
+        int64_t pos = resume_position(p);
 
         reset_part(p);
         p->assigned = true;

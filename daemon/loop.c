@@ -137,6 +137,14 @@ static void on_saved(void *arg)
     }
 }
 
+/* The daemon's part of a save (new): input positions, the outbox, each topic's last message. */
+static json_t *daemon_state(struct ow_live *lv)
+{
+    return json_pack("{s:o, s:o, s:o}", "offsets", ow_kafka_in_offsets(lv->in), "outbox",
+                     ow_kafka_out_outbox(lv->out), "topics_last_us",
+                     ow_kafka_in_topics_last(lv->in));
+}
+
 /* kafka.exactly_once: save (synchronously), then commit the transaction with the saved input
  * offsets; see kafka_out.c, "transactions", for why in this order. */
 static void checkpoint_txn(struct ow_live *lv)
@@ -148,10 +156,9 @@ static void checkpoint_txn(struct ow_live *lv)
     int rc;
 
     if (lv->state != NULL) {
-        json_t *daemon = json_pack("{s:o, s:o, s:o, s:I}", "offsets", ow_kafka_in_offsets(lv->in),
-                                   "outbox", ow_kafka_out_outbox(lv->out), "topics_last_us",
-                                   ow_kafka_in_topics_last(lv->in), "txn",
-                                   (json_int_t)ow_kafka_out_txn_no(lv->out));
+        json_t *daemon = daemon_state(lv);
+
+        json_object_set_new(daemon, "txn", json_integer((json_int_t)ow_kafka_out_txn_no(lv->out)));
 
         ow_state_save_prepare(lv->state, lv->eng, daemon);
         json_decref(daemon);
@@ -207,9 +214,7 @@ static void checkpoint(struct ow_live *lv, bool sync)
         }
         ow_saver_wait(lv->saver); /* finishes and commits it */
     }
-    daemon =
-        json_pack("{s:o, s:o, s:o}", "offsets", ow_kafka_in_offsets(lv->in), "outbox",
-                  ow_kafka_out_outbox(lv->out), "topics_last_us", ow_kafka_in_topics_last(lv->in));
+    daemon = daemon_state(lv);
     ow_state_save_prepare(lv->state, lv->eng, daemon);
     json_decref(daemon);
     if (sync || lv->saver == NULL) {

@@ -162,8 +162,9 @@ static json_t *report_with_refs(struct ow_engine *eng, const struct ow_processor
     return rep;
 }
 
-/* Every report of @w's kind, keyed by report name (new reference). */
-static json_t *build_reports(struct ow_engine *eng, struct ow_window_id w)
+/* The reports of @w's kind whose processors are in @which (a bit per processor), keyed by
+ * report name (new reference). */
+static json_t *build_reports(struct ow_engine *eng, struct ow_window_id w, uint64_t which)
 {
     json_t *reports = json_object();
 
@@ -171,7 +172,10 @@ static json_t *build_reports(struct ow_engine *eng, struct ow_window_id w)
         const struct ow_processor *p = ow_processors[i];
         json_t *rep;
 
-        if (p->kind == w.kind && (rep = report_with_refs(eng, p, eng->ctx[i], w)) != NULL) {
+        if ((which >> i & 1) == 0 || p->kind != w.kind) {
+            continue;
+        }
+        if ((rep = report_with_refs(eng, p, eng->ctx[i], w)) != NULL) {
             json_object_set_new(reports, p->report, rep);
         }
     }
@@ -221,13 +225,13 @@ static json_t *build_snapshot(struct ow_engine *eng, struct ow_window_id w, cons
 static void emit_snapshot(struct ow_engine *eng, struct ow_window_id w, struct win *x)
 {
     char name[16];
-    json_t *reports = build_reports(eng, w);
+    json_t *reports = build_reports(eng, w, OW__ALL_REPORTS);
 
     ow_window_name(w, name, sizeof(name));
     ow_sink_emit_new(eng->sink, OW_STREAM_SNAPSHOTS, name, build_snapshot(eng, w, x, reports));
     emit_aggregates(eng, w, x, reports);
     json_decref(reports);
-    x->dirty = false;
+    x->dirty = 0;
 }
 
 static void close_window(struct ow_engine *eng, struct ow_window_id w, struct win *x,
@@ -239,7 +243,9 @@ static void close_window(struct ow_engine *eng, struct ow_window_id w, struct wi
     eng->stats.closed_by_reason[why]++;
     for (size_t i = 0; i < eng->nproc; i++) {
         if (ow_processors[i]->kind == w.kind && ow_processors[i]->on_close != NULL) {
+            eng->running = i;
             ow_processors[i]->on_close(eng->ctx[i], w, eng->sink);
+            eng->running = SIZE_MAX;
         }
     }
     emit_snapshot(eng, w, x);
@@ -288,7 +294,9 @@ void ow_engine_advance_watermark(struct ow_engine *eng, int64_t us, enum ow_clos
     eng->stats.watermark_us = us;
     for (size_t i = 0; i < eng->nproc; i++) {
         if (ow_processors[i]->on_watermark != NULL) {
+            eng->running = i;
             ow_processors[i]->on_watermark(eng->ctx[i], us, eng->sink);
+            eng->running = SIZE_MAX;
         }
     }
     ow_alerts_on_watermark(eng->alerts, us);
@@ -302,7 +310,9 @@ void ow_engine_window_touched(struct ow_engine *eng, struct ow_window_id w)
     if (x == NULL || x->expired) {
         return;
     }
-    x->dirty = true;
+    /* Called from inside a processor's callback: that processor's report changed. Outside
+     * one (none of ours does that), any might have. */
+    x->dirty |= eng->running < eng->nproc ? UINT64_C(1) << eng->running : OW__ALL_REPORTS;
     if (x->closed) {
         x->late_events++;
         eng->stats.late_events++;
@@ -463,7 +473,9 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len, const st
         x = win_ensure(eng, w);
     }
     for (const size_t *ip = eng->by_type[ev->type]; *ip != SIZE_MAX; ip++) {
+        eng->running = *ip;
         rc = ow_processors[*ip]->apply(eng->ctx[*ip], ev, eng->sink, &err);
+        eng->running = SIZE_MAX;
         if (rc != OW_OK) {
             dead_letter(eng, buf, len, src, OW_DL_OVERFLOW, ow_err_str(&err, msg, sizeof(msg)));
             return OW_ESCHEMA;
@@ -480,7 +492,7 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len, const st
     eng->stats.by_type[ev->type]++;
     if (x != NULL) {
         x = win_get(eng, w); /* processors may have added windows */
-        x->dirty = true;
+        x->dirty |= eng->consumers_of[ev->type];
         if (x->closed) {
             x->late_events++;
             eng->stats.late_events++;
@@ -547,18 +559,19 @@ void ow_engine_flush(struct ow_engine *eng)
             struct win *x = &r->items[i];
             struct ow_window_id w = {kind, r->first + i};
 
-            if (!x->dirty || x->expired) {
+            if (x->dirty == 0 || x->expired) {
                 continue;
             }
             if (x->closed) {
                 x->revision++;
                 emit_snapshot(eng, w, x);
             } else {
-                json_t *reports = build_reports(eng, w);
+                /* Only the reports that changed: an update per key while it changes. */
+                json_t *reports = build_reports(eng, w, x->dirty);
 
                 emit_aggregates(eng, w, x, reports);
                 json_decref(reports);
-                x->dirty = false;
+                x->dirty = 0;
             }
         }
     }
@@ -569,7 +582,9 @@ void ow_engine_finish(struct ow_engine *eng, bool close_all)
     if (close_all) {
         for (size_t i = 0; i < eng->nproc; i++) {
             if (ow_processors[i]->end_of_input != NULL) {
+                eng->running = i;
                 ow_processors[i]->end_of_input(eng->ctx[i], eng->sink);
+                eng->running = SIZE_MAX;
             }
         }
     }
@@ -636,7 +651,7 @@ json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name)
         return NULL;
     }
     {
-        json_t *reports = build_reports(eng, w);
+        json_t *reports = build_reports(eng, w, OW__ALL_REPORTS);
         json_t *snap = build_snapshot(eng, w, x, reports);
 
         json_decref(reports);
@@ -668,6 +683,11 @@ static int wire_processors(struct ow_engine *eng, struct ow_err *err)
     while (ow_processors[eng->nproc] != NULL) {
         eng->nproc++;
     }
+    if (eng->nproc > OW__ENGINE_MAX_PROCESSORS) {
+        return ow_err_set(err, OW_EINVAL, "registry", "%zu processors: at most %d are supported",
+                          eng->nproc, OW__ENGINE_MAX_PROCESSORS);
+    }
+    eng->running = SIZE_MAX;
     eng->ctx = ow_xcalloc(eng->nproc, sizeof(*eng->ctx));
     eng->threshold_watch = ow_xcalloc(eng->nproc + 1, sizeof(*eng->threshold_watch));
     for (int t = 0; t < OW_EV__COUNT; t++) {
@@ -691,6 +711,7 @@ static int wire_processors(struct ow_engine *eng, struct ow_err *err)
                 return ow_err_set(err, OW_EINVAL, p->name, "consumes unknown event type '%s'", *t);
             }
             eng->by_type[type][counts[type]++] = i;
+            eng->consumers_of[type] |= UINT64_C(1) << i;
             eng->by_type[type][counts[type]] = SIZE_MAX;
         }
     }

@@ -20,8 +20,8 @@ struct ow_tz;
 struct win {
     bool closed;
     bool expired;
-    bool dirty;   /* changed since its last publication */
-    int revision; /* 0 while open */
+    uint64_t dirty; /* bit i: processor i's report changed since its last publication */
+    int revision;   /* 0 while open */
     int64_t late_events;
     int64_t close_at;
     int64_t expire_at;
@@ -60,16 +60,22 @@ struct ow_engine {
     struct ow_alerts *alerts;
     struct ow_proc_env env;
     size_t nproc;
-    void **ctx;                    /* per processor */
-    size_t *by_type[OW_EV__COUNT]; /* consumer indexes, ended by SIZE_MAX */
-    struct win_range ranges[2];    /* by enum ow_window_kind */
+    void **ctx;                          /* per processor */
+    size_t *by_type[OW_EV__COUNT];       /* consumer indexes, ended by SIZE_MAX */
+    uint64_t consumers_of[OW_EV__COUNT]; /* the same, a bit per processor */
+    struct win_range ranges[2];          /* by enum ow_window_kind */
     int64_t max_occurred_us;
     int64_t wall_clock_us;
     struct ow_event ev;
     struct ow_engine_stats stats;
     struct ow__id_journal journal; /* ids inserted since the last save (live mode only) */
     bool *threshold_watch;         /* per processor: a threshold rule reads its report */
+    size_t running;                /* the processor whose callback runs now; SIZE_MAX none */
 };
+
+/* The most processors the engine tracks changes of (one bit each in struct win's dirty). */
+#define OW__ENGINE_MAX_PROCESSORS 64
+#define OW__ALL_REPORTS UINT64_MAX
 
 /** Initialise window @w's bookkeeping (its close and expiry instants). */
 void ow__engine_win_init(struct ow_engine *eng, struct ow_window_id w, struct win *x);

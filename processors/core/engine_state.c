@@ -70,14 +70,24 @@ static json_t *ranges_save(const struct ow_engine *eng)
         for (int i = 0; i < r->count; i++) {
             const struct win *x = &r->items[i];
 
-            json_array_append_new(items,
-                                  json_pack("[b, b, b, i, I]", x->closed, x->expired, x->dirty,
-                                            x->revision, (json_int_t)x->late_events));
+            json_array_append_new(items, json_pack("[b, b, I, i, I]", x->closed, x->expired,
+                                                   (json_int_t)x->dirty, x->revision,
+                                                   (json_int_t)x->late_events));
         }
         json_array_append_new(out, json_pack("{s:i, s:i, s:o}", "first", r->first, "next_open",
                                              r->next_open, "items", items));
     }
     return out;
+}
+
+/* A window's changed reports: a bit per processor, or true (every report) in states saved
+ * before reports were tracked one by one. */
+static uint64_t dirty_restore(const json_t *j)
+{
+    if (json_is_integer(j)) {
+        return (uint64_t)json_integer_value(j);
+    }
+    return json_is_true(j) ? OW__ALL_REPORTS : 0;
 }
 
 static int ranges_restore(struct ow_engine *eng, const json_t *j, struct ow_err *err)
@@ -107,7 +117,7 @@ static int ranges_restore(struct ow_engine *eng, const json_t *j, struct ow_err 
             ow__engine_win_init(eng, w, x);
             x->closed = json_is_true(json_array_get(it, 0));
             x->expired = json_is_true(json_array_get(it, 1));
-            x->dirty = json_is_true(json_array_get(it, 2));
+            x->dirty = dirty_restore(json_array_get(it, 2));
             x->revision = (int)json_integer_value(json_array_get(it, 3));
             x->late_events = json_integer_value(json_array_get(it, 4));
         }

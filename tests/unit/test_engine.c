@@ -236,6 +236,62 @@ static void engine__month_series_has_no_gaps(void **state)
     assert_null(latest_snapshot(f, "2021-08"));
 }
 
+/* The aggregate keys published by the flush since the last call, in order, joined by ' '. */
+static void flushed_keys(struct fixture *f, size_t *seen, char *out, size_t len)
+{
+    size_t n;
+
+    ow_engine_flush(f->eng);
+    n = fake_sink_count(f->sink, OW_STREAM_AGGREGATES);
+    out[0] = '\0';
+    for (; *seen < n; (*seen)++) {
+        const char *key;
+
+        fake_sink_get(f->sink, OW_STREAM_AGGREGATES, *seen, &key);
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? " " : "", key);
+    }
+}
+
+/* An aggregate update per key while it changes: the flush publishes the reports an event
+ * changed, not every report of its window. */
+static void engine__flush_publishes_only_the_reports_that_changed(void **state)
+{
+    struct fixture *f = *state;
+    size_t seen = 0;
+    char keys[256];
+
+    ow_engine_set_wall_clock(f->eng, ts("2021-04-20T00:00:00Z"));
+    assert_int_equal(apply_json(f, CSR_APRIL), OW_OK);
+    flushed_keys(f, &seen, keys, sizeof(keys));
+    assert_string_equal(keys, "2021-04/csr_variance");
+    flushed_keys(f, &seen, keys, sizeof(keys));
+    assert_string_equal(keys, ""); /* nothing changed since */
+    assert_int_equal(apply_json(f, "{\"event_id\":\"s1\",\"type\":\"service_request\","
+                                   "\"schema_version\":1,\"occurred_at\":\"2021-04-03T10:00:00Z\","
+                                   "\"party_id\":\"SUB-01\",\"service_ref\":\"1.1\","
+                                   "\"count\":2,\"region\":\"north\"}"),
+                     OW_OK);
+    flushed_keys(f, &seen, keys, sizeof(keys));
+    assert_string_equal(keys, "2021-04/sr_variance");
+    /* An incident event also touches its month through ow_engine_window_touched. */
+    assert_int_equal(apply_json(f, "{\"event_id\":\"i1\",\"type\":\"incident\","
+                                   "\"schema_version\":1,\"occurred_at\":\"2021-04-04T10:00:00Z\","
+                                   "\"incident_id\":\"INC-1\",\"action\":\"opened\",\"severity\":3,"
+                                   "\"rdp_id\":\"RDP-A\",\"region\":\"north\"}"),
+                     OW_OK);
+    flushed_keys(f, &seen, keys, sizeof(keys));
+    assert_string_equal(keys, "2021-04/rdp_incidents");
+    /* A forecast is read by two processors: both reports changed. */
+    assert_int_equal(apply_json(f,
+                                "{\"event_id\":\"fc1\",\"type\":\"forecast\","
+                                "\"schema_version\":1,\"occurred_at\":\"2021-03-20T10:00:00Z\","
+                                "\"report\":\"csr\",\"party_id\":\"SUB-01\",\"period\":\"2021-04\","
+                                "\"quantity\":10}"),
+                     OW_OK);
+    flushed_keys(f, &seen, keys, sizeof(keys));
+    assert_string_equal(keys, "2021-04/csr_variance 2021-04/sr_variance");
+}
+
 static char *read_fixture(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -293,6 +349,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(engine__snapshot_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(engine__month_series_has_no_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(engine__flush_publishes_only_the_reports_that_changed,
+                                        setup_live, teardown),
     };
 
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

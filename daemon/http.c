@@ -448,24 +448,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* ---- broadcast ---- */
 
-void ow_http_broadcast(struct ow_http *h, enum ow_stream stream, const char *key, const json_t *rec)
+void ow_http_broadcast(struct ow_http *h, enum ow_stream stream, const char *json)
 {
     const char *name;
-    char *data;
     char *text;
     int n;
 
-    (void)key; /* the record carries its own identity (alert_id; window and report) */
+    /* No key: the record carries its own identity (alert_id; window and report). */
     if (h == NULL || h->closed || (stream != OW_STREAM_ALERTS && stream != OW_STREAM_AGGREGATES)) {
         return;
     }
     name = stream == OW_STREAM_ALERTS ? "alert" : "aggregate";
-    data = json_dumps(rec, JSON_COMPACT);
-    if (data == NULL) {
-        return;
-    }
-    n = asprintf(&text, "event: %s\nid: %" PRIu64 "\ndata: %s\n\n", name, h->next_id, data);
-    free(data);
+    n = asprintf(&text, "event: %s\nid: %" PRIu64 "\ndata: %s\n\n", name, h->next_id, json);
     if (n < 0) {
         return;
     }

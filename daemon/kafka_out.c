@@ -421,13 +421,13 @@ static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *ke
     if (rec == NULL) {
         return OW_EINVAL;
     }
-    if (out->lv->http != NULL && (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
-        ow_http_broadcast(out->lv->http, stream, key, rec);
-    }
     text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     if (text == NULL) {
         return OW_EINVAL;
+    }
+    if (out->lv->http != NULL && (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
+        ow_http_broadcast(out->lv->http, stream, text);
     }
     emit_text(out, stream, key, text);
     return OW_OK;

@@ -68,8 +68,8 @@ void ow_kafka_in_foreach_partition(struct ow_kafka_in *in,
                                    void *arg);
 
 /** Fan a record that the engine emitted out to HTTP stream subscribers (Server-Sent Events)
- * (http.c). Borrows @rec. Alerts and aggregate updates only. */
-void ow_http_broadcast(struct ow_http *http, enum ow_stream stream, const char *key,
-                       const json_t *rec);
+ * (http.c). @json is the record as compact JSON on one line (borrowed): the text the record
+ * is published as, so that it is serialised once. Alerts and aggregate updates only. */
+void ow_http_broadcast(struct ow_http *http, enum ow_stream stream, const char *json);
 
 #endif

@@ -34,8 +34,10 @@ struct env {
 static int tee_emit(struct ow_sink *sink, enum ow_stream stream, const char *key, json_t *rec)
 {
     struct env *e = sink->ctx;
+    char *text = json_dumps(rec, JSON_COMPACT);
 
-    ow_http_broadcast(e->http, stream, key, rec);
+    ow_http_broadcast(e->http, stream, text);
+    free(text);
     return e->inner.emit(&e->inner, stream, key, rec);
 }
 
@@ -647,6 +649,7 @@ static void http__slow_stream_client_is_dropped(void **state)
     size_t big = 256 * 1024;
     char *filler = ow_xmalloc(big + 1);
     json_t *rec;
+    char *text;
     struct response r;
     int sent = 0;
 
@@ -654,12 +657,14 @@ static void http__slow_stream_client_is_dropped(void **state)
     filler[big] = '\0';
     rec = json_pack("{s:s}", "filler", filler);
     free(filler);
+    text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
     wait_for(e, slow, ": opswatch event stream\n");
     uv_read_stop((uv_stream_t *)&slow->tcp); /* a reader that stops reading */
 
     /* 256 KiB events until the socket buffers are full and the server falls behind */
     for (; sent < 200 && e->http != NULL; sent++) {
-        ow_http_broadcast(e->http, OW_STREAM_AGGREGATES, "k", rec);
+        ow_http_broadcast(e->http, OW_STREAM_AGGREGATES, text);
         for (int i = 0; i < 8; i++) {
             uv_run(&e->loop, UV_RUN_NOWAIT);
         }
@@ -670,7 +675,7 @@ static void http__slow_stream_client_is_dropped(void **state)
         }
         response_free(&r);
     }
-    json_decref(rec);
+    free(text);
     assert_true(sent < 200);
     /* the server closed it: once it reads again it sees the end */
     uv_read_start((uv_stream_t *)&slow->tcp, on_alloc, on_read);

@@ -639,13 +639,34 @@ static void keep_restart_only(struct ow_config *o, struct ow_config *n)
 #undef SWAP
 
 /* A repeating timer at a new interval from now (not after the pending old one). */
-static void retime(uv_timer_t *t, int64_t every_us)
+static uint64_t interval_ms(int64_t every_us)
 {
-    uint64_t ms = every_us / 1000 > 0 ? (uint64_t)(every_us / 1000) : 1;
+    return every_us / 1000 > 0 ? (uint64_t)(every_us / 1000) : 1;
+}
 
-    if (uv_timer_get_repeat(t) != ms) {
-        uv_timer_set_repeat(t, ms);
-        uv_timer_again(t);
+/* The checkpoint and the aggregate flush are the loop's two longest callbacks. Why the
+ * checkpoint runs half a flush interval after the flush: with the same interval (both 1 s by
+ * default) they would otherwise fire in the same loop turn, and an event arriving then would
+ * wait for both. */
+static void phase_checkpoint(struct loop_ctx *lc)
+{
+    const struct ow_config_live *live = &lc->lv->cfg->live;
+    uint64_t every = interval_ms(live->checkpoint_interval_us);
+
+    uv_timer_start(&lc->checkpoint, on_checkpoint,
+                   uv_timer_get_due_in(&lc->flush) + interval_ms(live->aggregate_interval_us) / 2,
+                   every);
+}
+
+static void retime(struct loop_ctx *lc)
+{
+    const struct ow_config_live *live = &lc->lv->cfg->live;
+    uint64_t flush = interval_ms(live->aggregate_interval_us);
+
+    if (uv_timer_get_repeat(&lc->flush) != flush ||
+        uv_timer_get_repeat(&lc->checkpoint) != interval_ms(live->checkpoint_interval_us)) {
+        uv_timer_start(&lc->flush, on_flush, flush, flush);
+        phase_checkpoint(lc);
     }
 }
 
@@ -685,8 +706,7 @@ static void reload(struct loop_ctx *lc)
     warn_restart_only(nc, old); /* swapped: nc holds the running values, old the file's */
     lv->cfg = nc;
     ow_config_destroy(old); /* its engine was destroyed by the reconfigure */
-    retime(&lc->flush, nc->live.aggregate_interval_us);
-    retime(&lc->checkpoint, nc->live.checkpoint_interval_us);
+    retime(lc);
     lv->counters.reloads++;
     ow_log_info("reload", "rules and thresholds reloaded from %s (config_sha256=%.12s) in %.1f ms",
                 name, nc->sha256 != NULL ? nc->sha256 : "", (double)(ow_mono_us() - t0) / 1e3);
@@ -869,7 +889,8 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
     start_signal(lc, &lc->sig_hup, SIGHUP);
     start_timer(lc, &lc->tick, on_tick, TICK_MS * 1000);
     start_timer(lc, &lc->flush, on_flush, lv->cfg->live.aggregate_interval_us);
-    start_timer(lc, &lc->checkpoint, on_checkpoint, lv->cfg->live.checkpoint_interval_us);
+    start_timer(lc, &lc->checkpoint, NULL, 0);
+    phase_checkpoint(lc);
     start_timer(lc, &lc->drain, NULL, 0);
     start_timer(lc, &lc->exit_after, NULL, 0);
     lc->handles_open = true;

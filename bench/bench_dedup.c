@@ -1,10 +1,12 @@
 /* bench_dedup.c: ids per GiB, ns per lookup+insert at several sizes, and peak RSS of dedup.c.
  *
  * usage: bench_dedup [--no-fill] [--bound-mib N] [size ...]   (sizes default to 1e6 1e7)
- *        bench_dedup --restore N   (only (d): a restore of N saved ids, one by one and batched) */
+ *        bench_dedup --restore N   (only (d): a restore of N saved ids, one by one and batched)
+ *        bench_dedup --latency N   (only (e): the time of each insert call, at N ids) */
 #include "dedup.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +280,195 @@ static void restore(uint64_t n)
     free(ids);
 }
 
+/* Per-call times in a log-linear histogram: 16 buckets per power of two, so a percentile is
+ * read to within 1/16 of its value, at no cost per call beyond the two clock reads. */
+#define LAT_SUB 16
+#define LAT_BUCKETS (64 * LAT_SUB)
+
+struct lat {
+    uint64_t hist[LAT_BUCKETS];
+    uint64_t calls;
+    uint64_t over_1ms;
+    uint64_t worst_ns;
+    double sum_ns;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void lat_add(struct lat *l, uint64_t ns)
+{
+    size_t b = ns;
+
+    if (ns >= LAT_SUB) {
+        int e = 63 - __builtin_clzll(ns); /* 2^e <= ns, e >= 4 */
+
+        b = (size_t)(e - 3) * LAT_SUB + (size_t)((ns >> (e - 4)) & (LAT_SUB - 1));
+    }
+    l->hist[b]++;
+    l->calls++;
+    l->sum_ns += (double)ns;
+    l->over_1ms += ns >= 1000000;
+    l->worst_ns = ns > l->worst_ns ? ns : l->worst_ns;
+}
+
+/* The upper edge of the bucket holding quantile @q, in microseconds. */
+static double lat_quantile_us(const struct lat *l, double q)
+{
+    uint64_t want = (uint64_t)((double)l->calls * q);
+    uint64_t sum = 0;
+
+    for (size_t b = 0; b < LAT_BUCKETS; b++) {
+        sum += l->hist[b];
+        if (sum > want) {
+            int e = (int)(b / LAT_SUB) + 3;
+
+            if (b < LAT_SUB) {
+                return (double)(b + 1) / 1e3;
+            }
+            return (double)((LAT_SUB + b % LAT_SUB + 1) << (e - 4)) / 1e3;
+        }
+    }
+    return (double)l->worst_ns / 1e3;
+}
+
+static void lat_print(const char *what, const struct lat *l)
+{
+    printf("    %-34s %9llu %7.0f %8.2f %8.2f %8.2f %9.3f %6llu\n", what,
+           (unsigned long long)l->calls, l->sum_ns / (double)l->calls, lat_quantile_us(l, 0.99),
+           lat_quantile_us(l, 0.999), lat_quantile_us(l, 0.9999), (double)l->worst_ns / 1e6,
+           (unsigned long long)l->over_1ms);
+}
+
+/* The engine's path for a new event, with the insert call timed: ids [from, from + n) at
+ * @us_per_id apart. @l may be NULL (untimed). */
+static void timed_inserts(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t us_per_id,
+                          struct lat *l)
+{
+    uint64_t dups = 0;
+
+    for (uint64_t i = from; i < from + n; i++) {
+        struct ow_dedup_key k = key_n(i);
+        uint64_t c[2];
+        uint64_t t0;
+
+        content_n(i, c);
+        dups += ow_dedup_lookup(d, k, c) != OW_DEDUP_NEW;
+        if (l == NULL) {
+            ow_dedup_insert(d, k, c, (int64_t)i * us_per_id);
+            continue;
+        }
+        t0 = now_ns();
+        ow_dedup_insert(d, k, c, (int64_t)i * us_per_id);
+        lat_add(l, now_ns() - t0);
+    }
+    if (dups != 0) {
+        fprintf(stderr, "bench_dedup: %llu new ids looked like duplicates\n",
+                (unsigned long long)dups);
+        exit(1);
+    }
+}
+
+static void insert_at(struct ow_dedup *d, uint64_t id, int64_t occurred_us)
+{
+    uint64_t c[2];
+
+    content_n(id, c);
+    ow_dedup_insert(d, key_n(id), c, occurred_us);
+}
+
+/* (e) The time of each ow_dedup_insert call, where the table does its O(table) work: growing
+ * from empty to @n ids; steady at @n live ids with a span that expires one id per insert (the
+ * sweeps); steady at a memory bound that holds about @n ids (forgetting the oldest); and one
+ * insert whose time needs the 32-bit times rebased. */
+static void latency(uint64_t n)
+{
+    struct ow_dedup_conf grow = {.span_us = INT64_MAX / 4, .max_bytes = (size_t)16 << 30};
+    struct ow_dedup_conf span = {.span_us = (int64_t)n, .max_bytes = (size_t)16 << 30};
+    struct ow_dedup_conf bound = {.span_us = INT64_MAX / 4,
+                                  .max_bytes = (size_t)((double)n * 36 * 8 / 7)};
+    struct ow_dedup_stats st;
+    struct ow_dedup *d;
+    struct lat *l = calloc(1, sizeof(*l));
+    uint64_t i = 0;
+    uint64_t t0;
+    double secs;
+
+    if (l == NULL) {
+        fprintf(stderr, "bench_dedup: out of memory\n");
+        exit(1);
+    }
+    printf("(e) each ow_dedup_insert call timed (CLOCK_MONOTONIC; about 20 ns of each figure is "
+           "the clock)\n");
+    printf("    %-34s %9s %7s %8s %8s %8s %9s %6s\n", "", "calls", "mean ns", "p99 us", "p99.9 us",
+           "p99.99us", "worst ms", ">1ms");
+
+    /* Growth: every doubling of the table happens inside some insert. */
+    d = ow_dedup_create(&grow);
+    secs = now_s();
+    timed_inserts(d, 0, n, 1, l);
+    secs = now_s() - secs;
+    ow_dedup_stats(d, &st);
+    lat_print("grow from empty (no expiry)", l);
+    printf("      %.1f s; %llu ids in %llu slots\n", secs, (unsigned long long)st.ids,
+           (unsigned long long)st.capacity);
+    ow_dedup_destroy(d);
+
+    /* Expiry: a span of n ids, one id per us; warm up over two spans, then time two more. */
+    memset(l, 0, sizeof(*l));
+    d = ow_dedup_create(&span);
+    timed_inserts(d, 0, 2 * n, 1, NULL);
+    ow_dedup_stats(d, &st);
+    i = st.sweeps;
+    timed_inserts(d, 2 * n, 2 * n, 1, l);
+    ow_dedup_stats(d, &st);
+    lat_print("steady, span expiring", l);
+    printf("      %llu sweeps timed; %llu ids in %llu slots\n", (unsigned long long)(st.sweeps - i),
+           (unsigned long long)st.ids, (unsigned long long)st.capacity);
+    ow_dedup_destroy(d);
+
+    /* The bound: fill until the oldest are first forgotten, then time two tables' worth. */
+    memset(l, 0, sizeof(*l));
+    d = ow_dedup_create(&bound);
+    for (i = 0;; i++) {
+        timed_inserts(d, i, 1, 1000, NULL);
+        ow_dedup_stats(d, &st);
+        if (st.forgotten_early > 0) {
+            break;
+        }
+    }
+    timed_inserts(d, i + 1, 2 * st.capacity, 1000, l);
+    ow_dedup_stats(d, &st);
+    lat_print("steady at the bound (forgetting)", l);
+    printf("      bound %.0f MiB; %llu ids in %llu slots, %llu forgotten early\n",
+           (double)bound.max_bytes / MIB, (unsigned long long)st.ids,
+           (unsigned long long)st.capacity, (unsigned long long)st.forgotten_early);
+    ow_dedup_destroy(d);
+
+    /* Rebase: one id at time 0 sets the base (-n); n ids 1 us apart end just below 2^32 units
+     * from it; then one insert n/2 us later needs times past 2^32 units, and every stored time
+     * moves to a new base (the older half of the n ids expires in the same pass). */
+    d = ow_dedup_create(&span);
+    insert_at(d, (uint64_t)1 << 50, 0);
+    for (i = 0; i < n; i++) {
+        insert_at(d, i, ((int64_t)1 << 32) - 2 * (int64_t)n - 2 + (int64_t)i);
+    }
+    t0 = now_ns();
+    insert_at(d, (uint64_t)1 << 51, ((int64_t)1 << 32) - (int64_t)n / 2 - 2);
+    t0 = now_ns() - t0;
+    ow_dedup_stats(d, &st);
+    printf("    one insert that rebases the times:  %.3f ms (%llu ids kept)\n", (double)t0 / 1e6,
+           (unsigned long long)st.ids);
+    ow_dedup_destroy(d);
+    printf("    peak RSS %.0f MiB\n", peak_rss_mib());
+    free(l);
+}
+
 int main(int argc, char **argv)
 {
     bool fill = true;
@@ -288,6 +479,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
             restore((uint64_t)strtod(argv[i + 1], NULL));
+            return 0;
+        }
+        if (strcmp(argv[i], "--latency") == 0 && i + 1 < argc) {
+            latency((uint64_t)strtod(argv[i + 1], NULL));
             return 0;
         }
         if (strcmp(argv[i], "--no-fill") == 0) {

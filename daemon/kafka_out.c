@@ -8,7 +8,15 @@
  * Why a backlog: the engine emits synchronously from inside ow_engine_apply and cannot be
  * told "later", so a record that finds the producer queue full is copied to a FIFO and
  * produced as room appears; while the FIFO holds anything, new records join it behind the
- * others (order per key is kept) and the consumer is paused. */
+ * others (order per key is kept) and the consumer is paused.
+ *
+ * Why aggregate updates and snapshots are serialised on the render thread (render.h): they
+ * carry whole reports, milliseconds of text each at a few hundred parties, which events and
+ * alerts would otherwise wait for. Their sequence numbers are taken at emit, so no input
+ * offset is committed past them before they are produced; until their text comes back the
+ * outbox serialises them itself. Alerts and dead letters are small and go out at once. In a
+ * transaction (exactly_once) everything is serialised at emit: a record must be in the
+ * transaction that its input offsets commit with. */
 #include "kafka_out.h"
 
 #include <errno.h>
@@ -23,6 +31,7 @@
 #include "alloc.h"
 #include "kafka_in.h"
 #include "log.h"
+#include "render.h"
 
 #define POLL_INTERVAL_MS 100
 
@@ -47,7 +56,8 @@ struct slot {
     bool acked;
     enum ow_stream stream;
     char *key;
-    char *payload;
+    char *payload;   /* NULL while the render thread makes it */
+    json_t *pending; /* the record, while the render thread makes its text */
 };
 
 struct ow_kafka_out {
@@ -72,6 +82,7 @@ struct ow_kafka_out {
     struct txn_rec *tlog; /* its records, in emit order: the outbox */
     size_t ntlog;
     size_t captlog;
+    struct ow_render *render; /* NULL: every record serialised at emit */
 };
 
 int64_t ow_wall_us(void)
@@ -413,6 +424,50 @@ static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const cha
     send_record(out, stream, seq, key, text, strlen(text));
 }
 
+static void broadcast(struct ow_kafka_out *out, enum ow_stream stream, const char *text)
+{
+    if (out->lv->http != NULL && (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
+        ow_http_broadcast(out->lv->http, stream, text);
+    }
+}
+
+/* Reserve @rec's sequence number and outbox slot now; its text comes in on_rendered. */
+static void emit_later(struct ow_kafka_out *out, enum ow_stream stream, const char *key,
+                       json_t *rec)
+{
+    struct slot *s;
+    uint64_t seq;
+
+    ring_reserve(out);
+    seq = out->next_seq++;
+    s = &out->ring[seq & (out->cap - 1)];
+    s->acked = false;
+    s->stream = stream;
+    s->key = key != NULL ? ow_xstrdup(key) : NULL;
+    s->payload = NULL;
+    s->pending = json_incref(rec);
+    ow_render_submit(out->render, seq, rec);
+}
+
+static void on_rendered(void *arg, uint64_t seq, char *text)
+{
+    struct ow_kafka_out *out = arg;
+    struct slot *s = &out->ring[seq & (out->cap - 1)];
+
+    json_decref(s->pending);
+    s->pending = NULL;
+    if (text == NULL) {
+        ow_log_error("kafka_out", "cannot serialise a record for %s: out of memory",
+                     ow_stream_name(s->stream));
+        out->lv->counters.produce_errors++;
+        ack(out, seq);
+        return;
+    }
+    s->payload = text;
+    broadcast(out, s->stream, text);
+    send_record(out, s->stream, seq, s->key, text, strlen(text));
+}
+
 static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *key, json_t *rec)
 {
     struct ow_kafka_out *out = sink->ctx;
@@ -421,14 +476,16 @@ static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *ke
     if (rec == NULL) {
         return OW_EINVAL;
     }
+    if (out->render != NULL && (stream == OW_STREAM_AGGREGATES || stream == OW_STREAM_SNAPSHOTS)) {
+        emit_later(out, stream, key, rec);
+        return OW_OK;
+    }
     text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     if (text == NULL) {
         return OW_EINVAL;
     }
-    if (out->lv->http != NULL && (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
-        ow_http_broadcast(out->lv->http, stream, text);
-    }
+    broadcast(out, stream, text);
     emit_text(out, stream, key, text);
     return OW_OK;
 }
@@ -449,13 +506,19 @@ json_t *ow_kafka_out_outbox(const struct ow_kafka_out *out)
     }
     for (uint64_t seq = out->acked; seq < out->next_seq; seq++) {
         const struct slot *s = &out->ring[seq & (out->cap - 1)];
+        char *text = NULL;
 
-        if (s->acked || s->payload == NULL) {
+        if (s->acked || (s->payload == NULL && s->pending == NULL)) {
+            continue;
+        }
+        /* Still on the render thread: serialise it here too (dumps only read the record). */
+        if (s->payload == NULL && (text = json_dumps(s->pending, JSON_COMPACT)) == NULL) {
             continue;
         }
         json_array_append_new(a, json_pack("{s:s, s:s?, s:s}", "topic",
                                            rd_kafka_topic_name(out->topics[s->stream]), "key",
-                                           s->key, "value", s->payload));
+                                           s->key, "value", text != NULL ? text : s->payload));
+        free(text);
     }
     return a;
 }
@@ -785,6 +848,9 @@ struct ow_kafka_out *ow_kafka_out_create(struct ow_live *lv, char *err, size_t e
     out->timer.data = out;
     uv_timer_start(&out->timer, on_timer, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
     out->handles_open = true;
+    if (!out->txn) {
+        out->render = ow_render_create(lv->loop, on_rendered, out);
+    }
     ow_log_info("kafka_out",
                 "producer ready (%s) alerts=%s aggregates=%s deadletter=%s "
                 "snapshots=%s",
@@ -801,6 +867,7 @@ void ow_kafka_out_stop(struct ow_kafka_out *out)
     if (out == NULL || !out->handles_open) {
         return;
     }
+    ow_render_close(out->render); /* the records it holds are produced first */
     uv_poll_stop(&out->poll);
     uv_close((uv_handle_t *)&out->poll, NULL);
     uv_timer_stop(&out->timer);
@@ -847,7 +914,9 @@ void ow_kafka_out_destroy(struct ow_kafka_out *out)
     for (uint64_t seq = out->acked; seq < out->next_seq; seq++) {
         free(out->ring[seq & (out->cap - 1)].key);
         free(out->ring[seq & (out->cap - 1)].payload);
+        json_decref(out->ring[seq & (out->cap - 1)].pending);
     }
     free(out->ring);
+    ow_render_destroy(out->render);
     free(out);
 }

@@ -24,6 +24,7 @@
 #include "alloc.h"
 #include "kafka_out.h"
 #include "log.h"
+#include "sha256.h"
 
 #define COMMITTED_TIMEOUT_MS 5000
 #define CONSUME_CHUNK 256
@@ -778,6 +779,29 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, s
     return 0;
 }
 
+/* The consumer's group.instance.id (kafka.static_membership) unless kafka.properties names one
+ * (they are applied after it): the host and the state folder, the two things that make an
+ * instance this one. Why static membership: a dynamic member that crashed stays in the group
+ * until session.timeout.ms (45 s by default) runs out, and its successor's join waits for
+ * that; an empty group also waits for the broker's group.initial.rebalance.delay.ms (3 s by
+ * default). A static member that comes back under its id takes its old assignment at once,
+ * after a crash or a stop (it does not leave the group when it stops). Measured on a Kafka 3.9
+ * broker: README, "Restart". */
+static void static_member_id(const struct ow_config *cfg, char *out, size_t len)
+{
+    char host[256] = "";
+    char hex[65];
+    char *abs = realpath(cfg->live.state_dir, NULL);
+    const char *dir = abs != NULL ? abs : cfg->live.state_dir;
+
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    ow_sha256_hex(dir, strlen(dir), hex);
+    snprintf(out, len, "opswatch-%s-%.12s", host, hex);
+    free(abs);
+}
+
 struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoint_fn checkpoint,
                                        char *err, size_t errlen)
 {
@@ -787,6 +811,7 @@ struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoin
     rd_kafka_topic_partition_list_t *topics;
     rd_kafka_resp_err_t e;
     char why[512];
+    char member[320];
     int64_t now = ow_wall_us();
 
     in->lv = lv;
@@ -798,7 +823,9 @@ struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoin
     for (size_t i = 0; i < in->ntopics; i++) {
         in->topic_last_wall[i] = now;
     }
+    static_member_id(lv->cfg, member, sizeof(member));
     if (set(conf, "group.id", k->group_id, err, errlen) < 0 ||
+        (k->static_membership && set(conf, "group.instance.id", member, err, errlen) < 0) ||
         set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
         ow_kafka_conf_apply(conf, k, true, err, errlen) < 0 ||
         set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||

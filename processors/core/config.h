@@ -54,6 +54,7 @@ struct ow_config_kafka {
     struct ow_strpairs properties; /* passed to librdkafka as they are (SASL, SSL, client.id...) */
     int64_t batch_max;             /* messages drained per loop turn */
     bool exactly_once;
+    bool static_membership; /* group.instance.id from the host and the state folder */
 };
 
 struct ow_config_outputs {

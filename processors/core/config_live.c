@@ -220,6 +220,10 @@ const struct ow_conf_field ow_config_kafka_map[] = {
                 "messages drained per turn of the loop"),
     OW_CONF_BOOL("exactly_once", struct ow_config_kafka, exactly_once, "false",
                  "outputs and input offsets commit in one Kafka transaction"),
+    OW_CONF_BOOL("static_membership", struct ow_config_kafka, static_membership, "true",
+                 "join the group as a static member (group.instance.id opswatch-<host>-<hash "
+                 "of state_dir>, unless properties name one): a restart, after a crash too, "
+                 "takes its partitions back at once instead of after session.timeout.ms"),
     {0},
 };
 

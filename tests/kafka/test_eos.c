@@ -5,8 +5,11 @@
  * transaction), and after a restart the saved outbox is sent again exactly when the group's
  * committed offsets say its transaction did not commit. What it cannot: the mock keeps no
  * transaction markers, so a read_committed consumer also sees the records of an aborted
- * transaction; that outputs of an aborted transaction stay invisible is Kafka's promise, not
- * tested here. */
+ * transaction, nor the offsets a transaction commits (commit_as_transaction writes them with a
+ * plain commit). Both are tested against a real broker in test_broker_eos.c
+ * (make test-broker): SIGKILLs with a transaction open, outputs read_committed once each and
+ * equal to the replay, aborted records seen read_uncommitted, and the group's offsets with
+ * "opswatch-txn:N" committed by the transaction itself. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,7 +57,10 @@ static void write_config(struct harness *c)
     assert_int_equal(harness_write_config(c, &hc), 0);
 }
 
-/* Write "exactly_once": true into the configuration written by write_config. */
+/* Write "exactly_once": true into the configuration written by write_config. Why as a
+ * dynamic member: commit_as_transaction joins the group itself once the daemon has stopped,
+ * and a static member stays in the group after it stops; the mock then never hands the test's
+ * consumer a partition. */
 static void enable_exactly_once(struct harness *c)
 {
     json_error_t je;
@@ -62,6 +68,7 @@ static void enable_exactly_once(struct harness *c)
 
     assert_non_null(cfg);
     json_object_set_new(json_object_get(cfg, "kafka"), "exactly_once", json_true());
+    json_object_set_new(json_object_get(cfg, "kafka"), "static_membership", json_false());
     assert_int_equal(json_dump_file(cfg, c->cfg_path, JSON_INDENT(1)), 0);
     json_decref(cfg);
 }

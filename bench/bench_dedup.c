@@ -360,10 +360,10 @@ static void lat_print(const char *what, const struct lat2 *l)
            (unsigned long long)l->wall.over_1ms);
 }
 
-/* The engine's path for a new event, with the insert call timed: ids [from, from + n) at
- * @us_per_id apart. @l may be NULL (untimed). */
-static void timed_inserts(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t us_per_id,
-                          struct lat2 *l)
+/* The engine's path for a new event, with the insert call timed: ids [from, from + n), id i
+ * at @t0_us + i * @us_per_id. @l may be NULL (untimed). */
+static void timed_inserts(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t t0_us,
+                          int64_t us_per_id, struct lat2 *l)
 {
     uint64_t dups = 0;
 
@@ -376,12 +376,12 @@ static void timed_inserts(struct ow_dedup *d, uint64_t from, uint64_t n, int64_t
         content_n(i, c);
         dups += ow_dedup_lookup(d, k, c) != OW_DEDUP_NEW;
         if (l == NULL) {
-            ow_dedup_insert(d, k, c, (int64_t)i * us_per_id);
+            ow_dedup_insert(d, k, c, t0_us + (int64_t)i * us_per_id);
             continue;
         }
         wall = now_ns();
         cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-        ow_dedup_insert(d, k, c, (int64_t)i * us_per_id);
+        ow_dedup_insert(d, k, c, t0_us + (int64_t)i * us_per_id);
         lat_add(&l->cpu, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu);
         lat_add(&l->wall, now_ns() - wall);
     }
@@ -402,14 +402,17 @@ static void insert_at(struct ow_dedup *d, uint64_t id, int64_t occurred_us)
 
 /* (e) The time of each ow_dedup_insert call, where the table does its O(table) work: growing
  * from empty to @n ids; steady at @n live ids with a span that expires one id per insert (the
- * sweeps); steady at a memory bound that holds about @n ids (forgetting the oldest); and one
- * insert whose time needs the 32-bit times rebased. */
+ * sweeps); steady at a memory bound that holds about @n ids (forgetting the oldest); and steady
+ * at @n live ids while event time runs through the point where the 32-bit times are rebased. */
 static void latency(uint64_t n)
 {
     struct ow_dedup_conf grow = {.span_us = INT64_MAX / 4, .max_bytes = (size_t)16 << 30};
     struct ow_dedup_conf span = {.span_us = (int64_t)n, .max_bytes = (size_t)16 << 30};
     struct ow_dedup_conf bound = {.span_us = INT64_MAX / 4,
                                   .max_bytes = (size_t)((double)n * 36 * 8 / 7)};
+    struct ow_dedup_conf rebase = {.span_us = (int64_t)1 << 29, .max_bytes = (size_t)16 << 30};
+    int64_t rebase_step = ((int64_t)1 << 29) / (int64_t)n;
+    int64_t rebase_t0 = ((int64_t)1 << 31) + ((int64_t)1 << 28);
     struct ow_dedup_stats st;
     struct ow_dedup *d;
     struct lat2 *l = calloc(1, sizeof(*l));
@@ -438,7 +441,7 @@ static void latency(uint64_t n)
     /* Growth: every doubling of the table happens inside some insert. */
     d = ow_dedup_create(&grow);
     secs = now_s();
-    timed_inserts(d, 0, n, 1, l);
+    timed_inserts(d, 0, n, 0, 1, l);
     secs = now_s() - secs;
     ow_dedup_stats(d, &st);
     lat_print("grow from empty (no expiry)", l);
@@ -449,10 +452,10 @@ static void latency(uint64_t n)
     /* Expiry: a span of n ids, one id per us; warm up over two spans, then time two more. */
     memset(l, 0, sizeof(*l));
     d = ow_dedup_create(&span);
-    timed_inserts(d, 0, 2 * n, 1, NULL);
+    timed_inserts(d, 0, 2 * n, 0, 1, NULL);
     ow_dedup_stats(d, &st);
     i = st.sweeps;
-    timed_inserts(d, 2 * n, 2 * n, 1, l);
+    timed_inserts(d, 2 * n, 2 * n, 0, 1, l);
     ow_dedup_stats(d, &st);
     lat_print("steady, span expiring", l);
     printf("      %llu sweeps timed; %llu ids in %llu slots\n", (unsigned long long)(st.sweeps - i),
@@ -463,13 +466,13 @@ static void latency(uint64_t n)
     memset(l, 0, sizeof(*l));
     d = ow_dedup_create(&bound);
     for (i = 0;; i++) {
-        timed_inserts(d, i, 1, 1000, NULL);
+        timed_inserts(d, i, 1, 0, 1000, NULL);
         ow_dedup_stats(d, &st);
         if (st.forgotten_early > 0) {
             break;
         }
     }
-    timed_inserts(d, i + 1, 2 * st.capacity, 1000, l);
+    timed_inserts(d, i + 1, 2 * st.capacity, 0, 1000, l);
     ow_dedup_stats(d, &st);
     lat_print("steady at the bound (forgetting)", l);
     printf("      bound %.0f MiB; %llu ids in %llu slots, %llu forgotten early\n",
@@ -477,20 +480,21 @@ static void latency(uint64_t n)
            (unsigned long long)st.capacity, (unsigned long long)st.forgotten_early);
     ow_dedup_destroy(d);
 
-    /* Rebase: one id at time 0 sets the base (-n); n ids 1 us apart end just below 2^32 units
-     * from it; then one insert n/2 us later needs times past 2^32 units, and every stored time
-     * moves to a new base (the older half of the n ids expires in the same pass). */
-    d = ow_dedup_create(&span);
+    /* Rebase: a span of 2^29 us (1 us units) holding n ids. One id at time 0 sets the base at
+     * -2^29; n ids fill a span up to 2^28 units below 3 * 2^30 above the base; then 2^30 + 2^28
+     * units more are timed, past 2^32 units above the base: the times must have been rebased
+     * somewhere in between. */
+    memset(l, 0, sizeof(*l));
+    d = ow_dedup_create(&rebase);
     insert_at(d, (uint64_t)1 << 50, 0);
-    for (i = 0; i < n; i++) {
-        insert_at(d, i, ((int64_t)1 << 32) - 2 * (int64_t)n - 2 + (int64_t)i);
-    }
-    t0 = now_ns();
-    insert_at(d, (uint64_t)1 << 51, ((int64_t)1 << 32) - (int64_t)n / 2 - 2);
-    t0 = now_ns() - t0;
+    timed_inserts(d, 0, n, rebase_t0, rebase_step, NULL);
     ow_dedup_stats(d, &st);
-    printf("    one insert that rebases the times:  %.3f ms (%llu ids kept)\n", (double)t0 / 1e6,
-           (unsigned long long)st.ids);
+    i = st.sweeps;
+    timed_inserts(d, n, ((uint64_t)5 << 28) / (uint64_t)rebase_step, rebase_t0, rebase_step, l);
+    ow_dedup_stats(d, &st);
+    lat_print("steady, times rebased", l);
+    printf("      %llu sweeps timed; %llu ids in %llu slots\n", (unsigned long long)(st.sweeps - i),
+           (unsigned long long)st.ids, (unsigned long long)st.capacity);
     ow_dedup_destroy(d);
     printf("    peak RSS %.0f MiB\n", peak_rss_mib());
     free(l);

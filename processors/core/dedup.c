@@ -1,4 +1,5 @@
-/* dedup.c: remembered event ids in one Robin Hood table with linear probing. */
+/* dedup.c: remembered event ids in one Robin Hood table with linear probing, kept up in small
+ * steps so that no insert does O(table) work. */
 #include "dedup.h"
 
 #include <stdbool.h>
@@ -30,14 +31,56 @@ _Static_assert(sizeof(struct slot) == 36, "struct slot must have no padding");
 #define HIST_BUCKETS 4096
 #define OCCURRED_LIMIT ((int64_t)1 << 61)
 #define PREFETCH_AHEAD 16 /* ow_dedup_insert_many's prefetch distance, in ids */
+/* The upkeep one insert does (see upkeep()): a migration moves MIGRATE_STEP old slots into the
+ * new array (a probe and a write each); a pass visits PASS_STEP slots in order, cheaper per
+ * slot. A migration ends within old/64 inserts, a pass within cap/256 + 2: long before the next
+ * upkeep is due (cap/10 inserts after one ends, at least), and a few microseconds per insert. */
+#define MIGRATE_STEP 64
+#define PASS_STEP 256
+/* The most passes before a forgetting ends: a rebase's 2, up to 4 that count, 1 that drops. */
+#define UPKEEP_PASSES 7
+/* Times are rebased by HALF units, in two passes that start when the greatest time reaches
+ * REBASE_AT: then every id with t <= HALF is past the span (span < 2^30 units). */
+#define HALF ((uint32_t)1 << 31)
+#define REBASE_AT (((uint32_t)3 << 30) + 2)
+
+/* A pass walks the table once, a few hundred slots per insert, and removes the ids that are
+ * gone (past the span, or forgotten at the bound). */
+enum pass_goal {
+    PASS_NONE,  /* no pass runs */
+    PASS_SWEEP, /* reclaim, nothing after */
+    PASS_GROW,  /* reclaim, then grow if still more than half full */
+    PASS_COUNT, /* reclaim and count the times kept, to choose the oldest ids to forget */
+    PASS_CLEAR, /* rebase, 1 of 2: reclaim, so that every t left is above HALF */
+    PASS_SHIFT, /* rebase, 2 of 2: move each t from the old base to the new, HALF above it */
+};
+
+struct pass {
+    enum pass_goal goal;
+    size_t at;      /* next slot to visit */
+    size_t visited; /* slots visited since the pass began */
+    uint32_t delta; /* subtracted from the t of each id kept (a rebase), else 0 */
+    bool by_key;    /* PASS_COUNT: count key bits of the ids at time lo, not times */
+    uint64_t lo;    /* PASS_COUNT: times [lo, hi] in buckets of width */
+    uint64_t hi;
+    uint64_t width;
+    uint64_t below; /* PASS_COUNT: ids the passes before counted below lo */
+    uint64_t want;  /* PASS_COUNT: ids to forget, set when the first count ends (0: not yet) */
+    uint64_t hist[HIST_BUCKETS];
+};
 
 struct ow_dedup {
     struct slot *slots;
-    size_t cap;         /* slots now */
-    size_t cap_max;     /* slots within max_bytes */
-    size_t n;           /* ids stored */
-    size_t grow_at;     /* maintenance when n reaches this: 3/4 of cap, 7/8 at the bound */
-    size_t since_sweep; /* inserts since the last sweep */
+    size_t cap;       /* slots now */
+    size_t cap_max;   /* slots within max_bytes */
+    size_t n;         /* ids stored (in both arrays during a migration) */
+    size_t act_at;    /* upkeep starts when n reaches this: grow at 3/4, forget below 7/8 */
+    size_t full_at;   /* never reached by design: all pending upkeep is done at once */
+    size_t upkeep_at; /* maintain() runs when n reaches this: act_at, or 0 while busy */
+    struct slot *old; /* during a migration: the array being moved into slots, else NULL */
+    size_t old_cap;
+    size_t moved;       /* old[0, moved) are migrated: still readable, no longer consulted */
+    uint32_t fresh_low; /* least t kept or stored since the running pass or migration began */
     int64_t span_us;
     int shift;          /* time unit u = 2^shift us */
     bool started;       /* max_us and base_units are set */
@@ -46,9 +89,17 @@ struct ow_dedup {
     uint32_t cut_t;     /* stored ids with t < cut_t are past the span */
     uint32_t top_t;     /* t of max_us */
     uint32_t low_t;     /* no stored id has a smaller t (a lower bound) */
+    uint32_t floor_t;   /* at the bound: ids with t < floor_t are forgotten (0: none) */
+    uint32_t tie_t;     /* ... and those at tie_t whose key[3] < tie_key (0: none) */
+    uint64_t tie_key;
+    uint32_t dead_t; /* max(cut_t, floor_t): stored ids below it are gone for lookups */
+    uint32_t mix_at; /* during PASS_SHIFT HALF: a stored t >= HALF is in the old base; else T_MAX */
+    uint64_t work;   /* slots visited for upkeep by the insert under way */
+    uint64_t max_work;
     uint64_t expired;
     uint64_t forgotten_early;
     uint64_t sweeps;
+    struct pass pass;
 };
 
 static inline uint64_t load64(const uint32_t *p)
@@ -91,10 +142,54 @@ static bool can_grow(size_t cap, size_t cap_max)
 /* Below the bound the table is kept at most 3/4 full: a Robin Hood insertion shifts the run
  * after its home slot, and runs lengthen like 1 / (1 - load)^2, so between 3/4 and 7/8 the
  * shifting cost several times the lookup (measured: the largest dedup cost in a replay). At
- * the bound memory wins: it fills to 7/8 before the oldest ids are forgotten. */
-static size_t grow_at_of(size_t cap, size_t cap_max)
+ * the bound memory wins: it fills to 7/8 before the oldest ids are forgotten. Forgetting takes
+ * up to UPKEEP_PASSES passes while inserts go on, so it starts early enough to end by 7/8. */
+static size_t act_at_of(size_t cap, size_t cap_max)
 {
-    return can_grow(cap, cap_max) ? cap - cap / 4 : cap - cap / 8;
+    size_t per_pass = cap / PASS_STEP + (cap > PASS_STEP ? 2 : 1); /* inserts, at most */
+
+    if (can_grow(cap, cap_max)) {
+        return cap - cap / 4;
+    }
+    return cap - cap / 8 - UPKEEP_PASSES * per_pass;
+}
+
+static void set_sizes(struct ow_dedup *d)
+{
+    d->act_at = act_at_of(d->cap, d->cap_max);
+    d->full_at = d->cap - d->cap / 32 - 1;
+}
+
+/* No pass or migration runs: the next upkeep is due at act_at. Until then an insert only
+ * compares n with upkeep_at. */
+static void go_idle(struct ow_dedup *d)
+{
+    d->upkeep_at = d->act_at;
+}
+
+/* The time of @s in the current base: while a rebase shifts the times, those not shifted yet
+ * are told apart by being above HALF (see pass_step). */
+static inline uint32_t t_of(const struct ow_dedup *d, const struct slot *s)
+{
+    return s->t >= d->mix_at ? s->t - HALF : s->t;
+}
+
+/* Is @s gone for lookups: past the span, or forgotten at the bound? */
+static inline bool is_dead(const struct ow_dedup *d, const struct slot *s)
+{
+    uint32_t t = t_of(d, s);
+
+    return t < d->dead_t || (t == d->tie_t && s->key[3] < d->tie_key);
+}
+
+/* Count a dead id as it leaves the table. */
+static void count_gone(struct ow_dedup *d, uint32_t t)
+{
+    if (t < d->cut_t) {
+        d->expired++;
+    } else {
+        d->forgotten_early++;
+    }
 }
 
 /* Find @k0/@k1. On a miss, *pos and *dist are where Robin Hood insertion starts. */
@@ -130,6 +225,21 @@ static inline bool probe(const struct slot *slots, size_t cap, uint64_t k0, uint
     return false;
 }
 
+/* During a migration, an id not in the new array may still be in the old one: there it counts
+ * only if not migrated yet (a migrated slot stays readable, and its id is in the new array or
+ * was gone). The old array is never written but for an id taking its own dead copy's place,
+ * so its probe runs stay intact. */
+static inline struct slot *probe_old(const struct ow_dedup *d, uint64_t k0, uint64_t k1)
+{
+    size_t pos;
+    size_t dist;
+
+    if (d->old != NULL && probe(d->old, d->old_cap, k0, k1, &pos, &dist) && pos >= d->moved) {
+        return &d->old[pos];
+    }
+    return NULL;
+}
+
 /* Robin Hood insertion of @cur (not present) from slot @i at distance @dd. */
 static void place(struct slot *slots, size_t cap, struct slot cur, size_t i, size_t dd)
 {
@@ -157,113 +267,6 @@ static void place(struct slot *slots, size_t cap, struct slot cur, size_t i, siz
     }
 }
 
-/* Remove every id with t < drop_lt, or t == tie_t and key bits below tie_thr (a deterministic
- * pseudo-random share of one time unit), and subtract @delta from the t of the others. One
- * pass, no rehash: start after an empty slot, where no probe run crosses, and move each kept
- * id back to max(its home, the first free slot), which keeps the Robin Hood order.
- * @returns the number removed. */
-static uint64_t compact(struct ow_dedup *d, uint64_t drop_lt, uint32_t tie_t, uint64_t tie_thr,
-                        uint32_t delta)
-{
-    size_t cap = d->cap;
-    size_t start = 0;
-    size_t w = 0;
-    uint64_t dropped = 0;
-    uint32_t low = T_MAX;
-
-    while (d->slots[start].t != 0) {
-        start++;
-    }
-    start = start + 1 == cap ? 0 : start + 1;
-    for (size_t r = 0; r < cap; r++) {
-        size_t ri = start + r >= cap ? start + r - cap : start + r;
-        struct slot *s = &d->slots[ri];
-        size_t h;
-        size_t to;
-
-        if (s->t == 0) {
-            continue;
-        }
-        if (s->t < drop_lt || (s->t == tie_t && s->key[3] < tie_thr)) {
-            s->t = 0;
-            dropped++;
-            continue;
-        }
-        s->t -= delta;
-        low = s->t < low ? s->t : low;
-        if (w == r) {
-            w++;
-            continue;
-        }
-        h = home_of(load64(&s->key[0]), cap);
-        h = h >= start ? h - start : h + cap - start;
-        to = h > w ? h : w;
-        if (to != r) {
-            size_t ti = start + to >= cap ? start + to - cap : start + to;
-
-            d->slots[ti] = *s;
-            s->t = 0;
-        }
-        w = to + 1;
-    }
-    d->n -= dropped;
-    d->low_t = low;
-    d->since_sweep = 0;
-    d->sweeps++;
-    return dropped;
-}
-
-static void set_edges(struct ow_dedup *d)
-{
-    int64_t lo = d->max_us - d->span_us;
-
-    d->cut_t = (uint32_t)(floor_units(lo, d->shift) - d->base_units + 1);
-    d->top_t = (uint32_t)(floor_units(d->max_us, d->shift) - d->base_units + 1);
-}
-
-/* A new greatest time. Rebase when its t would not fit in 32 bits: every id below the new
- * base is past the span anyway. With span < 2^30 units this happens once per ~3 spans. */
-static void advance(struct ow_dedup *d, int64_t occurred_us)
-{
-    int64_t top;
-
-    if (!d->started) {
-        d->started = true;
-        d->max_us = occurred_us;
-        d->base_units = floor_units(occurred_us - d->span_us, d->shift);
-        set_edges(d);
-        return;
-    }
-    d->max_us = occurred_us;
-    top = floor_units(occurred_us, d->shift) - d->base_units + 1;
-    if (top >= (int64_t)T_MAX) {
-        int64_t base = floor_units(occurred_us - d->span_us, d->shift);
-        int64_t delta = base - d->base_units;
-
-        if (delta >= (int64_t)T_MAX) {
-            d->expired += compact(d, (uint64_t)T_MAX + 1, 0, 0, 0);
-        } else {
-            d->expired += compact(d, (uint64_t)delta + 1, 0, 0, (uint32_t)delta);
-        }
-        d->base_units = base;
-    }
-    set_edges(d);
-}
-
-static uint64_t sweep_expired(struct ow_dedup *d)
-{
-    uint64_t n;
-
-    if (d->low_t >= d->cut_t) {
-        d->since_sweep = 0;
-        return 0; /* nothing is past the span: skip the pass */
-    }
-    n = compact(d, d->cut_t, 0, 0, 0);
-
-    d->expired += n;
-    return n;
-}
-
 /* A zeroed slot array. Each lookup costs about one cache miss at a random place; with 4 KiB
  * pages it is also a TLB miss, so ask for transparent huge pages (advice only: large calloc
  * blocks are fresh mappings, untouched until the first probe). */
@@ -282,103 +285,395 @@ static struct slot *slots_new(size_t cap)
     return slots;
 }
 
-static void grow(struct ow_dedup *d, size_t cap)
+/* Growth keeps the old array and moves it into a new one MIGRATE_STEP slots per insert, in
+ * index order; new ids go to the new array meanwhile. The old array is freed when empty. */
+static void start_migration(struct ow_dedup *d, size_t cap)
 {
-    struct slot *slots = slots_new(cap);
-
-    for (size_t i = 0; i < d->cap; i++) {
-        const struct slot *s = &d->slots[i];
-
-        if (s->t != 0) {
-            place(slots, cap, *s, home_of(load64(&s->key[0]), cap), 0);
-        }
-    }
-    free(d->slots);
-    d->slots = slots;
+    d->old = d->slots;
+    d->old_cap = d->cap;
+    d->moved = 0;
+    d->slots = slots_new(cap);
     d->cap = cap;
-    d->grow_at = grow_at_of(cap, d->cap_max);
+    d->fresh_low = T_MAX;
+    d->upkeep_at = 0;
+    set_sizes(d);
 }
 
-/* Forget at least @want of the oldest ids (all ids have cut_t <= t <= top_t here). Histograms
- * of t narrow the cut-off, one pass each (one is enough unless times bunch up); the ids of a
- * single unit holding too many are split by key bits, so some id is always dropped. */
-static void forget_oldest(struct ow_dedup *d, uint64_t want)
+static void migrate_step(struct ow_dedup *d, size_t budget)
 {
-    uint64_t hist[HIST_BUCKETS];
-    uint64_t lo = d->cut_t;
-    uint64_t hi = d->top_t;
-    uint64_t below = 0;
+    const struct slot *old = d->old;
+    struct slot *slots = d->slots;
+    size_t cap = d->cap;
+    size_t end = d->old_cap - d->moved > budget ? d->moved + budget : d->old_cap;
+    uint32_t low = d->fresh_low;
+
+    /* Old index order is home order (home_of is monotone in the key), so the writes into the
+     * new array go forward too, which the hardware prefetches. */
+    for (size_t i = d->moved; i < end; i++) {
+        const struct slot *s = &old[i];
+        struct slot cur = *s;
+
+        if (cur.t == 0) {
+            continue;
+        }
+        cur.t = t_of(d, s);
+        if (is_dead(d, s)) {
+            count_gone(d, cur.t);
+            d->n--;
+            continue;
+        }
+        low = cur.t < low ? cur.t : low;
+        place(slots, cap, cur, home_of(load64(&s->key[0]), cap), 0);
+    }
+    d->fresh_low = low;
+    d->work += end - d->moved;
+    d->moved = end;
+    if (end == d->old_cap) {
+        free(d->old);
+        d->old = NULL;
+        d->old_cap = 0;
+        d->moved = 0;
+        d->low_t = low;
+        go_idle(d);
+    }
+}
+
+static void start_pass(struct ow_dedup *d, enum pass_goal goal)
+{
+    struct pass *p = &d->pass;
+
+    p->goal = goal;
+    p->visited = 0;
+    if (p->at >= d->cap) {
+        p->at = 0;
+    }
+    if (goal == PASS_COUNT) {
+        memset(p->hist, 0, sizeof(p->hist));
+    }
+    d->fresh_low = T_MAX;
+    d->upkeep_at = 0;
+}
+
+/* The first count of a forgetting: the times of all ids that are not gone, in 4096 buckets. */
+static void start_count(struct ow_dedup *d)
+{
+    struct pass *p = &d->pass;
+
+    p->by_key = false;
+    p->lo = d->dead_t;
+    p->hi = d->top_t > p->lo ? d->top_t : p->lo;
+    p->width = (p->hi - p->lo) / HIST_BUCKETS + 1;
+    p->below = 0;
+    p->want = 0;
+    start_pass(d, PASS_COUNT);
+}
+
+static void count_kept(struct pass *p, const struct slot *s)
+{
+    if (p->by_key) {
+        if (s->t == p->lo) {
+            p->hist[s->key[3] >> 20]++;
+        }
+    } else if (s->t >= p->lo && s->t <= p->hi) {
+        p->hist[(s->t - p->lo) / p->width]++;
+    }
+}
+
+/* Forget ids below @floor_t, and those at @tie_t whose key[3] < @tie_key (a deterministic
+ * pseudo-random share of one time unit): lookups treat them as gone at once, and passes and
+ * migrations reclaim them. The floor only rises. */
+static void raise_floor(struct ow_dedup *d, uint32_t floor_t, uint32_t tie_t, uint64_t tie_key)
+{
+    if (floor_t > d->floor_t) {
+        d->floor_t = floor_t;
+    }
+    if (tie_t != d->tie_t) {
+        d->tie_t = tie_t;
+        d->tie_key = tie_key;
+    } else if (tie_key > d->tie_key) {
+        d->tie_key = tie_key;
+    }
+    d->dead_t = d->cut_t > d->floor_t ? d->cut_t : d->floor_t;
+}
+
+/* A count ended: forget at least the wanted number of the oldest ids, or count again more
+ * finely. Histograms of t narrow the cut-off, one pass each (one is enough unless times bunch
+ * up); the ids of a single unit holding too many are split by key bits, so some id is always
+ * dropped. */
+static void forget_oldest(struct ow_dedup *d)
+{
+    struct pass *p = &d->pass;
+    uint64_t keep = d->cap - d->cap / 4;
     uint64_t slack = d->cap / 64;
-    size_t b;
-    uint64_t sum;
+    uint64_t sum = p->below;
+    uint64_t b_lo;
+    uint64_t b_hi;
+    size_t b = 0;
 
-    for (;;) {
-        uint64_t width = (hi - lo) / HIST_BUCKETS + 1;
-        uint64_t b_lo;
-        uint64_t b_hi;
-
-        memset(hist, 0, sizeof(hist));
-        for (size_t i = 0; i < d->cap; i++) {
-            uint32_t t = d->slots[i].t;
-
-            if (t >= lo && t <= hi) {
-                hist[(t - lo) / width]++;
-            }
-        }
-        sum = below;
-        b = 0;
-        while (b + 1 < HIST_BUCKETS && sum + hist[b] < want) {
-            sum += hist[b];
-            b++;
-        }
-        b_lo = lo + b * width;
-        b_hi = b_lo + width - 1 < hi ? b_lo + width - 1 : hi;
-        if (sum + hist[b] <= want + slack) {
-            d->forgotten_early += compact(d, b_hi + 1, 0, 0, 0);
+    if (p->want == 0) {
+        if (d->n <= keep) {
             return;
         }
-        if (width == 1) {
-            lo = b_lo;
-            break;
-        }
-        lo = b_lo;
-        hi = b_hi;
-        below = sum;
+        p->want = d->n - keep;
     }
-    /* One unit (lo) holds too many: drop those whose top key bits fall below a cut-off. */
-    memset(hist, 0, sizeof(hist));
-    for (size_t i = 0; i < d->cap; i++) {
-        if (d->slots[i].t == lo) {
-            hist[d->slots[i].key[3] >> 20]++;
-        }
-    }
-    b = 0;
-    while (b + 1 < HIST_BUCKETS && sum + hist[b] < want) {
-        sum += hist[b];
+    while (b + 1 < HIST_BUCKETS && sum + p->hist[b] < p->want) {
+        sum += p->hist[b];
         b++;
     }
-    d->forgotten_early += compact(d, lo, (uint32_t)lo, (uint64_t)(b + 1) << 20, 0);
+    if (p->by_key) {
+        raise_floor(d, (uint32_t)p->lo, (uint32_t)p->lo, (uint64_t)(b + 1) << 20);
+        start_pass(d, PASS_SWEEP);
+        return;
+    }
+    b_lo = p->lo + b * p->width;
+    b_hi = b_lo + p->width - 1 < p->hi ? b_lo + p->width - 1 : p->hi;
+    if (sum + p->hist[b] <= p->want + slack) {
+        raise_floor(d, (uint32_t)(b_hi + 1), d->tie_t, d->tie_key);
+        start_pass(d, PASS_SWEEP);
+        return;
+    }
+    /* Too many in bucket b: count it finely (by key bits if it is one unit). */
+    p->below = sum;
+    p->lo = b_lo;
+    if (p->width == 1) {
+        p->by_key = true;
+    } else {
+        p->hi = b_hi;
+        p->width = (p->hi - p->lo) / HIST_BUCKETS + 1;
+    }
+    start_pass(d, PASS_COUNT);
 }
 
-/* The table reached grow_at: reclaim expired ids; then, if it can still grow, grow unless
- * that left it at most 1/2 full; at the bound, forget the oldest down to 3/4 if more are left.
- * Either way the next call is at least cap/8 inserts away, so the O(cap) passes cost O(1) per
- * insert. */
-static void maintain(struct ow_dedup *d)
+static inline void set_edges(struct ow_dedup *d)
+{
+    int64_t lo = d->max_us - d->span_us;
+
+    d->cut_t = (uint32_t)(floor_units(lo, d->shift) - d->base_units + 1);
+    d->top_t = (uint32_t)(floor_units(d->max_us, d->shift) - d->base_units + 1);
+    d->dead_t = d->cut_t > d->floor_t ? d->cut_t : d->floor_t;
+}
+
+/* The first rebase pass ended: every stored t is above HALF (all below were past the span and
+ * are gone). Move the base HALF units up; stored times are now read as t - HALF, until the
+ * second pass has rewritten them all; new ids are stored in the new base, below HALF. */
+static void shift_base(struct ow_dedup *d)
+{
+    d->base_units += HALF;
+    d->mix_at = HALF;
+    d->low_t = d->low_t == T_MAX ? T_MAX : d->low_t - HALF;
+    d->floor_t = d->floor_t > HALF ? d->floor_t - HALF : 0;
+    d->tie_t = d->tie_t > HALF ? d->tie_t - HALF : 0;
+    set_edges(d);
+}
+
+static void end_pass(struct ow_dedup *d)
+{
+    enum pass_goal goal = d->pass.goal;
+
+    d->pass.goal = PASS_NONE;
+    d->low_t = d->fresh_low;
+    d->sweeps++;
+    if (goal == PASS_GROW && d->n > d->cap / 2) {
+        start_migration(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
+    } else if (goal == PASS_COUNT) {
+        forget_oldest(d);
+    } else if (goal == PASS_CLEAR) {
+        shift_base(d);
+        start_pass(d, PASS_SHIFT);
+    } else if (goal == PASS_SHIFT) {
+        d->mix_at = T_MAX;
+    }
+    if (d->old == NULL && d->pass.goal == PASS_NONE) {
+        go_idle(d);
+    }
+}
+
+/* Visit @budget slots from pass.at on, removing the ids that are gone: each kept id moves back
+ * over the free slots just before it, as far as its home allows, as one backward-shift deletion
+ * per removed id would, in one sweep. Between two calls the table must be whole, so a call
+ * stops only where no probe run crosses the free slots it made: at an empty slot, or at an id
+ * in its home slot; past the budget it finishes the displaced run it is in (tens of slots).
+ * Inserts between calls shift ids forward: one crossing pass.at is visited twice, which is
+ * harmless but for a rebase, which runs with no insert between; one crossing the pass's start
+ * would be missed, so after a whole table's worth the pass goes on until no run crosses into
+ * the next slot (at once if the slot before the start is still empty). */
+static void pass_step(struct ow_dedup *d, size_t budget)
+{
+    struct pass *p = &d->pass;
+    struct slot *slots = d->slots;
+    size_t cap = d->cap;
+    size_t i = p->at;
+    size_t gap = 0; /* free slots just before i, made by this call */
+    size_t done = 0;
+    bool finished = false;
+
+    for (;;) {
+        struct slot *s = &slots[i];
+
+        if (p->visited >= cap &&
+            (s->t == 0 || (gap == 0 && slots[i == 0 ? cap - 1 : i - 1].t == 0))) {
+            finished = true; /* no run crosses into slot i: no id was missed */
+            break;
+        }
+        if (s->t == 0) {
+            if (done >= budget) {
+                break;
+            }
+            gap = 0;
+        } else {
+            size_t dist = dist_of(i, home_of(load64(&s->key[0]), cap), cap);
+
+            if (done >= budget && (gap == 0 || dist == 0)) {
+                break;
+            }
+            if (is_dead(d, s)) {
+                count_gone(d, t_of(d, s));
+                d->n--;
+                s->t = 0;
+                gap++;
+            } else {
+                size_t back = dist < gap ? dist : gap;
+
+                s->t = t_of(d, s) - p->delta; /* only a rebase changes it */
+                if (p->goal == PASS_COUNT) {
+                    count_kept(p, s);
+                }
+                d->fresh_low = s->t < d->fresh_low ? s->t : d->fresh_low;
+                if (back > 0) {
+                    slots[i >= back ? i - back : i + cap - back] = *s;
+                    s->t = 0;
+                }
+                gap = back;
+            }
+        }
+        i = i + 1 == cap ? 0 : i + 1;
+        p->visited++;
+        done++;
+    }
+    p->at = i;
+    d->work += done;
+    if (finished) {
+        end_pass(d);
+    }
+}
+
+/* Do all pending upkeep now: the migration, and the pass with what it leads to. */
+static void finish_all(struct ow_dedup *d)
+{
+    while (d->old != NULL || d->pass.goal != PASS_NONE) {
+        if (d->old != NULL) {
+            migrate_step(d, SIZE_MAX);
+        } else {
+            pass_step(d, SIZE_MAX);
+        }
+    }
+}
+
+/* The upkeep step of an insert that stored an id. Growth: at 3/4 full, a pass first if some
+ * ids may be gone (then grow only if more than half full is left, as the pass ends), then the
+ * migration. At the bound: passes that count, then one that drops the oldest down to 3/4. */
+static void upkeep(struct ow_dedup *d)
 {
     bool growable = can_grow(d->cap, d->cap_max);
-    size_t keep = growable ? d->cap / 2 : d->cap - d->cap / 4;
-    size_t next = d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max;
 
-    sweep_expired(d);
-    if (d->n <= keep) {
+    if (d->n >= d->full_at) {
+        /* Never reached by the sizes above: a full table would loop forever, so do it all now. */
+        finish_all(d);
+        if (d->n >= d->full_at && can_grow(d->cap, d->cap_max)) {
+            start_migration(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
+        } else if (d->n >= d->full_at) {
+            start_count(d);
+        }
+        finish_all(d);
         return;
     }
-    if (growable) {
-        grow(d, next);
+    if (d->old != NULL) {
+        migrate_step(d, MIGRATE_STEP);
         return;
     }
-    forget_oldest(d, d->n - keep);
+    if (d->pass.goal == PASS_NONE) {
+        if (growable && d->low_t >= d->dead_t) { /* nothing is gone: no pass first */
+            start_migration(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
+            migrate_step(d, MIGRATE_STEP);
+            return;
+        }
+        if (growable) {
+            start_pass(d, PASS_GROW);
+        } else {
+            start_count(d);
+        }
+    }
+    pass_step(d, PASS_STEP);
+}
+
+static void maintain(struct ow_dedup *d)
+{
+    d->work = 0;
+    upkeep(d);
+    d->max_work = d->work > d->max_work ? d->work : d->max_work;
+}
+
+/* Move every stored time @delta units down at once, dropping those that would reach 0 (all
+ * when @delta is T_MAX): they are past the new span edge, so count as expired. One whole pass,
+ * from just after an empty slot so that it visits each id once: O(table), for a jump of event
+ * time only (see advance()). No other upkeep may be pending. */
+static void rebase_now(struct ow_dedup *d, uint32_t delta)
+{
+    uint32_t cut = delta == T_MAX ? T_MAX : delta + 1;
+    size_t i = 0;
+
+    if (cut > d->cut_t) {
+        d->cut_t = cut;
+        d->dead_t = d->cut_t > d->floor_t ? d->cut_t : d->floor_t;
+    }
+    while (d->slots[i].t != 0) {
+        i++;
+    }
+    d->pass.at = i + 1 == d->cap ? 0 : i + 1;
+    d->pass.delta = delta == T_MAX ? 0 : delta;
+    start_pass(d, PASS_SWEEP);
+    finish_all(d);
+    d->pass.delta = 0;
+    d->floor_t = d->floor_t > delta ? d->floor_t - delta : 0;
+    d->tie_t = d->tie_t > delta ? d->tie_t - delta : 0;
+}
+
+/* A new greatest time. The 32-bit times are rebased in steps, by two passes (see shift_base())
+ * that start when the greatest t reaches REBASE_AT: then 2^30 units (at least a span) of event
+ * time remain before a t would not fit. Event time that jumps past that margin, or past HALF
+ * in the new base while the second pass runs, is caught up at once: the pending work is
+ * finished and, if still needed, the times are rebased in one pass. */
+static void advance(struct ow_dedup *d, int64_t occurred_us)
+{
+    int64_t top;
+
+    if (!d->started) {
+        d->started = true;
+        d->max_us = occurred_us;
+        d->base_units = floor_units(occurred_us - d->span_us, d->shift);
+        set_edges(d);
+        return;
+    }
+    top = floor_units(occurred_us, d->shift) - d->base_units + 1;
+    if (top >= (int64_t)T_MAX || (d->mix_at != T_MAX && top >= (int64_t)HALF)) {
+        d->work = 0;
+        finish_all(d); /* a rebase under way ends, and may move the base */
+        top = floor_units(occurred_us, d->shift) - d->base_units + 1;
+        if (top >= (int64_t)T_MAX) {
+            int64_t base = floor_units(occurred_us - d->span_us, d->shift);
+            int64_t delta = base - d->base_units;
+
+            rebase_now(d, delta >= (int64_t)T_MAX ? T_MAX : (uint32_t)delta);
+            d->base_units = base;
+        }
+        d->max_work = d->work > d->max_work ? d->work : d->max_work;
+    }
+    d->max_us = occurred_us;
+    set_edges(d);
+    if (d->top_t >= REBASE_AT && d->cut_t > HALF && d->mix_at == T_MAX && d->old == NULL &&
+        d->pass.goal == PASS_NONE) {
+        start_pass(d, PASS_CLEAR);
+    }
 }
 
 struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf)
@@ -401,21 +696,26 @@ struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf)
         d->cap_max = MIN_SLOTS;
     }
     d->cap = d->cap_max < START_SLOTS ? d->cap_max : START_SLOTS;
-    d->grow_at = grow_at_of(d->cap, d->cap_max);
+    set_sizes(d);
+    go_idle(d);
     d->slots = slots_new(d->cap);
     d->low_t = T_MAX;
+    d->mix_at = T_MAX;
     return d;
 }
 
+/* At a restore, before any insert: the one growth is done at once. */
 void ow_dedup_reserve(struct ow_dedup *d, size_t n)
 {
     size_t cap = d->cap;
 
-    while (grow_at_of(cap, d->cap_max) <= n && can_grow(cap, d->cap_max)) {
+    finish_all(d);
+    while (cap - cap / 4 <= n && can_grow(cap, d->cap_max)) {
         cap = cap * 2 < d->cap_max ? cap * 2 : d->cap_max;
     }
     if (cap != d->cap) {
-        grow(d, cap);
+        start_migration(d, cap);
+        finish_all(d);
     }
 }
 
@@ -424,6 +724,7 @@ void ow_dedup_destroy(struct ow_dedup *d)
     if (d == NULL) {
         return;
     }
+    free(d->old);
     free(d->slots);
     free(d);
 }
@@ -450,11 +751,12 @@ enum ow_dedup_verdict ow_dedup_lookup(const struct ow_dedup *d, struct ow_dedup_
     size_t dist;
     const struct slot *s;
 
-    if (!probe(d->slots, d->cap, key.h[0], key.h[1], &pos, &dist)) {
-        return OW_DEDUP_NEW;
+    if (probe(d->slots, d->cap, key.h[0], key.h[1], &pos, &dist)) {
+        s = &d->slots[pos];
+    } else {
+        s = probe_old(d, key.h[0], key.h[1]);
     }
-    s = &d->slots[pos];
-    if (s->t < d->cut_t) {
+    if (s == NULL || is_dead(d, s)) {
         return OW_DEDUP_NEW;
     }
     return same_content(s, content) ? OW_DEDUP_SAME : OW_DEDUP_CONFLICT;
@@ -468,10 +770,10 @@ static inline void insert(struct ow_dedup *d, uint64_t k0, uint64_t k1, const ui
                           int64_t occurred_us)
 {
     struct slot cur;
+    struct slot *s = NULL;
     int64_t t;
     size_t pos;
-    size_t dist;
-    bool found;
+    size_t dist = 0;
 
     if (occurred_us > OCCURRED_LIMIT) {
         occurred_us = OCCURRED_LIMIT;
@@ -482,12 +784,21 @@ static inline void insert(struct ow_dedup *d, uint64_t k0, uint64_t k1, const ui
         advance(d, occurred_us);
     }
     t = floor_units(occurred_us, d->shift) - d->base_units + 1;
-    found = probe(d->slots, d->cap, k0, k1, &pos, &dist);
-    if (found && d->slots[pos].t >= d->cut_t) {
+    if (probe(d->slots, d->cap, k0, k1, &pos, &dist)) {
+        s = &d->slots[pos];
+    } else {
+        s = probe_old(d, k0, k1);
+    }
+    if (s != NULL && !is_dead(d, s)) {
         return; /* the first copy wins */
     }
-    if (t < (int64_t)d->cut_t) {
-        d->expired++; /* too old to remember */
+    if (t < (int64_t)d->dead_t || (t == d->tie_t && (k1 >> 32) < d->tie_key)) {
+        /* Too old to remember: past the span, or older than ids the bound made us forget. */
+        if (t < (int64_t)d->cut_t) {
+            d->expired++;
+        } else {
+            d->forgotten_early++;
+        }
         return;
     }
     memcpy(&cur.key[0], &k0, 8);
@@ -495,24 +806,18 @@ static inline void insert(struct ow_dedup *d, uint64_t k0, uint64_t k1, const ui
     memcpy(&cur.content[0], &content[0], 8);
     memcpy(&cur.content[2], &content[1], 8);
     cur.t = (uint32_t)t;
-    if (found) {
-        /* Past the span but not swept yet: the new copy takes its place. */
-        d->slots[pos] = cur;
-        d->low_t = cur.t < d->low_t ? cur.t : d->low_t;
-        d->expired++;
+    d->low_t = cur.t < d->low_t ? cur.t : d->low_t;
+    d->fresh_low = cur.t < d->fresh_low ? cur.t : d->fresh_low;
+    if (s != NULL) {
+        /* Gone but not reclaimed yet: the new copy takes its place (in either array). */
+        count_gone(d, t_of(d, s));
+        *s = cur;
         return;
     }
-    /* Maintenance moves ids, so probe again after it. */
-    if (d->n >= d->grow_at) {
-        maintain(d);
-        probe(d->slots, d->cap, k0, k1, &pos, &dist);
-    } else if (++d->since_sweep >= d->cap) {
-        sweep_expired(d);
-        probe(d->slots, d->cap, k0, k1, &pos, &dist);
-    }
     place(d->slots, d->cap, cur, pos, dist);
-    d->n++;
-    d->low_t = cur.t < d->low_t ? cur.t : d->low_t;
+    if (++d->n >= d->upkeep_at) {
+        maintain(d);
+    }
 }
 
 void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t content[2],
@@ -521,12 +826,26 @@ void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t
     insert(d, key.h[0], key.h[1], content, occurred_us);
 }
 
-void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key)
+/* Two lines, as a slot straddles two half the time (see ow_dedup_insert_many); during a
+ * migration the id may be in either array. Always inlined: GCC takes a prefetch for a function
+ * without side effects, and deleted the calls to this helper when it was not. */
+static inline __attribute__((always_inline)) void prefetch_homes(const struct ow_dedup *d,
+                                                                 uint64_t k0)
 {
-    const struct slot *s = &d->slots[home_of(key.h[0], d->cap)];
+    const char *s = (const char *)&d->slots[home_of(k0, d->cap)];
 
     __builtin_prefetch(s);
-    __builtin_prefetch((const char *)s + 63);
+    __builtin_prefetch(s + 63);
+    if (d->old != NULL) {
+        s = (const char *)&d->old[home_of(k0, d->old_cap)];
+        __builtin_prefetch(s);
+        __builtin_prefetch(s + 63);
+    }
+}
+
+void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key)
+{
+    prefetch_homes(d, key.h[0]);
 }
 
 /* Each insert starts with a miss at a random slot; asking for the slots of the id
@@ -540,10 +859,14 @@ void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, 
 {
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n) {
-            const struct slot *s = &d->slots[home_of(ids[i + PREFETCH_AHEAD].key.h[0], d->cap)];
+            uint64_t k0 = ids[i + PREFETCH_AHEAD].key.h[0];
+            const char *s = (const char *)&d->slots[home_of(k0, d->cap)];
 
             __builtin_prefetch(s, 1);
-            __builtin_prefetch((const char *)s + 64, 1);
+            __builtin_prefetch(s + 64, 1);
+            if (d->old != NULL) {
+                prefetch_homes(d, k0);
+            }
         }
         insert(d, ids[i].key.h[0], ids[i].key.h[1], ids[i].content, ids[i].occurred_us);
     }
@@ -551,29 +874,36 @@ void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, 
 
 uint64_t ow_dedup_sweep(struct ow_dedup *d)
 {
-    return sweep_expired(d);
+    uint64_t expired = d->expired;
+
+    finish_all(d);
+    if (d->low_t < d->dead_t) {
+        start_pass(d, PASS_SWEEP);
+        finish_all(d);
+    }
+    return d->expired - expired;
 }
 
-int ow_dedup_foreach(const struct ow_dedup *d,
-                     int (*fn)(void *arg, struct ow_dedup_key key, const uint64_t content[2],
-                               int64_t occurred_us),
-                     void *arg)
+static int walk(const struct ow_dedup *d, const struct slot *slots, size_t from, size_t to,
+                int (*fn)(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                          int64_t occurred_us),
+                void *arg)
 {
-    for (size_t i = 0; i < d->cap; i++) {
-        const struct slot *s = &d->slots[i];
+    for (size_t i = from; i < to; i++) {
+        const struct slot *s = &slots[i];
         struct ow_dedup_key key;
         uint64_t content[2];
         int64_t occurred_us;
         int rc;
 
-        if (s->t == 0 || s->t < d->cut_t) {
+        if (s->t == 0 || is_dead(d, s)) {
             continue;
         }
         key.h[0] = load64(&s->key[0]);
         key.h[1] = load64(&s->key[2]);
         content[0] = load64(&s->content[0]);
         content[1] = load64(&s->content[2]);
-        occurred_us = (d->base_units + (int64_t)s->t - 1) * ((int64_t)1 << d->shift);
+        occurred_us = (d->base_units + (int64_t)t_of(d, s) - 1) * ((int64_t)1 << d->shift);
         rc = fn(arg, key, content, occurred_us);
         if (rc != 0) {
             return rc;
@@ -582,12 +912,36 @@ int ow_dedup_foreach(const struct ow_dedup *d,
     return 0;
 }
 
+/* During a migration every id is in exactly one place: the old array past the migrated
+ * slots, or the new array. */
+int ow_dedup_foreach(const struct ow_dedup *d,
+                     int (*fn)(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                               int64_t occurred_us),
+                     void *arg)
+{
+    int rc = 0;
+
+    if (d->old != NULL) {
+        rc = walk(d, d->old, d->moved, d->old_cap, fn, arg);
+    }
+    if (rc == 0) {
+        rc = walk(d, d->slots, 0, d->cap, fn, arg);
+    }
+    return rc;
+}
+
 void ow_dedup_stats(const struct ow_dedup *d, struct ow_dedup_stats *st)
 {
     st->ids = d->n;
-    st->bytes = (uint64_t)d->cap * sizeof(struct slot);
+    st->bytes = (uint64_t)(d->cap + d->old_cap) * sizeof(struct slot);
     st->expired = d->expired;
     st->forgotten_early = d->forgotten_early;
     st->capacity = d->cap;
     st->sweeps = d->sweeps;
+    st->migration_left = d->old != NULL ? d->old_cap - d->moved : 0;
+    st->sweep_left = 0;
+    if (d->pass.goal != PASS_NONE) {
+        st->sweep_left = d->pass.visited < d->cap ? d->cap - d->pass.visited : 1;
+    }
+    st->max_slots_per_insert = d->max_work;
 }

@@ -12,9 +12,32 @@
  * 7 days. The edge is compared in whole units (floor(occurred / u) >= floor((M - span) / u)),
  * so an id is never forgotten before the span and at most u - 1 us after it.
  *
- * Expiry is exact as seen by lookups (an id past the edge reads as OW_DEDUP_NEW at once); the
- * memory of expired ids is reclaimed in amortised sweeps (before the table grows, and once per
- * capacity's worth of inserts), or at once by ow_dedup_sweep.
+ * Expiry is exact as seen by lookups (an id past the edge reads as OW_DEDUP_NEW at once), and
+ * so is forgetting at the bound (the forgotten ids read as OW_DEDUP_NEW from the insert that
+ * chose them on); the memory of both is reclaimed by sweeps, or at once by ow_dedup_sweep.
+ *
+ * Upkeep comes in steps, so that no insert holds the thread for work in proportion to the table
+ * (tens of millions of ids). An insert that stores an id does at most one step:
+ * - growth (at 3/4 full, up to the bound): the old slot array stays while 64 of its slots per
+ *   insert move into the new one; lookups and inserts read both until it is empty and freed;
+ * - a sweep (before growing if some ids may be gone; at the bound, before forgetting): 256 slots
+ *   per insert, plus the rest of one probe run (tens of slots; about a thousand at most, seen at
+ *   7/8 full), reclaiming the ids that are gone;
+ * - forgetting (at the bound, from about 0.85 full): sweeps that also count the times kept
+ *   choose the oldest ids, down to 3/4 full; a last sweep drops them. The table never holds
+ *   more than 7/8 of its slots.
+ * - a rebase (times are 32-bit counts of units from a base, so every 2^31 units of event time,
+ *   25 days with the default span): a sweep that reclaims the ids past the span, then one that
+ *   moves the others' times to a base 2^31 units later.
+ * That is a few microseconds at most; a growth also takes page faults of the new array as it
+ * fills (with transparent huge pages, 2 MiB of zeroing each: 0.1 to 0.5 ms). Only event time
+ * leaping 2^30 units (more than the span: 12 days with the default one) within a few thousand
+ * inserts makes one insert do O(table) work: the pending work is finished and the times are
+ * rebased in that insert. ow_dedup_stats reports the most slots one insert visited.
+ *
+ * Memory: the slot array, 36 bytes a slot, stays within max_bytes. During a growth the old
+ * array exists too, for (old slots / 64) inserts: 1.5 times the new one while doubling, and up
+ * to 1.89 times max_bytes at the last growth (which grows by 1/8 at least).
  *
  * Not thread-safe: one table belongs to one thread (the engine's). */
 #ifndef OW_DEDUP_H
@@ -41,20 +64,24 @@ enum ow_dedup_verdict {
 };
 
 struct ow_dedup_stats {
-    uint64_t ids;             /* remembered now (includes ids past the span not yet swept) */
-    uint64_t bytes;           /* table memory: the slot array, never above max_bytes */
+    uint64_t ids;             /* stored now (includes ids gone but not reclaimed yet) */
+    uint64_t bytes;           /* slot memory now: the table, plus the old array during growth */
     uint64_t expired;         /* forgotten because older than the span */
     uint64_t forgotten_early; /* forgotten because of the memory bound */
-    uint64_t capacity;        /* slots in the table now */
-    uint64_t sweeps;          /* passes over the table that reclaimed or forgot ids */
+    uint64_t capacity;        /* slots in the table now (capacity * 36 <= max_bytes) */
+    uint64_t sweeps;          /* sweeps ended: passes over the table that reclaim, count, forget */
+    uint64_t migration_left;  /* slots of the old array still to move (0: no growth under way) */
+    uint64_t sweep_left;      /* slots the sweep under way has still to visit (0: none) */
+    uint64_t max_slots_per_insert; /* most slots one insert visited for upkeep, since create */
 };
 
 /** A table within @conf's bound (@conf is borrowed). Never NULL (aborts on OOM). While the
- * table grows, the old and the new slot arrays exist together for the time of one rehash. */
+ * table grows, the old and the new slot arrays exist together (see above). */
 struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf);
 
 /** Make room for @n ids at once (within the bound), so that loading a saved set does not
- * rehash the table at every doubling. */
+ * rehash the table at every doubling. Pending upkeep and the growth are done now, in one call
+ * (O(table)): for a restore, before events flow. */
 void ow_dedup_reserve(struct ow_dedup *d, size_t n);
 
 /** Free; NULL is a no-op. */
@@ -67,16 +94,19 @@ struct ow_dedup_key ow_dedup_key_of(const char *id, size_t len);
 enum ow_dedup_verdict ow_dedup_lookup(const struct ow_dedup *d, struct ow_dedup_key key,
                                       const uint64_t content[2]);
 
-/** Start loading @key's slot into the cache. A lookup costs about one cache miss at a random
- * place (~100 ns from DRAM); a caller holding a batch of events can hide most of it by calling
- * this for event i + 8 while it handles event i. No effect on the table. */
+/** Start loading @key's slot into the cache (during a growth, in both arrays). A lookup costs
+ * about one cache miss at a random place (~100 ns from DRAM); a caller holding a batch of
+ * events can hide most of it by calling this for event i + 8 while it handles event i. No
+ * effect on the table. */
 void ow_dedup_prefetch(const struct ow_dedup *d, struct ow_dedup_key key);
 
 /** Remember @key with @content at event time @occurred_us (call after the event was applied).
  * Forgets ids older than (greatest occurred_us seen - span) as it goes, and the oldest ids
- * when the memory bound is reached. If @key is already remembered nothing changes (the first
- * copy wins). An id already past the span edge when inserted is not stored and counts as
- * expired. @occurred_us is clamped to +-2^61 (about 73,000 years). */
+ * when the memory bound is reached, and does one bounded step of upkeep (see above). If @key
+ * is already remembered nothing changes (the first copy wins). An id already past the span
+ * edge when inserted is not stored and counts as expired; at the bound, one older than the ids
+ * forgotten is not stored either and counts as forgotten early. @occurred_us is clamped to
+ * +-2^61 (about 73,000 years). */
 void ow_dedup_insert(struct ow_dedup *d, struct ow_dedup_key key, const uint64_t content[2],
                      int64_t occurred_us);
 
@@ -94,12 +124,14 @@ struct ow_dedup_entry {
  * table. Same thread rules as ow_dedup_insert. */
 void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, size_t n);
 
-/** Reclaim the memory of ids past the span now (one pass over the table).
- * @returns the number of ids removed, also added to the expired counter. */
+/** Do all pending upkeep now (a growth, sweeps, forgetting), then reclaim the memory of the ids
+ * past the span: O(table), for tests and tools rather than the event loop.
+ * @returns the number of ids counted as expired meanwhile (also in the expired counter). */
 uint64_t ow_dedup_sweep(struct ow_dedup *d);
 
-/** Call @fn for every remembered id (ids past the span are skipped), in table order, for a
- * state save. @occurred_us is the stored time, rounded down to the time unit (exact when the
+/** Call @fn for every remembered id (ids past the span or forgotten are skipped), each once,
+ * also during a growth (the old array's unmoved part first, then the new array), for a state
+ * save. @occurred_us is the stored time, rounded down to the time unit (exact when the
  * unit is 1 us); inserting these into a new table with the same conf gives the same verdicts
  * (its greatest time is rounded down too, so ids at the edge may be kept one unit longer).
  * @fn must not modify @d. @returns 0, or the first non-zero value @fn returned (which stops

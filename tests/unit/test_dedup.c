@@ -658,6 +658,320 @@ static void dedup__insert_many_matches_one_by_one(void **state)
     free(ids);
 }
 
+/* Upkeep in steps: growth moves the old array into the new one a few slots per insert, and
+ * sweeps walk the table a few hundred slots per insert. The tests below look at the table
+ * between any two inserts while that work is under way. */
+
+/* The ids of a universe by key, to name the ids a walk reports. */
+struct keyed {
+    uint64_t h0;
+    uint64_t h1;
+    uint64_t id;
+};
+
+static int keyed_cmp(const void *a, const void *b)
+{
+    const struct keyed *x = a;
+    const struct keyed *y = b;
+
+    return x->h0 < y->h0 ? -1 : x->h0 > y->h0;
+}
+
+struct upkeep_model {
+    struct ow_dedup *d;
+    bool bounded;
+    uint64_t universe;
+    int64_t span;
+    int64_t max_us;
+    uint64_t accepted;
+    struct ow_dedup_key *keys; /* by id */
+    struct keyed *by_key;      /* sorted by h0 */
+    struct model_entry *m;     /* by id */
+    uint8_t *seen;             /* by id: reported by the walk under way */
+    uint64_t walked;
+    int64_t walked_min_us;
+};
+
+static bool model_live(const struct upkeep_model *um, uint64_t id)
+{
+    return um->m[id].present && um->m[id].occurred_us >= um->max_us - um->span;
+}
+
+static int model_walk_cb(void *arg, struct ow_dedup_key key, const uint64_t content[2],
+                         int64_t occurred_us)
+{
+    struct upkeep_model *um = arg;
+    struct keyed want = {key.h[0], 0, 0};
+    const struct keyed *k = bsearch(&want, um->by_key, um->universe, sizeof(*k), keyed_cmp);
+    const struct model_entry *me;
+
+    assert_non_null(k);
+    assert_true(k->h1 == key.h[1]);
+    assert_false(um->seen[k->id]); /* each id once, also during a migration */
+    um->seen[k->id] = 1;
+    me = &um->m[k->id];
+    assert_true(model_live(um, k->id)); /* nothing the model lacks or has past the span */
+    assert_true(content[0] == me->content[0] && content[1] == me->content[1]);
+    assert_true(occurred_us == me->occurred_us); /* the unit is 1 us: exact */
+    um->walked++;
+    um->walked_min_us = occurred_us < um->walked_min_us ? occurred_us : um->walked_min_us;
+    return 0;
+}
+
+/* The whole table against the model: every remembered id walked once, lookups agreeing with
+ * the walk for every id, the counters. Unbounded, the table remembers exactly the live ids;
+ * at a bound, a subset, and every id it forgot is at least as old as every id it kept. */
+static void model_check_all(struct upkeep_model *um, size_t max_bytes)
+{
+    struct ow_dedup_stats st = stats_of(um->d);
+    int64_t forgotten_max_us = INT64_MIN;
+    uint64_t live = 0;
+
+    memset(um->seen, 0, um->universe);
+    um->walked = 0;
+    um->walked_min_us = INT64_MAX;
+    assert_int_equal(ow_dedup_foreach(um->d, model_walk_cb, um), 0);
+    for (uint64_t id = 0; id < um->universe; id++) {
+        enum ow_dedup_verdict v = ow_dedup_lookup(um->d, um->keys[id], um->m[id].content);
+
+        assert_int_equal(v, um->seen[id] ? OW_DEDUP_SAME : OW_DEDUP_NEW);
+        if (model_live(um, id)) {
+            live++;
+            if (!um->seen[id] && um->m[id].occurred_us > forgotten_max_us) {
+                forgotten_max_us = um->m[id].occurred_us;
+            }
+        }
+    }
+    assert_true(st.ids >= um->walked); /* ids counts the gone ones not yet reclaimed */
+    assert_int_equal(st.ids + st.expired + st.forgotten_early, um->accepted);
+    assert_true(st.bytes >= st.capacity * SLOT_BYTES);
+    if (st.migration_left == 0) {
+        assert_int_equal(st.bytes, st.capacity * SLOT_BYTES);
+    }
+    if (!um->bounded) {
+        assert_int_equal(um->walked, live);
+        return;
+    }
+    assert_true(st.capacity * SLOT_BYTES <= max_bytes);
+    assert_true(st.ids <= st.capacity * 7 / 8);
+    assert_true(forgotten_max_us <= um->walked_min_us); /* the oldest are forgotten first */
+}
+
+/* Each step of time per event: fast (the live set grows and the table with it), slow (most
+ * ids expire and sweeps reclaim them), fast again, then a jump past the span (all expire). */
+static int64_t model_step(int op, uint64_t r, int64_t span)
+{
+    if (op == 300000) {
+        return 3 * span;
+    }
+    if (op < 100000 || (op >= 200000 && op < 300000)) {
+        return (int64_t)(r & 1);
+    }
+    return (int64_t)(r & 7);
+}
+
+/* A span of 2^29 us (1 us units) and about 40000 ids in it: event time runs through 2^32 units
+ * almost twice, so the times are rebased three times, in steps. */
+#define REBASE_SPAN_US ((int64_t)1 << 29)
+
+static int64_t rebase_step(int op, uint64_t r, int64_t span)
+{
+    (void)op;
+    return (int64_t)(r % (uint64_t)(span / 20000));
+}
+
+/* Randomized: inserts (new, duplicate, other content, late, past the span, an expired id
+ * again), lookups of the touched id at every step, and now and then the whole table against
+ * the model, many times while a migration or a sweep is under way. With @rebasing, a long span
+ * and event time running through 2^32 units: the sweeps include those that rebase the times. */
+static void run_upkeep_model(size_t max_bytes, bool bounded, bool rebasing)
+{
+    const uint64_t universe = 80000;
+    const int ops = rebasing ? 600000 : 400000;
+    int64_t (*step)(int op, uint64_t r, int64_t span) = rebasing ? rebase_step : model_step;
+    struct ow_dedup_conf conf = {.span_us = rebasing ? REBASE_SPAN_US : 30000,
+                                 .max_bytes = max_bytes};
+    struct upkeep_model um = {.d = ow_dedup_create(&conf),
+                              .bounded = bounded,
+                              .universe = universe,
+                              .span = conf.span_us,
+                              .max_us = INT64_MIN};
+    uint64_t rng = 0x5bd1e9955bd1e995ULL;
+    int64_t now = 1000000;
+    int migrating_checks = 0;
+    int sweeping_checks = 0;
+    int checks_now = 0; /* in the migration or sweep under way: a few in each, 200 in all */
+    uint64_t busy_with = UINT64_MAX; /* the migration (by capacity) or sweep (by number) */
+    uint64_t cap_seen = 0;
+    struct ow_dedup_stats st;
+
+    um.keys = calloc(universe, sizeof(*um.keys));
+    um.by_key = calloc(universe, sizeof(*um.by_key));
+    um.m = calloc(universe, sizeof(*um.m));
+    um.seen = calloc(universe, 1);
+    assert_true(um.keys && um.by_key && um.m && um.seen);
+    for (uint64_t id = 0; id < universe; id++) {
+        um.keys[id] = key_n(id);
+        um.by_key[id] = (struct keyed){um.keys[id].h[0], um.keys[id].h[1], id};
+    }
+    qsort(um.by_key, universe, sizeof(*um.by_key), keyed_cmp);
+    for (int op = 0; op < ops; op++) {
+        uint64_t r = rng_next(&rng);
+        uint64_t id = (r >> 8) % universe;
+        struct model_entry *me = &um.m[id];
+        bool live = model_live(&um, id);
+        int64_t occurred_us;
+        enum ow_dedup_verdict v;
+        uint64_t c[2];
+
+        now += step(op, r, conf.span_us);
+        occurred_us = now;
+        if ((r >> 40) % 16 == 0) {
+            occurred_us -= (int64_t)((r >> 20) % (uint64_t)(conf.span_us * 5 / 4)); /* late */
+        }
+        content_n(id, c);
+        if ((r >> 60) == 0) {
+            c[1]++; /* the same id with other content */
+        }
+        v = ow_dedup_lookup(um.d, um.keys[id], c);
+        if (!live) {
+            assert_int_equal(v, OW_DEDUP_NEW);
+        } else if (me->content[0] == c[0] && me->content[1] == c[1]) {
+            assert_true(v == OW_DEDUP_SAME || (bounded && v == OW_DEDUP_NEW));
+        } else {
+            assert_true(v == OW_DEDUP_CONFLICT || (bounded && v == OW_DEDUP_NEW));
+        }
+        if (v == OW_DEDUP_NEW || (r >> 56) % 4 == 0) { /* now and then a copy again */
+            ow_dedup_insert(um.d, um.keys[id], c, occurred_us);
+            um.max_us = occurred_us > um.max_us ? occurred_us : um.max_us;
+            if (v == OW_DEDUP_NEW || !model_live(&um, id)) {
+                um.accepted++; /* stored, or counted as gone at once */
+                me->present = true;
+                me->content[0] = c[0];
+                me->content[1] = c[1];
+                me->occurred_us = occurred_us;
+            }
+        }
+        st = stats_of(um.d);
+        assert_int_equal(st.ids + st.expired + st.forgotten_early, um.accepted);
+        cap_seen = st.capacity > cap_seen ? st.capacity : cap_seen;
+        if (st.migration_left > 0) {
+            checks_now = busy_with == st.capacity * 2 + 1 ? checks_now : 0;
+            busy_with = st.capacity * 2 + 1;
+        } else if (st.sweep_left > 0) {
+            checks_now = busy_with == st.sweeps * 2 ? checks_now : 0;
+            busy_with = st.sweeps * 2;
+        } else {
+            busy_with = UINT64_MAX;
+        }
+        if (op % 9973 == 0 || (busy_with != UINT64_MAX && op % 17 == 0 && checks_now++ < 6 &&
+                               migrating_checks + sweeping_checks < 200)) {
+            migrating_checks += st.migration_left > 0;
+            sweeping_checks += st.sweep_left > 0;
+            model_check_all(&um, max_bytes);
+        }
+        if (op % 100000 == 99999) { /* all pending work done at once */
+            ow_dedup_sweep(um.d);
+            st = stats_of(um.d);
+            assert_int_equal(st.migration_left, 0);
+            assert_int_equal(st.sweep_left, 0);
+            model_check_all(&um, max_bytes);
+            if (!bounded) {
+                assert_int_equal(st.ids, um.walked);
+            }
+        }
+    }
+    st = stats_of(um.d);
+    assert_true(st.expired > 0);
+    assert_true(sweeping_checks >= 20);
+    if (rebasing) {
+        /* Past 2^32 + 2^31 units: at least two rebases, none done in one call. */
+        assert_true(um.max_us - 1000000 >= ((int64_t)3 << 31));
+        assert_true(cap_seen >= 65536);
+        assert_true(st.max_slots_per_insert <= 2048);
+    }
+    if (bounded) {
+        assert_true(st.forgotten_early > 0);
+    } else {
+        assert_int_equal(st.forgotten_early, 0);
+        assert_true(cap_seen >= 65536); /* six doublings at least */
+        assert_true(migrating_checks >= 20);
+    }
+    free(um.keys);
+    free(um.by_key);
+    free(um.m);
+    free(um.seen);
+    ow_dedup_destroy(um.d);
+}
+
+static void dedup__model_across_migrations_and_sweeps(void **state)
+{
+    (void)state;
+    run_upkeep_model(64u << 20, false, false);
+}
+
+static void dedup__model_at_the_bound_forgets_oldest_first(void **state)
+{
+    (void)state;
+    run_upkeep_model(16384 * SLOT_BYTES, true, false);
+}
+
+static void dedup__model_rebases_times_in_steps(void **state)
+{
+    (void)state;
+    run_upkeep_model(64u << 20, false, true);
+}
+
+/* Longest run of consecutive calls for which @busy was true, as a loop counts it. */
+struct run {
+    uint64_t now;
+    uint64_t longest;
+};
+
+static void run_count(struct run *r, bool busy)
+{
+    r->now = busy ? r->now + 1 : 0;
+    r->longest = r->now > r->longest ? r->now : r->longest;
+}
+
+/* No insert does work in proportion to the table: with 262144 slots, none visits more than a
+ * step of slots (64 migrated, or 256 swept and the rest of one probe run), and so a growth
+ * and a sweep each take thousands of inserts. At the bound, forgetting the oldest likewise. */
+static void check_bounded_upkeep(const struct ow_dedup_conf *conf, int64_t ids_per_us)
+{
+    struct ow_dedup *d = ow_dedup_create(conf);
+    struct run migrating = {0, 0};
+    struct run sweeping = {0, 0};
+    struct ow_dedup_stats st;
+
+    for (uint64_t i = 0; i < 600000; i++) {
+        insert_n(d, i, (int64_t)i / ids_per_us);
+        st = stats_of(d);
+        run_count(&migrating, st.migration_left > 0);
+        run_count(&sweeping, st.sweep_left > 0);
+    }
+    st = stats_of(d);
+    assert_true(st.capacity >= 262144);
+    assert_true(st.sweeps > 0);
+    assert_true(st.max_slots_per_insert >= 64);
+    assert_true(st.max_slots_per_insert <= 2048);
+    assert_true(sweeping.longest >= st.capacity / 2048);
+    if (st.forgotten_early == 0) {
+        assert_true(migrating.longest >= st.capacity / 2 / 64 - 1); /* the last growth */
+    }
+    ow_dedup_destroy(d);
+}
+
+static void dedup__no_insert_does_table_work(void **state)
+{
+    struct ow_dedup_conf grows = {.span_us = 100000, .max_bytes = 64u << 20};
+    struct ow_dedup_conf bounded = {.span_us = 100 * DAY_US, .max_bytes = 262144 * SLOT_BYTES};
+
+    (void)state;
+    check_bounded_upkeep(&grows, 2); /* 200001 live ids, expiring */
+    check_bounded_upkeep(&bounded, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +992,10 @@ int main(void)
         cmocka_unit_test(dedup__matches_a_model),
         cmocka_unit_test(dedup__bounded_never_invents_a_duplicate),
         cmocka_unit_test(dedup__insert_many_matches_one_by_one),
+        cmocka_unit_test(dedup__model_across_migrations_and_sweeps),
+        cmocka_unit_test(dedup__model_at_the_bound_forgets_oldest_first),
+        cmocka_unit_test(dedup__model_rebases_times_in_steps),
+        cmocka_unit_test(dedup__no_insert_does_table_work),
     };
 
     return cmocka_run_group_tests_name("dedup", tests, NULL, NULL);

@@ -1,4 +1,5 @@
-/* harness.c: the mock cluster, the daemon as a child process, and their probes. */
+/* harness.c: the mock cluster (or a real one), the daemon as a child process, and their
+ * probes. */
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -79,9 +80,147 @@ int harness_start(struct harness *h, int brokers, const struct harness_prop *pro
     return 0;
 }
 
+/* The cluster's bootstrap.servers: the mock's, or the real one's. */
+static const char *brokers(const struct harness *h)
+{
+    return h->mc != NULL ? rd_kafka_mock_cluster_bootstraps(h->mc) : h->bootstrap;
+}
+
+int harness_start_external(struct harness *h, const char *bootstrap,
+                           const struct harness_prop *props)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e;
+    char why[256];
+
+    memset(h, 0, sizeof(*h));
+    snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", bootstrap);
+    if (!conf_set(conf, "bootstrap.servers", bootstrap) || !conf_set(conf, "log_level", "2") ||
+        !conf_set_all(conf, props)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    h->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (h->rk == NULL) {
+        fprintf(stderr, "harness: producer: %s\n", why);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    /* Say it here, once, rather than through every later call timing out. */
+    e = rd_kafka_metadata(h->rk, 0, NULL, &md, 10000);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "harness: no Kafka cluster answers at %s: %s\n", bootstrap,
+                rd_kafka_err2str(e));
+        rd_kafka_destroy(h->rk);
+        h->rk = NULL;
+        return -1;
+    }
+    rd_kafka_metadata_destroy(md);
+    current = h;
+    return 0;
+}
+
+/* Whether the cluster's metadata shows each of the @n @topics with @partitions partitions, each
+ * with a leader. */
+static bool topics_led(struct harness *h, const char *const *topics, int n, int partitions)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    int ready = 0;
+
+    if (rd_kafka_metadata(h->rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < md->topic_cnt; t++) {
+            const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+            bool led = mt->err == RD_KAFKA_RESP_ERR_NO_ERROR && mt->partition_cnt == partitions;
+
+            if (strcmp(mt->topic, topics[i]) != 0) {
+                continue;
+            }
+            for (int p = 0; led && p < mt->partition_cnt; p++) {
+                led = mt->partitions[p].leader >= 0;
+            }
+            ready += led ? 1 : 0;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return ready == n;
+}
+
+/* A real cluster: CreateTopics (the broker answers once the topics exist, within 30 s), then
+ * wait until its metadata gives every partition a leader, so that the first produce and fetch
+ * find them. */
+static int topics_create_admin(struct harness *h, const char *const *topics, int n, int partitions,
+                               int replication)
+{
+    rd_kafka_NewTopic_t **nt = calloc((size_t)n, sizeof(*nt));
+    rd_kafka_AdminOptions_t *opts =
+        rd_kafka_AdminOptions_new(h->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(h->rk);
+    const rd_kafka_topic_result_t **res;
+    rd_kafka_event_t *ev = NULL;
+    double until = harness_mono() + 30;
+    char why[256];
+    size_t nres = 0;
+    int rc = -1;
+
+    if (rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, why, sizeof(why)) != 0) {
+        fprintf(stderr, "harness: CreateTopics options: %s\n", why);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        nt[i] = rd_kafka_NewTopic_new(topics[i], partitions, replication, why, sizeof(why));
+        if (nt[i] == NULL) {
+            fprintf(stderr, "harness: topic %s: %s\n", topics[i], why);
+            goto out;
+        }
+    }
+    rd_kafka_CreateTopics(h->rk, nt, (size_t)n, opts, q);
+    ev = rd_kafka_queue_poll(q, 40000);
+    if (ev == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "harness: CreateTopics: %s\n",
+                ev != NULL ? rd_kafka_event_error_string(ev) : "no answer within 40 s");
+        goto out;
+    }
+    res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+    rc = 0;
+    for (size_t i = 0; i < nres; i++) {
+        if (rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "harness: topic %s: %s\n", rd_kafka_topic_result_name(res[i]),
+                    rd_kafka_topic_result_error_string(res[i]));
+            rc = -1;
+        }
+    }
+    while (rc == 0 && !topics_led(h, topics, n, partitions)) {
+        if (harness_mono() > until) {
+            fprintf(stderr, "harness: topics created but without leaders after 30 s\n");
+            rc = -1;
+        }
+        usleep(100000);
+    }
+out:
+    if (ev != NULL) {
+        rd_kafka_event_destroy(ev);
+    }
+    for (int i = 0; i < n; i++) {
+        if (nt[i] != NULL) {
+            rd_kafka_NewTopic_destroy(nt[i]);
+        }
+    }
+    free(nt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AdminOptions_destroy(opts);
+    return rc;
+}
+
 int harness_topics_create(struct harness *h, const char *const *topics, int n, int partitions,
                           int replication)
 {
+    if (h->mc == NULL) {
+        return topics_create_admin(h, topics, n, partitions, replication);
+    }
     for (int i = 0; i < n; i++) {
         rd_kafka_resp_err_t e =
             rd_kafka_mock_topic_create(h->mc, topics[i], partitions, replication);
@@ -171,9 +310,8 @@ rd_kafka_t *harness_consumer(struct harness *h, const char *group, const struct 
     char why[256];
     rd_kafka_t *rk;
 
-    if (!conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(h->mc)) ||
-        !conf_set(conf, "group.id", group) || !conf_set_all(conf, props) ||
-        !conf_set(conf, "log_level", "2")) {
+    if (!conf_set(conf, "bootstrap.servers", brokers(h)) || !conf_set(conf, "group.id", group) ||
+        !conf_set_all(conf, props) || !conf_set(conf, "log_level", "2")) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -224,7 +362,15 @@ int harness_read_topics(struct harness *h, const char *const *topics, int n, int
                         void (*on_record)(void *arg, int topic, const char *key, json_t *rec),
                         void *arg)
 {
-    rd_kafka_t *rk = harness_consumer(h, "reader", NULL);
+    return harness_read_topics_with(h, NULL, topics, n, parts, limit, on_record, arg);
+}
+
+int harness_read_topics_with(struct harness *h, const struct harness_prop *props,
+                             const char *const *topics, int n, int parts, double limit,
+                             void (*on_record)(void *arg, int topic, const char *key, json_t *rec),
+                             void *arg)
+{
+    rd_kafka_t *rk = harness_consumer(h, "reader", props);
     double quiet_since = harness_mono();
     double t0 = harness_mono();
     int rc = 0;
@@ -293,8 +439,8 @@ int harness_write_config(const struct harness *h, const struct harness_config *c
             "  \"snapshots\": \"%s\"},\n"
             " \"live\": {\"state_dir\": \"%s\"%s},\n"
             " \"http\": {\"listen\": \"%s\"}}\n",
-            cfg->top, rd_kafka_mock_cluster_bootstraps(h->mc), cfg->group, cfg->input,
-            cfg->properties, cfg->outputs[0], cfg->outputs[1], cfg->outputs[2], cfg->outputs[3],
+            cfg->top, brokers(h), cfg->group, cfg->input, cfg->properties, cfg->outputs[0],
+            cfg->outputs[1], cfg->outputs[2], cfg->outputs[3],
             cfg->state_dir != NULL ? cfg->state_dir : state_dir, cfg->live, listen);
     return fclose(f) == 0 ? 0 : -1;
 }

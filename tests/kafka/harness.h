@@ -1,7 +1,9 @@
-/* harness.h: opswatchd as a child process against librdkafka's mock cluster in this process.
+/* harness.h: opswatchd as a child process against librdkafka's mock cluster in this process,
+ * or against a real Kafka cluster (harness_start_external).
  *
  * One harness serves the live-daemon tests (tests/kafka/test_*.c) and the live benchmark
- * (bench/bench_live.c): it starts the mock cluster inside a producer, makes consumers, writes
+ * (bench/bench_live.c): it starts the mock cluster inside a producer (or connects a producer
+ * to a real cluster), creates topics, makes consumers, writes
  * the daemon's configuration, starts and stops opswatchd, waits for lines in its log, asks its
  * HTTP endpoints, and reads output topics, saved and committed offsets. It asserts nothing:
  * actions return 0 or -1 (with a line on stderr that says why), predicates return bool, and
@@ -19,10 +21,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-/* A mock cluster, the folder a daemon runs in, and the daemon. */
+/* A mock cluster (or a real one), the folder a daemon runs in, and the daemon. */
 struct harness {
     rd_kafka_t *rk;              /* hosts the mock cluster; also the caller's producer */
-    rd_kafka_mock_cluster_t *mc; /* borrowed from rk */
+    rd_kafka_mock_cluster_t *mc; /* borrowed from rk; NULL on a real cluster, so a test that
+                                    drives the mock (rd_kafka_mock_*) cannot run there */
+    char bootstrap[256];         /* a real cluster's bootstrap.servers ("" on the mock) */
     const char *bin;             /* opswatchd to run; NULL: $OPSWATCHD, else build/opswatchd */
     char dir[256];               /* harness_make_dir's folder ("" none) */
     char cfg_path[600];          /* the configuration harness_write_config writes and the
@@ -47,8 +51,18 @@ double harness_mono(void);
  * stop). */
 int harness_start(struct harness *h, int brokers, const struct harness_prop *props);
 
-/** Create each of the @n topics @topics on the mock cluster with @partitions partitions of
- * @replication replicas. @returns 0, or -1 at the first that fails. */
+/** Use the real Kafka cluster at @bootstrap (host:port[,...]) instead of a mock: *@h is
+ * zeroed, h->rk becomes a plain producer on it (log_level 2 and @props, NULL: none) and h->mc
+ * stays NULL. The other harness functions then work on that cluster. @returns 0, or -1
+ * (nothing to stop) when the producer cannot be made or the cluster does not answer a metadata
+ * request within 10 s. */
+int harness_start_external(struct harness *h, const char *bootstrap,
+                           const struct harness_prop *props);
+
+/** Create each of the @n topics @topics with @partitions partitions of @replication replicas:
+ * on the mock cluster directly; on a real cluster with the Admin API (CreateTopics), then
+ * waits (at most 30 s) until every partition has a leader. A topic that exists already is an
+ * error. @returns 0, or -1 at the first that fails. */
 int harness_topics_create(struct harness *h, const char *const *topics, int n, int partitions,
                           int replication);
 
@@ -57,7 +71,8 @@ int harness_topics_create(struct harness *h, const char *const *topics, int n, i
 int harness_make_dir(struct harness *h, const char *prefix);
 
 /** Kill the daemon if one runs (SIGKILL, reaped), then destroy the producer and with it the
- * mock cluster. The folder stays: see harness_remove_dir. */
+ * mock cluster (a real cluster keeps running, with its topics). The folder stays: see
+ * harness_remove_dir. */
 void harness_stop(struct harness *h);
 
 /** Remove h->dir and everything in it, unless $OW_KEEP is set (then it says "kept <dir>" on
@@ -74,7 +89,7 @@ int harness_teardown(void **state);
 rd_kafka_resp_err_t harness_produce(struct harness *h, const char *topic, int32_t partition,
                                     const char *buf, size_t len);
 
-/** A consumer of group @group on the mock cluster, its messages on rd_kafka_consumer_poll:
+/** A consumer of group @group on the cluster, its messages on rd_kafka_consumer_poll:
  * bootstrap.servers, group.id, @props (NULL: none) and log_level 2. @returns the new handle (the
  * caller closes and destroys it), or NULL. */
 rd_kafka_t *harness_consumer(struct harness *h, const char *group,
@@ -98,6 +113,14 @@ int harness_read_topics(struct harness *h, const char *const *topics, int n, int
                         void (*on_record)(void *arg, int topic, const char *key, json_t *rec),
                         void *arg);
 
+/** harness_read_topics with the reader's consumer given @props as well (NULL: none), e.g.
+ * {"isolation.level", "read_uncommitted"}: librdkafka's default is read_committed, which on a
+ * real cluster hides the records of open and aborted transactions. */
+int harness_read_topics_with(struct harness *h, const struct harness_prop *props,
+                             const char *const *topics, int n, int parts, double limit,
+                             void (*on_record)(void *arg, int topic, const char *key, json_t *rec),
+                             void *arg);
+
 /* What harness_write_config writes besides the brokers. The strings are JSON text. */
 struct harness_config {
     const char *top;            /* top-level members first, each followed by a comma, or "" */
@@ -110,7 +133,7 @@ struct harness_config {
     bool http;                  /* http.listen 127.0.0.1:<h->port>, else "" (off) */
 };
 
-/** Write the daemon's configuration to h->cfg_path: the mock cluster's brokers and @cfg.
+/** Write the daemon's configuration to h->cfg_path: the cluster's brokers and @cfg.
  * @returns 0 or -1. */
 int harness_write_config(const struct harness *h, const struct harness_config *cfg);
 

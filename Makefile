@@ -29,12 +29,14 @@ CLI_LIB_OBJ := $(filter-out $(B)/daemon/opswatch.o,$(CLI_OBJ))
 SUPPORT_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard tests/support/*.c))
 TEST_SRC   := $(wildcard tests/unit/test_*.c tests/processors/test_*.c)
 TEST_BIN   := $(TEST_SRC:%.c=$(B)/%)
-KAFKA_TEST_BIN := $(patsubst %.c,$(B)/%,$(wildcard tests/kafka/test_*.c))
+KAFKA_TEST_BIN := $(patsubst %.c,$(B)/%,$(filter-out tests/kafka/test_broker_%,$(wildcard tests/kafka/test_*.c)))
+# The tests that need a real Kafka broker (make test-broker).
+BROKER_TEST_BIN := $(patsubst %.c,$(B)/%,$(wildcard tests/kafka/test_broker_*.c))
 # The mock-cluster harness the kafka tests and bench_live share.
 HARNESS_OBJ := $(B)/tests/kafka/harness.o
 EMBEDDED   := config/default.json config/workdays-ew.json
 
-.PHONY: all test test-unit test-kafka test-schemas test-e2e test-asan valgrind run run-replay bench bench-live lint deps \
+.PHONY: all test test-unit test-kafka test-broker test-schemas test-e2e test-asan valgrind run run-replay bench bench-live lint deps \
         format format-check clean help
 all: deps-check $(B)/opswatch $(B)/opswatchd
 
@@ -46,6 +48,7 @@ help:
 	@echo "                (OPSWATCH_DEMO_SECONDS=N stops after N s; otherwise Ctrl-C)"
 	@echo "make run-replay generate a quarter of traffic, replay it, print the Panel report"
 	@echo "make test-kafka the live daemon's tests against the in-process mock cluster"
+	@echo "make test-broker exactly_once against a real Kafka broker (Java + Maven fetch it)"
 	@echo "make valgrind   replay a generated stream under valgrind's leak checker"
 	@echo "make bench      replay throughput against the jansson reference, then bench-live"
 	@echo "make bench-live opswatchd on the mock cluster: backlog rate, latency, saves at 10M ids"
@@ -83,12 +86,15 @@ $(B)/tests/%: tests/%.c $(SUPPORT_OBJ) $(B)/libopswatch.a
 # LINK_OBJ: what a test or bench binary links besides its source and the shared objects.
 $(KAFKA_TEST_BIN) $(B)/bench/bench_live: $(HARNESS_OBJ)
 $(KAFKA_TEST_BIN) $(B)/bench/bench_live: private LINK_OBJ := $(HARNESS_OBJ)
+$(BROKER_TEST_BIN): $(HARNESS_OBJ)
+$(BROKER_TEST_BIN): private LINK_OBJ := $(HARNESS_OBJ)
+$(BROKER_TEST_BIN): private CFLAGS += -Itests/kafka
 $(B)/bench/bench_live: private CFLAGS += -Itests/kafka
 
 # The whole suite: unit and processor tests (cmocka), schema agreement (ajv), end to end.
 test: deps $(B)/opswatch $(TEST_BIN)
 	@sh tests/run_unit.sh $(TEST_BIN)
-	@$(MAKE) --no-print-directory test-schemas test-e2e test-kafka
+	@$(MAKE) --no-print-directory test-schemas test-e2e test-kafka $(BROKER_TESTS)
 
 test-unit: $(TEST_BIN)
 	@sh tests/run_unit.sh $(TEST_BIN)
@@ -96,6 +102,20 @@ test-unit: $(TEST_BIN)
 # The live daemon against librdkafka's mock cluster, inside each test process (no broker).
 test-kafka: $(B)/opswatchd $(KAFKA_TEST_BIN)
 	@OPSWATCHD=$(B)/opswatchd sh tests/run_unit.sh $(KAFKA_TEST_BIN)
+
+# What the mock cannot show (transaction markers, offsets committed in a transaction), against
+# one real Apache Kafka broker that tools/kafka-broker.sh starts in a temporary folder and
+# always stops; Java and Maven fetch it (once). Part of `make test`, not of test-asan (its
+# BROKER_TESTS is empty). OW_KEEP=1 keeps the folder (broker.log, the daemon's logs).
+BROKER_TESTS ?= test-broker
+DEB_PKGS += java:openjdk-17-jre-headless mvn:maven
+test-broker: $(B)/opswatchd $(BROKER_TEST_BIN)
+	@dir=$$(mktemp -d /tmp/ow-kafka-XXXXXX); \
+	trap 'bash tools/kafka-broker.sh stop "$$dir"; [ -n "$$OW_KEEP" ] || rm -rf "$$dir"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	bootstrap=$$(bash tools/kafka-broker.sh start "$$dir") || exit 1; \
+	OW_TEST_BROKERS=$$bootstrap OPSWATCHD=$(B)/opswatchd sh tests/run_unit.sh $(BROKER_TEST_BIN) || \
+	  { echo "test-broker: the broker's log ends:"; tail -n 15 "$$dir/broker.log"; exit 1; }
 
 test-schemas: $(B)/opswatch
 	@sh tests/schema/run.sh $(B)/opswatch
@@ -110,7 +130,7 @@ test-e2e: $(B)/opswatch $(B)/tests/e2e/compare
 test-asan:
 	@$(MAKE) --no-print-directory B=build/asan OPT=-O1 \
 	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' \
-	  EXTRA_LDFLAGS='-fsanitize=address,undefined' MALLOC_LIBS= test
+	  EXTRA_LDFLAGS='-fsanitize=address,undefined' MALLOC_LIBS= BROKER_TESTS= test
 
 valgrind: $(B)/opswatch $(B)/opswatchd
 	@sh tests/valgrind.sh $(B)/opswatch

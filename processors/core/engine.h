@@ -111,6 +111,12 @@ json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name);
 /** The counters of the remembered event ids. */
 void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *st);
 
+/** The oldest event time an id remembered now can have: every id the table still remembers
+ * has occurred_us >= this (a little older is harmless: a restore drops what is past the span).
+ * From the greatest event time applied and the configured span (dedup.h), a time unit lower
+ * for the table's rounding. INT64_MIN before the first event. For compacting saved ids. */
+int64_t ow_engine_dedup_edge_us(const struct ow_engine *eng);
+
 /** The alert engine (for rules outside the processors, such as input_stale). Borrowed. */
 struct ow_alerts *ow_engine_alerts(struct ow_engine *eng);
 

@@ -29,16 +29,17 @@ struct record {
 };
 
 /* What a save takes from the engine on the loop thread (prepare), for the file half (write),
- * which touches nothing else the loop uses: the id log, state.json, and this job. */
+ * which touches nothing else the loop uses: the id logs, state.json, and this job. */
 struct save_job {
     bool prepared;
-    json_t *doc;        /* state.json, serialised by the write (off the loop) */
-    struct record *all; /* every live id, when this save compacts the log */
-    size_t nall;
-    int64_t gen;    /* of the id log this save commits */
-    uint64_t bytes; /* its committed length after this save */
-    bool compacted;
-    size_t written; /* bytes written */
+    json_t *doc;     /* state.json but its "ids", serialised by the write (off the loop) */
+    bool compacted;  /* this save rewrites the log, from the log, as ids-<gen + 1>.log */
+    int64_t edge_us; /* then: records older than this are past the span, and dropped */
+    int64_t gen;     /* of the id log this save commits */
+    uint64_t bytes;  /* its committed length after this save (a compaction knows it at write) */
+    uint64_t compacted_bytes; /* its length when its compaction wrote it */
+    uint64_t taken;           /* ids copied from the engine at prepare */
+    size_t written;           /* bytes written */
     double started_ms;
     double prepare_ms;
     int rc;
@@ -51,6 +52,7 @@ struct ow_state {
     int log_fd;             /* the current id log, opened for appending */
     int64_t gen;            /* its number */
     uint64_t committed;     /* its length as of the last committed save */
+    uint64_t compacted;     /* its length when a compaction wrote it (0: never compacted) */
     struct record *pending; /* drained from the engine, not yet committed */
     size_t npending;
     size_t cap_pending;
@@ -61,7 +63,6 @@ struct ow_state {
 static void job_clear(struct save_job *job)
 {
     json_decref(job->doc);
-    free(job->all);
     memset(job, 0, sizeof(*job));
 }
 
@@ -298,6 +299,7 @@ int ow_state_load(struct ow_state *st, struct ow_engine *eng, json_t **daemon, s
     if (access(path, F_OK) != 0) {
         st->gen = 0;
         st->committed = 0;
+        st->compacted = 0;
         return open_log(st, err); /* a new folder */
     }
     doc = json_load_file(path, 0, &jerr);
@@ -314,6 +316,8 @@ int ow_state_load(struct ow_state *st, struct ow_engine *eng, json_t **daemon, s
     }
     st->gen = json_integer_value(json_object_get(ids, "gen"));
     st->committed = (uint64_t)json_integer_value(json_object_get(ids, "bytes"));
+    /* absent (0) in saves made before it was recorded: the next compaction sets it */
+    st->compacted = (uint64_t)json_integer_value(json_object_get(ids, "compacted_bytes"));
     rc = ow_engine_restore(eng, json_object_get(doc, "engine"), err);
     if (rc == OW_OK) {
         rc = load_ids(st, eng, err);
@@ -381,28 +385,90 @@ static int append_pending(struct ow_state *st, struct ow_err *err)
     return OW_OK;
 }
 
-/* Write every live id (taken at prepare) into the next log, ids-<gen+1>.log; the pending ids
- * stay in their own buffer, so a failure loses nothing. */
+/* Rewrite the log as ids-<gen + 1>.log from the log itself, here on the saver thread: its
+ * committed records not past the span (the edge taken at prepare), read and checked in blocks
+ * as a load does, then the pending ids. A corrupt record fails the save (a load would refuse
+ * that log too): neither dropped nor copied. Written to a .tmp, fsynced, renamed; the
+ * state.json that follows commits it, and the pending ids stay in their buffer until then. */
 static int write_compacted(struct ow_state *st, struct ow_err *err)
 {
+    struct save_job *job = &st->job;
+    char old[4200];
     char path[4200];
     char tmp[4300];
-    int fd;
+    struct record *recs = ow_xmalloc(LOAD_BLOCK * sizeof(*recs));
+    uint64_t total = st->committed / RECORD_BYTES;
+    uint64_t n = 0;
+    uint64_t kept = 0;
+    int in = -1;
+    int out;
     int rc = OW_OK;
 
-    log_path(st, st->job.gen, path, sizeof(path));
+    log_path(st, st->gen, old, sizeof(old));
+    log_path(st, job->gen, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, st->job.all, st->job.nall * RECORD_BYTES) != 0 || fsync(fd) != 0 ||
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        rc = io_err(err, tmp, "cannot write the compacted id log");
+        goto out_free;
+    }
+    if (total > 0 && (in = open(old, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = io_err(err, old, "cannot read the id log to compact it");
+        goto out_unlink;
+    }
+    if (in >= 0) {
+        (void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    while (n < total) {
+        size_t len = total - n < LOAD_BLOCK ? (size_t)(total - n) : LOAD_BLOCK;
+        size_t keep = 0;
+        int got = read_full(in, recs, len * RECORD_BYTES);
+
+        if (got != 0) {
+            rc = got < 0 ? io_err(err, old, "read failed while compacting")
+                         : ow_err_set(err, OW_EIO, old,
+                                      "read failed while compacting: the file ends before "
+                                      "record %" PRIu64,
+                                      n);
+            goto out_unlink;
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (recs[i].check != record_check(&recs[i])) {
+                rc = ow_err_set(err, OW_EINVAL, old,
+                                "cannot compact: record %" PRIu64 " (byte %" PRIu64
+                                ") is corrupt: checksum mismatch",
+                                n + i, (n + i) * RECORD_BYTES);
+                goto out_unlink;
+            }
+            if (recs[i].occurred_us >= job->edge_us) {
+                recs[keep++] = recs[i];
+            }
+        }
+        if (write_all(out, recs, keep * RECORD_BYTES) != 0) {
+            rc = io_err(err, tmp, "cannot write the compacted id log");
+            goto out_unlink;
+        }
+        kept += keep;
+        n += len;
+    }
+    if (write_all(out, st->pending, st->npending * RECORD_BYTES) != 0 || fsync(out) != 0 ||
         rename(tmp, path) != 0) {
         rc = io_err(err, tmp, "cannot write the compacted id log");
-        unlink(tmp);
-    } else {
-        st->job.bytes = st->job.nall * RECORD_BYTES;
+        goto out_unlink;
     }
-    if (fd >= 0) {
-        close(fd);
+    job->bytes = (kept + st->npending) * RECORD_BYTES;
+    job->compacted_bytes = job->bytes;
+    job->written = job->bytes;
+    goto out_close;
+out_unlink:
+    unlink(tmp);
+out_close:
+    if (in >= 0) {
+        close(in);
     }
+    close(out);
+out_free:
+    free(recs);
     return rc;
 }
 
@@ -434,14 +500,16 @@ static int write_state_json(struct ow_state *st, struct ow_err *err)
     return rc;
 }
 
-/* The ids go into the state.json that commits them: its "ids" names the log and its length.
- * Both are known only once the log is written, so they are decided here, at prepare, from what
- * the write will do: the write never changes them (it fails instead). */
+/* The loop's part: the new ids (copied, they are few) and the state tree. A compaction only
+ * decides here, and takes the span's edge: the write reads the old log, so the loop never
+ * walks the remembered ids. */
 void ow_state_save_prepare(struct ow_state *st, struct ow_engine *eng, const json_t *daemon)
 {
     struct save_job *job = &st->job;
     struct ow_dedup_stats ds;
-    json_t *doc;
+    size_t before = st->npending;
+    uint64_t logged;
+    uint64_t keeps;
 
     job_clear(job);
     job->started_ms = now_ms();
@@ -449,25 +517,28 @@ void ow_state_save_prepare(struct ow_state *st, struct ow_engine *eng, const jso
     ow_engine_dedup_stats(eng, &ds);
     job->gen = st->gen;
     job->bytes = st->committed + st->npending * RECORD_BYTES;
-    if (st->committed / RECORD_BYTES + st->npending > 2 * ds.ids + 100000) {
-        struct ow_state all = {0};
-
-        ow_engine_foreach_id(eng, take_id, &all);
-        job->all = all.pending;
-        job->nall = all.npending;
+    job->compacted_bytes = st->compacted;
+    /* Compact when the log holds more than twice what a compaction would keep. Ids the table
+     * forgot early (its memory bound) are in the log and not past the span, so a compaction
+     * keeps them: weighed against the live ids alone, such a log would compact at every save;
+     * hence also against the last compacted length. (A load inserts those ids again and the
+     * bound forgets the oldest again, as it did here.) */
+    logged = st->committed / RECORD_BYTES + st->npending;
+    keeps = ds.ids > st->compacted / RECORD_BYTES ? ds.ids : st->compacted / RECORD_BYTES;
+    if (logged > 2 * keeps + 100000) {
         job->compacted = true;
         job->gen = st->gen + 1;
-        job->bytes = job->nall * RECORD_BYTES;
+        job->edge_us = ow_engine_dedup_edge_us(eng);
     }
     /* Why the text is made by the write: dumping megabytes of alert states took tens of ms on
      * the loop. The tree is the save's own; the objects it shares with the engine (alert dims
      * and last records) are never changed after they are made, and jansson's reference counts
      * are atomic and its dump keeps no marks in the objects, so a dump on another thread is
-     * safe while the loop goes on. */
-    doc = json_pack("{s:i, s:o, s:O?, s:{s:I, s:I}}", "format", STATE_FORMAT, "engine",
-                    ow_engine_save(eng), "daemon", daemon, "ids", "gen", (json_int_t)job->gen,
-                    "bytes", (json_int_t)job->bytes);
-    job->doc = doc;
+     * safe while the loop goes on. Its "ids" are added by the write, which knows a compacted
+     * log's length only once it has written it. */
+    job->doc = json_pack("{s:i, s:o, s:O?}", "format", STATE_FORMAT, "engine", ow_engine_save(eng),
+                         "daemon", daemon);
+    job->taken = st->npending - before;
     job->prepared = true;
     job->prepare_ms = now_ms() - job->started_ms;
 }
@@ -480,12 +551,16 @@ void ow_state_save_write(struct ow_state *st)
 
     if (job->compacted) {
         rc = write_compacted(st, err);
-        job->written = job->bytes;
     } else {
         rc = append_pending(st, err);
         job->written = st->npending * RECORD_BYTES;
     }
-    if (rc == OW_OK && job->doc == NULL) {
+    if (rc == OW_OK &&
+        (job->doc == NULL ||
+         json_object_set_new(job->doc, "ids",
+                             json_pack("{s:I, s:I, s:I}", "gen", (json_int_t)job->gen, "bytes",
+                                       (json_int_t)job->bytes, "compacted_bytes",
+                                       (json_int_t)job->compacted_bytes)) != 0)) {
         rc = ow_err_set(err, OW_EIO, st->dir, "cannot build the state (out of memory?)");
     }
     if (rc == OW_OK) {
@@ -526,8 +601,10 @@ int ow_state_save_finish(struct ow_state *st, struct ow_err *err)
     /* Committed (a compacted log whose reopening failed is committed too: report it). */
     st->stats.bytes_written = job->written;
     st->stats.ids_logged = job->bytes / RECORD_BYTES;
+    st->stats.last_prepare_ids = job->taken;
     st->npending = 0;
     st->committed = job->bytes;
+    st->compacted = job->compacted_bytes;
     if (job->compacted) {
         st->stats.compactions++;
     }

@@ -1,6 +1,6 @@
 /* test_state_store.c: the state folder: saves that append only new ids, atomic commits, the
- * uncommitted tail cut at load, corruption detected, a failed save retried, compaction, the
- * lock. */
+ * uncommitted tail cut at load, corruption detected, a failed save retried, compaction from the
+ * old log (what it keeps, its trigger, its failures), the lock. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,16 +57,22 @@ static off_t file_size(const char *dir, const char *name)
     return stat(path, &sb) == 0 ? sb.st_size : -1;
 }
 
-/* A fresh engine loading the folder; the caller destroys both. */
-static struct fixture *reload(struct t *t, struct ow_state **st, json_t **daemon, int *rc,
-                              struct ow_err *err)
+/* A fresh engine on @conf (NULL: the defaults) loading the folder; the caller destroys both. */
+static struct fixture *reload_conf(struct t *t, const char *conf, struct ow_state **st,
+                                   json_t **daemon, int *rc, struct ow_err *err)
 {
-    struct fixture *g = fixture_create(NULL, true);
+    struct fixture *g = fixture_create(conf, true);
 
     *st = ow_state_open(t->dir, err);
     assert_non_null(*st);
     *rc = ow_state_load(*st, g->eng, daemon, err);
     return g;
+}
+
+static struct fixture *reload(struct t *t, struct ow_state **st, json_t **daemon, int *rc,
+                              struct ow_err *err)
+{
+    return reload_conf(t, NULL, st, daemon, rc, err);
 }
 
 static void state_store__saves_append_only_new_ids_and_reload(void **state)
@@ -317,32 +323,293 @@ static void state_store__failed_save_commits_nothing_and_is_retried(void **state
     fixture_destroy(g);
 }
 
-static void state_store__compaction_rewrites_the_live_ids(void **state)
+/* Id i of the compaction tests: ten a second from 2021-04-01, so a span of 1 h holds 36,000
+ * (up to 240,000 ids). */
+#define SPAN_1H "{\"dedup\": {\"span\": \"1h\"}}"
+
+static int64_t at_of(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "2021-04-01T%02d:%02d:%02dZ", i / 36000, i / 600 % 60, i / 10 % 60);
+    return ts(buf);
+}
+
+static int csr_n(struct fixture *f, int i)
+{
+    char at[32];
+
+    at_of(i, at, sizeof(at));
+    return csr(f, i, at);
+}
+
+/* Apply ids from *@next on, saving every 20,000, until a save compacts (at most @upto ids).
+ * @returns the status of that save (or of the last one), *@next past the last id applied. */
+static int save_until_compacted(struct ow_state *st, struct fixture *f, int *next, int upto,
+                                struct ow_err *err)
+{
+    struct ow_state_stats ss;
+    uint64_t before;
+    int rc = OW_OK;
+
+    ow_state_stats(st, &ss);
+    before = ss.compactions;
+    while (*next < upto) {
+        csr_n(f, (*next)++);
+        if (*next % 20000 == 0) {
+            rc = ow_state_save(st, f->eng, NULL, err);
+            ow_state_stats(st, &ss);
+            if (rc != OW_OK || ss.compactions > before) {
+                break;
+            }
+        }
+    }
+    return rc;
+}
+
+struct log_record {
+    uint64_t key[2];
+    uint64_t content[2];
+    int64_t occurred_us;
+    uint64_t check;
+};
+
+/* The records of the id log @name (new memory, *@n of them). */
+static struct log_record *read_log(const struct t *t, const char *name, size_t *n)
+{
+    char path[256];
+    off_t size = file_size(t->dir, name);
+    struct log_record *recs;
+    FILE *fp;
+
+    assert_true(size >= 0 && size % 48 == 0);
+    *n = (size_t)size / 48;
+    recs = malloc((size_t)size + 1);
+    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+    fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(recs, 48, *n, fp), *n);
+    fclose(fp);
+    return recs;
+}
+
+/* The compacted log is built from the old log on the saver thread: it holds exactly the ids not
+ * past the span at the save (the pending ones last, as ever), in their order, and a load of it
+ * gives every id the verdict the saving engine gives. */
+static void state_store__compaction_keeps_exactly_the_unexpired_ids(void **state)
 {
     struct t *t = *state;
     /* A short span, so most logged ids expire and the log outgrows the live set. */
-    struct fixture *f = fixture_create("{\"dedup\": {\"span\": \"1h\"}}", true);
+    struct fixture *f = fixture_create(SPAN_1H, true);
     struct ow_state *st;
     struct ow_state_stats ss;
     struct ow_err err;
     json_t *got;
+    struct fixture *g;
+    struct log_record *recs;
+    size_t nrec;
+    size_t k = 0;
+    size_t kept = 0;
     char at[32];
+    char id[16];
+    int next = 0;
+    int64_t edge;
+    int rc;
 
     ow_engine_journal_enable(f->eng);
     st = ow_state_open(t->dir, &err);
     ow_state_load(st, f->eng, &got, &err);
-    for (int i = 0; i < 240000; i++) {
-        snprintf(at, sizeof(at), "2021-04-%02dT%02d:%02d:00Z", 1 + i / 14400, i / 600 % 24,
+    assert_int_equal(save_until_compacted(st, f, &next, 240000, &err), OW_OK);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.compactions, 1);
+    assert_int_equal(ss.last_prepare_ids, 20000);         /* the new ids only */
+    assert_int_equal(file_size(t->dir, "ids-0.log"), -1); /* the old log is gone */
+    edge = at_of(next - 1, at, sizeof(at)) - 3600 * INT64_C(1000000);
+    recs = read_log(t, "ids-1.log", &nrec);
+    assert_int_equal(ss.ids_logged, nrec);
+    for (int i = 0; i < next; i++) {
+        struct ow_dedup_key key;
+
+        /* the old records not past the span, then the 20,000 pending ones whole */
+        if (i < next - 20000 && at_of(i, at, sizeof(at)) < edge) {
+            continue;
+        }
+        kept += i < next - 20000;
+        snprintf(id, sizeof(id), "c%d", i);
+        key = ow_dedup_key_of(id, strlen(id));
+        assert_true(k < nrec);
+        assert_memory_equal(recs[k].key, key.h, sizeof(key.h));
+        assert_int_equal(recs[k].occurred_us, at_of(i, at, sizeof(at)));
+        k++;
+    }
+    assert_int_equal(k, nrec);
+    assert_true(kept > 10000); /* the old log held unexpired ids */
+    free(recs);
+    ow_state_close(st);
+
+    /* Same verdicts in the loaded engine as in the saving one, for every id applied. */
+    g = reload_conf(t, SPAN_1H, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    for (int i = 0; i < next; i++) {
+        int want = at_of(i, at, sizeof(at)) >= edge ? OW_EDUP : OW_OK;
+
+        assert_int_equal(csr(f, i, at), want);
+        assert_int_equal(csr(g, i, at), want);
+    }
+    ow_state_close(st);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+#define BOUND_1M "{\"dedup\": {\"max_bytes\": 1048576}}"
+
+/* Ids forgotten early (the memory bound) are not past the span, so a compaction keeps them: the
+ * next one waits for the log to double again instead of running at every save (after a restart
+ * too), and a load forgets the oldest again. */
+static void state_store__ids_forgotten_early_do_not_make_compaction_repeat(void **state)
+{
+    struct t *t = *state;
+    /* The smallest bound: some tens of thousands of ids; the default span of 7 days. */
+    struct fixture *f = fixture_create(BOUND_1M, true);
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_dedup_stats ds;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    char at[32];
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    for (int i = 0; i < 300000; i++) {
+        snprintf(at, sizeof(at), "2021-04-02T%02d:%02d:%02dZ", i / 36000, i / 600 % 60,
                  i / 10 % 60);
         csr(f, i, at);
         if (i % 20000 == 19999) {
             assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
         }
     }
+    ow_engine_dedup_stats(f->eng, &ds);
+    assert_true(ds.forgotten_early > 200000);
     ow_state_stats(st, &ss);
-    assert_true(ss.compactions >= 1);
-    assert_int_equal(file_size(t->dir, "ids-0.log"), -1); /* the old log is gone */
-    assert_true(ss.ids_logged < 240000);
+    assert_int_equal(ss.compactions, 1);
+    assert_int_equal(ss.ids_logged, 300000); /* all inside the span */
+    ow_state_close(st);
+
+    g = reload_conf(t, BOUND_1M, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    ow_engine_dedup_stats(g->eng, &ds);
+    assert_true(ds.ids < 100000);
+    assert_int_equal(csr(g, 299999, at), OW_EDUP); /* the newest are remembered */
+    /* The last compacted length is saved too: after the restart the log does not compact. */
+    ow_engine_journal_enable(g->eng);
+    assert_int_equal(csr(g, 300000, at), OW_OK);
+    assert_int_equal(ow_state_save(st, g->eng, NULL, &err), OW_OK);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.compactions, 0);
+    assert_int_equal(ss.ids_logged, 300001);
+    ow_state_close(st);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+/* A compaction that fails, before or after its new log is in place, commits nothing: the old
+ * log stays as committed, the new one is removed, and the next save compacts with every id. */
+static void state_store__failed_compaction_commits_nothing(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(SPAN_1H, true);
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    char tmp[256];
+    char at[32];
+    off_t committed;
+    int next = 0;
+    int64_t edge;
+    int rc;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    snprintf(tmp, sizeof(tmp), "%s/ids-1.log.tmp", t->dir);
+    assert_int_equal(mkdir(tmp, 0755), 0); /* the compacted log cannot be written */
+    assert_int_equal(save_until_compacted(st, f, &next, 240000, &err), OW_EIO);
+    assert_non_null(strstr(err.where, "ids-1.log.tmp"));
+    committed = file_size(t->dir, "ids-0.log");
+    assert_int_equal(committed, (off_t)(next - 20000) * 48);
+    assert_int_equal(rmdir(tmp), 0);
+
+    /* Now state.json cannot be written: the compacted log, renamed in place, is removed. */
+    snprintf(tmp, sizeof(tmp), "%s/state.json.tmp", t->dir);
+    assert_int_equal(mkdir(tmp, 0755), 0);
+    csr_n(f, next++);
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_EIO);
+    assert_non_null(strstr(err.where, "state.json.tmp"));
+    assert_int_equal(file_size(t->dir, "ids-1.log"), -1);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), committed);
+    assert_int_equal(rmdir(tmp), 0);
+
+    csr_n(f, next++);
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.compactions, 1);
+    assert_int_equal(file_size(t->dir, "ids-0.log"), -1);
+    ow_state_close(st);
+
+    edge = at_of(next - 1, at, sizeof(at)) - 3600 * INT64_C(1000000);
+    g = reload_conf(t, SPAN_1H, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_OK);
+    for (int i = 0; i < next; i++) {
+        int want = at_of(i, at, sizeof(at)) >= edge ? OW_EDUP : OW_OK;
+
+        assert_int_equal(csr(g, i, at), want);
+    }
+    ow_state_close(st);
+    fixture_destroy(f);
+    fixture_destroy(g);
+}
+
+/* A corrupt record in the old log fails the compaction, naming the file and the record (even
+ * one past the span, which the compaction would have dropped); mended, the next save works. */
+static void state_store__corrupt_record_fails_the_compaction(void **state)
+{
+    struct t *t = *state;
+    struct fixture *f = fixture_create(SPAN_1H, true);
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_err err;
+    json_t *got;
+    char path[256];
+    off_t committed;
+    int next = 0;
+
+    ow_engine_journal_enable(f->eng);
+    st = ow_state_open(t->dir, &err);
+    ow_state_load(st, f->eng, &got, &err);
+    while (next < 20000) {
+        csr_n(f, next++);
+    }
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
+    corrupt_record(path, 6000);
+    assert_int_equal(save_until_compacted(st, f, &next, 240000, &err), OW_EINVAL);
+    assert_non_null(strstr(err.where, "ids-0.log"));
+    assert_non_null(strstr(err.text, "record 6000 (byte 288000) is corrupt"));
+    committed = file_size(t->dir, "ids-0.log");
+    assert_int_equal(committed, (off_t)(next - 20000) * 48);
+    assert_int_equal(file_size(t->dir, "ids-1.log"), -1);
+    assert_int_equal(file_size(t->dir, "ids-1.log.tmp"), -1);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.compactions, 0);
+
+    corrupt_record(path, 6000); /* mended */
+    csr_n(f, next++);
+    assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.compactions, 1);
     ow_state_close(st);
     fixture_destroy(f);
 }
@@ -375,7 +642,13 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(state_store__failed_save_commits_nothing_and_is_retried,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(state_store__compaction_rewrites_the_live_ids, setup,
+        cmocka_unit_test_setup_teardown(state_store__compaction_keeps_exactly_the_unexpired_ids,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            state_store__ids_forgotten_early_do_not_make_compaction_repeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(state_store__failed_compaction_commits_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(state_store__corrupt_record_fails_the_compaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(state_store__folder_is_locked, setup, teardown),
     };

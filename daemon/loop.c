@@ -170,6 +170,15 @@ static void checkpoint_txn(struct ow_live *lv)
     snprintf(meta, sizeof(meta), "%s%" PRIu64, OW_TXN_METADATA_PREFIX,
              ow_kafka_out_txn_no(lv->out));
     offsets = ow_kafka_in_txn_offsets(lv->in, meta);
+    if (offsets->cnt == 0) {
+        /* No assigned partition yet (just started, or between a revocation and the next
+         * assignment): the transaction stays open. Committed without offsets, nothing in the
+         * group would carry its number, and a restart would send its outbox again although
+         * it is in Kafka. The state just saved names it as not committed, so a restart sends
+         * that outbox in a new transaction instead (Kafka aborts this one). */
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return;
+    }
     group = ow_kafka_in_group_metadata(lv->in);
     rc = ow_kafka_out_commit_txn(lv->out, offsets, group, msg, sizeof(msg));
     rd_kafka_consumer_group_metadata_destroy(group);

@@ -2,7 +2,7 @@
  * broker, in this process; opswatchd runs as a child process, as in tests/kafka).
  *
  * usage: bench_live OPSWATCHD DIR [--events N] [--partitions P] [--rate R] [--seconds S]
- *                   [--ids N] [--only consume|latency|ids]
+ *                   [--ids N] [--only consume|latency|ids] [--brokers HOST:PORT]
  *
  * consume: a generated backlog of N events (default 2,000,000) over P partitions (default 128:
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
@@ -15,8 +15,11 @@
  * ids: the state store alone at N remembered ids (default 10,000,000): time and bytes of a save
  *   after 1 s of traffic at 10,000 events/s, and the time to load the state into a new engine
  *   (restart to ready, less the group join, which the mock delays 3 s); then opswatchd's own
- *   start on that state to /readyz 200; then a save that compacts the id log (those ids
- *   expired by later ones): its loop part and its total.
+ *   start on that state to /readyz 200, and with --brokers again after a SIGKILL (a static
+ *   member of the group comes back without waiting for its session to time out); then a save
+ *   that compacts the id log (those ids expired by later ones): its loop part and its total.
+ * --brokers: a real Kafka cluster instead of the mock (tools/kafka-broker.sh starts one; the
+ *   topics must not exist yet), for the restart figures the mock cannot give.
  * Prints "key value" lines for bench/run.sh. */
 #include <inttypes.h>
 #include <signal.h>
@@ -61,6 +64,7 @@ struct bench {
     double seconds;
     long ids;
     const char *only;
+    const char *brokers; /* a real cluster; NULL: the mock */
 };
 
 static double wall(void)
@@ -88,8 +92,9 @@ static void cluster_start(struct bench *b)
     static const char *const lat_topics[] = {LAT_TOPIC, LAT_TOPIC_D};
     static const char *const in_topic[] = {IN_TOPIC};
 
-    if (harness_start(&b->h, 1, props) != 0) {
-        die("cannot start the mock cluster");
+    if (b->brokers != NULL ? harness_start_external(&b->h, b->brokers, props) != 0
+                           : harness_start(&b->h, 1, props) != 0) {
+        die("cannot start the mock cluster or reach the brokers");
     }
     if (harness_topics_create(&b->h, in_topic, 1, b->partitions, 1) != 0 ||
         harness_topics_create(&b->h, lat_topics, 2, LAT_PARTS, 1) != 0 ||
@@ -603,6 +608,34 @@ static void bench_ids_compaction(struct bench *b, struct ow_config *cfg, const c
     json_decref(daemon);
 }
 
+/* Start opswatchd on @cfg_path and time it from exec: *@restored_s to its state loaded (the
+ * group join runs meanwhile), *@ready_s to /readyz 200 (also assigned; on the mock that
+ * includes its fixed 3 s initial rebalance delay for a new group). -1: not within 120 s. */
+static void time_to_ready(struct bench *b, const char *cfg_path, const char *log,
+                          double *restored_s, double *ready_s)
+{
+    double t = harness_mono();
+
+    *restored_s = 0;
+    *ready_s = -1;
+    daemon_start(b, cfg_path, log);
+    while (harness_mono() - t < 120) {
+        char body[4096];
+
+        if (*restored_s == 0 && harness_log_has(&b->h, "INFO state: restored")) {
+            *restored_s = harness_mono() - t;
+        }
+        if (harness_http_get(&b->h, "/readyz", body, sizeof(body)) == 200) {
+            *ready_s = harness_mono() - t;
+            break;
+        }
+        usleep(10000);
+    }
+    if (*restored_s == 0 && harness_log_has(&b->h, "INFO state: restored")) {
+        *restored_s = *ready_s; /* both seen in the same probe */
+    }
+}
+
 static void bench_ids(struct bench *b)
 {
     struct ow_conf_errors *errs = NULL;
@@ -690,28 +723,21 @@ static void bench_ids(struct bench *b)
     ow_engine_destroy(eng);
     json_decref(daemon);
 
-    /* opswatchd itself on that state: from exec to /readyz 200 (includes the group join). */
+    /* opswatchd itself on that state: from exec to /readyz 200 (includes the group join);
+     * then killed and started again, as after a crash. */
     snprintf(log, sizeof(log), "%s/ids.log", b->dir);
-    t = harness_mono();
-    daemon_start(b, cfg_path, log);
-    while (harness_mono() - t < 120) {
-        char body[4096];
-
-        if (restored_s == 0 && harness_log_has(&b->h, "INFO state: restored")) {
-            restored_s = harness_mono() - t;
-        }
-        if (harness_http_get(&b->h, "/readyz", body, sizeof(body)) == 200) {
-            ready_s = harness_mono() - t;
-            break;
-        }
-        usleep(10000);
-    }
-    if (restored_s == 0 && harness_log_has(&b->h, "INFO state: restored")) {
-        restored_s = ready_s; /* both seen in the same probe */
-    }
-    /* restored: exec to the state loaded (the group join runs meanwhile); ready: also
-     * assigned, which on the mock includes its fixed 3 s initial rebalance delay. */
+    time_to_ready(b, cfg_path, log, &restored_s, &ready_s);
     printf("ids_daemon_restored_s %.2f\nids_daemon_ready_s %.2f\n", restored_s, ready_s);
+    /* Why only on a real broker: the mock knows no static members; the killed one stays in
+     * its group until the session times out, and the rejoin then waits for it (89 s seen). */
+    if (b->brokers != NULL) {
+        if (harness_daemon_kill(&b->h) != 0) {
+            die("kill");
+        }
+        time_to_ready(b, cfg_path, log, &restored_s, &ready_s);
+        printf("ids_daemon_restart_restored_s %.2f\nids_daemon_restart_ready_s %.2f\n", restored_s,
+               ready_s);
+    }
     daemon_stop(b);
     bench_ids_compaction(b, cfg, state, t0, step_ms);
     ow_config_destroy(cfg);
@@ -726,7 +752,8 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     if (argc < 3) {
         fprintf(stderr, "usage: bench_live OPSWATCHD DIR [--events N] [--partitions P] "
-                        "[--rate R] [--seconds S] [--ids N] [--only consume|latency|ids]\n");
+                        "[--rate R] [--seconds S] [--ids N] [--only consume|latency|ids] "
+                        "[--brokers HOST:PORT]\n");
         return 2;
     }
     b.dir = argv[2];
@@ -748,6 +775,8 @@ int main(int argc, char **argv)
             b.ids = atol(argv[i + 1]);
         } else if (strcmp(argv[i], "--only") == 0) {
             b.only = argv[i + 1];
+        } else if (strcmp(argv[i], "--brokers") == 0) {
+            b.brokers = argv[i + 1];
         }
     }
     mkdir(b.dir, 0755);

@@ -71,13 +71,16 @@ struct pass {
 
 struct ow_dedup {
     struct slot *slots;
-    size_t cap;       /* slots now */
-    size_t cap_max;   /* slots within max_bytes */
-    size_t n;         /* ids stored (in both arrays during a migration) */
-    size_t act_at;    /* upkeep starts when n reaches this: grow at 3/4, forget below 7/8 */
-    size_t full_at;   /* never reached by design: all pending upkeep is done at once */
-    size_t upkeep_at; /* maintain() runs when n reaches this: act_at, or 0 while busy */
-    struct slot *old; /* during a migration: the array being moved into slots, else NULL */
+    size_t cap;        /* slots now */
+    size_t cap_max;    /* slots within max_bytes */
+    size_t n;          /* ids stored (in both arrays during a migration) */
+    size_t act_at;     /* upkeep starts when n reaches this: grow at 3/4, forget below 7/8 */
+    size_t full_at;    /* never reached by design: all pending upkeep is done at once */
+    size_t upkeep_at;  /* maintain() runs when n reaches this: act_at, or 0 while busy */
+    struct slot *next; /* a growth being prepared: the new array, before it takes ids */
+    size_t next_cap;
+    size_t next_faulted; /* bytes of next faulted in so far */
+    struct slot *old;    /* during a migration: the array being moved into slots, else NULL */
     size_t old_cap;
     size_t moved;       /* old[0, moved) are migrated: still readable, no longer consulted */
     uint32_t fresh_low; /* least t kept or stored since the running pass or migration began */
@@ -175,11 +178,14 @@ static inline uint32_t t_of(const struct ow_dedup *d, const struct slot *s)
 }
 
 /* Is @s gone for lookups: past the span, or forgotten at the bound? */
+static inline bool dead_at(const struct ow_dedup *d, const struct slot *s, uint32_t t)
+{
+    return t < d->dead_t || (t == d->tie_t && s->key[3] < d->tie_key);
+}
+
 static inline bool is_dead(const struct ow_dedup *d, const struct slot *s)
 {
-    uint32_t t = t_of(d, s);
-
-    return t < d->dead_t || (t == d->tie_t && s->key[3] < d->tie_key);
+    return dead_at(d, s, t_of(d, s));
 }
 
 /* Count a dead id as it leaves the table. */
@@ -285,18 +291,44 @@ static struct slot *slots_new(size_t cap)
     return slots;
 }
 
-/* Growth keeps the old array and moves it into a new one MIGRATE_STEP slots per insert, in
- * index order; new ids go to the new array meanwhile. The old array is freed when empty. */
-static void start_migration(struct ow_dedup *d, size_t cap)
+/* A growth starts with a new array that takes no ids yet: each insert faults in one more of its
+ * (huge) pages, so that the migration after it meets no page fault, and no insert takes more
+ * than one (a 2 MiB transparent huge page is zeroed then: 0.1 to 0.5 ms, and several ms on a
+ * VM whose host backs memory only as it is touched). */
+static void start_growth(struct ow_dedup *d, size_t cap)
+{
+    d->next = slots_new(cap);
+    d->next_cap = cap;
+    d->next_faulted = 0;
+    d->upkeep_at = 0;
+}
+
+/* Then the old array stays, and moves into the new one MIGRATE_STEP slots per insert, in index
+ * order; new ids go to the new array meanwhile. The old array is freed when empty. */
+static void start_migration(struct ow_dedup *d)
 {
     d->old = d->slots;
     d->old_cap = d->cap;
     d->moved = 0;
-    d->slots = slots_new(cap);
-    d->cap = cap;
+    d->slots = d->next;
+    d->cap = d->next_cap;
+    d->next = NULL;
+    d->next_cap = 0;
     d->fresh_low = T_MAX;
     d->upkeep_at = 0;
     set_sizes(d);
+}
+
+static void prepare_step(struct ow_dedup *d)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t at = (uintptr_t)d->next + d->next_faulted;
+
+    *(volatile char *)at = 0; /* a write: a read would map the zero page */
+    d->next_faulted = ((at + huge) & ~(huge - 1)) - (uintptr_t)d->next;
+    if (d->next_faulted >= d->next_cap * sizeof(struct slot)) {
+        start_migration(d);
+    }
 }
 
 static void migrate_step(struct ow_dedup *d, size_t budget)
@@ -311,13 +343,14 @@ static void migrate_step(struct ow_dedup *d, size_t budget)
      * new array go forward too, which the hardware prefetches. */
     for (size_t i = d->moved; i < end; i++) {
         const struct slot *s = &old[i];
-        struct slot cur = *s;
+        struct slot cur;
 
-        if (cur.t == 0) {
+        if (s->t == 0) {
             continue;
         }
+        cur = *s;
         cur.t = t_of(d, s);
-        if (is_dead(d, s)) {
+        if (dead_at(d, s, cur.t)) {
             count_gone(d, cur.t);
             d->n--;
             continue;
@@ -474,7 +507,7 @@ static void end_pass(struct ow_dedup *d)
     d->low_t = d->fresh_low;
     d->sweeps++;
     if (goal == PASS_GROW && d->n > d->cap / 2) {
-        start_migration(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
+        start_growth(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
     } else if (goal == PASS_COUNT) {
         forget_oldest(d);
     } else if (goal == PASS_CLEAR) {
@@ -483,7 +516,7 @@ static void end_pass(struct ow_dedup *d)
     } else if (goal == PASS_SHIFT) {
         d->mix_at = T_MAX;
     }
-    if (d->old == NULL && d->pass.goal == PASS_NONE) {
+    if (d->next == NULL && d->old == NULL && d->pass.goal == PASS_NONE) {
         go_idle(d);
     }
 }
@@ -506,6 +539,7 @@ static void pass_step(struct ow_dedup *d, size_t budget)
     size_t gap = 0; /* free slots just before i, made by this call */
     size_t done = 0;
     bool finished = false;
+    bool rewrite = p->delta != 0 || d->mix_at != T_MAX; /* a rebase: write every t kept */
 
     for (;;) {
         struct slot *s = &slots[i];
@@ -521,20 +555,26 @@ static void pass_step(struct ow_dedup *d, size_t budget)
             }
             gap = 0;
         } else {
-            size_t dist = dist_of(i, home_of(load64(&s->key[0]), cap), cap);
+            uint32_t t = t_of(d, s);
+            size_t dist = 0; /* needed only to stop, or to move back */
 
+            if (gap > 0 || done >= budget) {
+                dist = dist_of(i, home_of(load64(&s->key[0]), cap), cap);
+            }
             if (done >= budget && (gap == 0 || dist == 0)) {
                 break;
             }
-            if (is_dead(d, s)) {
-                count_gone(d, t_of(d, s));
+            if (dead_at(d, s, t)) {
+                count_gone(d, t);
                 d->n--;
                 s->t = 0;
                 gap++;
             } else {
                 size_t back = dist < gap ? dist : gap;
 
-                s->t = t_of(d, s) - p->delta; /* only a rebase changes it */
+                if (rewrite) {
+                    s->t = t - p->delta; /* else the slot stays clean in the cache */
+                }
                 if (p->goal == PASS_COUNT) {
                     count_kept(p, s);
                 }
@@ -557,11 +597,13 @@ static void pass_step(struct ow_dedup *d, size_t budget)
     }
 }
 
-/* Do all pending upkeep now: the migration, and the pass with what it leads to. */
+/* Do all pending upkeep now: the growth, and the pass with what it leads to. */
 static void finish_all(struct ow_dedup *d)
 {
-    while (d->old != NULL || d->pass.goal != PASS_NONE) {
-        if (d->old != NULL) {
+    while (d->next != NULL || d->old != NULL || d->pass.goal != PASS_NONE) {
+        if (d->next != NULL) {
+            start_migration(d); /* its pages fault as the migration writes them */
+        } else if (d->old != NULL) {
             migrate_step(d, SIZE_MAX);
         } else {
             pass_step(d, SIZE_MAX);
@@ -580,11 +622,15 @@ static void upkeep(struct ow_dedup *d)
         /* Never reached by the sizes above: a full table would loop forever, so do it all now. */
         finish_all(d);
         if (d->n >= d->full_at && can_grow(d->cap, d->cap_max)) {
-            start_migration(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
+            start_growth(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
         } else if (d->n >= d->full_at) {
             start_count(d);
         }
         finish_all(d);
+        return;
+    }
+    if (d->next != NULL) {
+        prepare_step(d);
         return;
     }
     if (d->old != NULL) {
@@ -593,8 +639,8 @@ static void upkeep(struct ow_dedup *d)
     }
     if (d->pass.goal == PASS_NONE) {
         if (growable && d->low_t >= d->dead_t) { /* nothing is gone: no pass first */
-            start_migration(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
-            migrate_step(d, MIGRATE_STEP);
+            start_growth(d, d->cap * 2 < d->cap_max ? d->cap * 2 : d->cap_max);
+            prepare_step(d);
             return;
         }
         if (growable) {
@@ -670,8 +716,8 @@ static void advance(struct ow_dedup *d, int64_t occurred_us)
     }
     d->max_us = occurred_us;
     set_edges(d);
-    if (d->top_t >= REBASE_AT && d->cut_t > HALF && d->mix_at == T_MAX && d->old == NULL &&
-        d->pass.goal == PASS_NONE) {
+    if (d->top_t >= REBASE_AT && d->cut_t > HALF && d->mix_at == T_MAX && d->next == NULL &&
+        d->old == NULL && d->pass.goal == PASS_NONE) {
         start_pass(d, PASS_CLEAR);
     }
 }
@@ -714,7 +760,7 @@ void ow_dedup_reserve(struct ow_dedup *d, size_t n)
         cap = cap * 2 < d->cap_max ? cap * 2 : d->cap_max;
     }
     if (cap != d->cap) {
-        start_migration(d, cap);
+        start_growth(d, cap);
         finish_all(d);
     }
 }
@@ -724,6 +770,7 @@ void ow_dedup_destroy(struct ow_dedup *d)
     if (d == NULL) {
         return;
     }
+    free(d->next);
     free(d->old);
     free(d->slots);
     free(d);
@@ -933,12 +980,15 @@ int ow_dedup_foreach(const struct ow_dedup *d,
 void ow_dedup_stats(const struct ow_dedup *d, struct ow_dedup_stats *st)
 {
     st->ids = d->n;
-    st->bytes = (uint64_t)(d->cap + d->old_cap) * sizeof(struct slot);
+    st->bytes = (uint64_t)(d->cap + d->old_cap + d->next_cap) * sizeof(struct slot);
     st->expired = d->expired;
     st->forgotten_early = d->forgotten_early;
-    st->capacity = d->cap;
+    st->capacity = d->next != NULL ? d->next_cap : d->cap;
     st->sweeps = d->sweeps;
     st->migration_left = d->old != NULL ? d->old_cap - d->moved : 0;
+    if (d->next != NULL) {
+        st->migration_left = d->cap; /* the growth is being prepared: all of it is left */
+    }
     st->sweep_left = 0;
     if (d->pass.goal != PASS_NONE) {
         st->sweep_left = d->pass.visited < d->cap ? d->cap - d->pass.visited : 1;

@@ -18,7 +18,8 @@
  *
  * Upkeep comes in steps, so that no insert holds the thread for work in proportion to the table
  * (tens of millions of ids). An insert that stores an id does at most one step:
- * - growth (at 3/4 full, up to the bound): the old slot array stays while 64 of its slots per
+ * - growth (at 3/4 full, up to the bound): each insert faults in one page of the new slot array
+ *   while ids still go to the old one; then the old array stays while 64 of its slots per
  *   insert move into the new one; lookups and inserts read both until it is empty and freed;
  * - a sweep (before growing if some ids may be gone; at the bound, before forgetting): 256 slots
  *   per insert, plus the rest of one probe run (tens of slots; about a thousand at most, seen at
@@ -29,15 +30,17 @@
  * - a rebase (times are 32-bit counts of units from a base, so every 2^31 units of event time,
  *   25 days with the default span): a sweep that reclaims the ids past the span, then one that
  *   moves the others' times to a base 2^31 units later.
- * That is a few microseconds at most; a growth also takes page faults of the new array as it
- * fills (with transparent huge pages, 2 MiB of zeroing each: 0.1 to 0.5 ms). Only event time
- * leaping 2^30 units (more than the span: 12 days with the default one) within a few thousand
- * inserts makes one insert do O(table) work: the pending work is finished and the times are
- * rebased in that insert. ow_dedup_stats reports the most slots one insert visited.
+ * That is a few microseconds at most, but for the page a growth faults in (a transparent huge
+ * page: 2 MiB zeroed, 0.1 to 0.5 ms; a few ms on a VM whose host backs memory only when it is
+ * first touched), so that no insert takes more than one page fault. Only event time leaping
+ * 2^30 units (more than the span: 12 days with the default one) within a few thousand inserts
+ * makes one insert do O(table) work: the pending work is finished and the times are rebased in
+ * that insert. ow_dedup_stats reports the most slots one insert visited.
  *
- * Memory: the slot array, 36 bytes a slot, stays within max_bytes. During a growth the old
- * array exists too, for (old slots / 64) inserts: 1.5 times the new one while doubling, and up
- * to 1.89 times max_bytes at the last growth (which grows by 1/8 at least).
+ * Memory: the slot array, 36 bytes a slot, stays within max_bytes. During a growth the old and
+ * the new array exist together, for (new bytes / 2 MiB + old slots / 64) inserts: 1.5 times the
+ * new one while doubling, and up to 1.89 times max_bytes at the last growth (which grows by 1/8
+ * at least).
  *
  * Not thread-safe: one table belongs to one thread (the engine's). */
 #ifndef OW_DEDUP_H
@@ -65,10 +68,10 @@ enum ow_dedup_verdict {
 
 struct ow_dedup_stats {
     uint64_t ids;             /* stored now (includes ids gone but not reclaimed yet) */
-    uint64_t bytes;           /* slot memory now: the table, plus the old array during growth */
+    uint64_t bytes;           /* slot memory now: both arrays during a growth, else the table */
     uint64_t expired;         /* forgotten because older than the span */
     uint64_t forgotten_early; /* forgotten because of the memory bound */
-    uint64_t capacity;        /* slots in the table now (capacity * 36 <= max_bytes) */
+    uint64_t capacity;        /* slots in the table (from a growth's start, the new array's) */
     uint64_t sweeps;          /* sweeps ended: passes over the table that reclaim, count, forget */
     uint64_t migration_left;  /* slots of the old array still to move (0: no growth under way) */
     uint64_t sweep_left;      /* slots the sweep under way has still to visit (0: none) */

@@ -211,7 +211,7 @@ const struct ow_conf_field ow_config_kafka_map[] = {
         "properties", struct ow_config_kafka, properties, parse_strpairs, free_strpairs,
         "object of strings",
         "{\"client.id\": \"opswatch\", \"fetch.wait.max.ms\": \"5\", "
-        "\"linger.ms\": \"1\"}",
+        "\"linger.ms\": \"0\"}",
         "librdkafka properties passed through (SASL, SSL, client.id...); values may "
         "be \"${ENV}\" or \"file:/path\"; never logged. fetch.wait.max.ms and "
         "linger.ms are tuned for alert latency",

@@ -407,15 +407,13 @@ static void tlog_clear(struct ow_kafka_out *out)
     out->ntlog = 0;
 }
 
-/* Give @text (owned) a sequence number, keep it in the outbox and produce it. */
-static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const char *key, char *text)
+/* The next sequence number and its outbox slot, holding @text (owned; NULL: made later). */
+static uint64_t slot_new(struct ow_kafka_out *out, enum ow_stream stream, const char *key,
+                         char *text)
 {
     struct slot *s;
     uint64_t seq;
 
-    if (out->txn) {
-        tlog_add(out, stream, key, text);
-    }
     ring_reserve(out);
     seq = out->next_seq++;
     s = &out->ring[seq & (out->cap - 1)];
@@ -423,7 +421,17 @@ static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const cha
     s->stream = stream;
     s->key = key != NULL ? ow_xstrdup(key) : NULL;
     s->payload = text;
-    send_record(out, stream, seq, key, text, strlen(text));
+    s->pending = NULL;
+    return seq;
+}
+
+/* Give @text (owned) a sequence number, keep it in the outbox and produce it. */
+static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const char *key, char *text)
+{
+    if (out->txn) {
+        tlog_add(out, stream, key, text);
+    }
+    send_record(out, stream, slot_new(out, stream, key, text), key, text, strlen(text));
 }
 
 static void broadcast(struct ow_kafka_out *out, enum ow_stream stream, const char *text)
@@ -437,17 +445,9 @@ static void broadcast(struct ow_kafka_out *out, enum ow_stream stream, const cha
 static void emit_later(struct ow_kafka_out *out, enum ow_stream stream, const char *key,
                        json_t *rec)
 {
-    struct slot *s;
-    uint64_t seq;
+    uint64_t seq = slot_new(out, stream, key, NULL);
 
-    ring_reserve(out);
-    seq = out->next_seq++;
-    s = &out->ring[seq & (out->cap - 1)];
-    s->acked = false;
-    s->stream = stream;
-    s->key = key != NULL ? ow_xstrdup(key) : NULL;
-    s->payload = NULL;
-    s->pending = json_incref(rec);
+    out->ring[seq & (out->cap - 1)].pending = json_incref(rec);
     ow_render_submit(out->render, seq, rec);
 }
 

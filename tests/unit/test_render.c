@@ -81,17 +81,27 @@ static void check(struct got *g, size_t n)
     }
 }
 
-static void render__texts_come_back_on_the_loop_in_order(void **state)
+/* A render thread reporting to @g on @loop (both new). */
+static struct ow_render *start(struct got **g, uv_loop_t *loop)
 {
-    struct got *g = calloc(1, sizeof(*g));
-    uv_loop_t loop;
     struct ow_render *r;
 
-    (void)state;
-    g->loop_thread = pthread_self();
-    uv_loop_init(&loop);
-    r = ow_render_create(&loop, on_done, g);
+    *g = calloc(1, sizeof(**g));
+    assert_non_null(*g);
+    (*g)->loop_thread = pthread_self();
+    uv_loop_init(loop);
+    r = ow_render_create(loop, on_done, *g);
     assert_non_null(r);
+    return r;
+}
+
+static void render__texts_come_back_on_the_loop_in_order(void **state)
+{
+    struct got *g;
+    uv_loop_t loop;
+    struct ow_render *r = start(&g, &loop);
+
+    (void)state;
     submit_all(r, 0, N);
     assert_int_equal(ow_render_pending(r), N);
     while (g->n < N) {
@@ -108,14 +118,11 @@ static void render__texts_come_back_on_the_loop_in_order(void **state)
 
 static void render__settle_hands_over_everything_submitted_now(void **state)
 {
-    struct got *g = calloc(1, sizeof(*g));
+    struct got *g;
     uv_loop_t loop;
-    struct ow_render *r;
+    struct ow_render *r = start(&g, &loop);
 
     (void)state;
-    g->loop_thread = pthread_self();
-    uv_loop_init(&loop);
-    r = ow_render_create(&loop, on_done, g);
     submit_all(r, 0, N / 2);
     ow_render_settle(r); /* without a turn of the loop */
     assert_int_equal(ow_render_pending(r), 0);

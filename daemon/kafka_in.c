@@ -737,7 +737,15 @@ bool ow_kafka_in_caught_up(struct ow_kafka_in *in)
         int64_t hi;
         int64_t pos;
 
+        /* A partition of an input topic known here but not assigned now (during a rebalance,
+         * or saved from before it) may hold events this instance has not applied: the wall
+         * clock must not move the watermark past them (they would come as late, or as dead
+         * letters of expired windows). The likely cause of two kill-test failures in CI: its
+         * rebalance lets another member hold 24 of 48 partitions for a while. */
         if (!p->assigned) {
+            if (p->topic_idx != SIZE_MAX) {
+                return false;
+            }
             continue;
         }
         any = true;

@@ -847,7 +847,9 @@ struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoin
     for (size_t i = 0; i < in->ntopics; i++) {
         in->topic_last_wall[i] = now;
     }
-    static_member_id(lv->cfg, member, sizeof(member));
+    if (k->static_membership) {
+        static_member_id(lv->cfg, member, sizeof(member));
+    }
     if (set(conf, "group.id", k->group_id, err, errlen) < 0 ||
         (k->static_membership && set(conf, "group.instance.id", member, err, errlen) < 0) ||
         set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||

@@ -434,13 +434,6 @@ static void emit_text(struct ow_kafka_out *out, enum ow_stream stream, const cha
     send_record(out, stream, slot_new(out, stream, key, text), key, text, strlen(text));
 }
 
-static void broadcast(struct ow_kafka_out *out, enum ow_stream stream, const char *text)
-{
-    if (out->lv->http != NULL && (stream == OW_STREAM_ALERTS || stream == OW_STREAM_AGGREGATES)) {
-        ow_http_broadcast(out->lv->http, stream, text);
-    }
-}
-
 /* Reserve @rec's sequence number and outbox slot now; its text comes in on_rendered. */
 static void emit_later(struct ow_kafka_out *out, enum ow_stream stream, const char *key,
                        json_t *rec)
@@ -466,7 +459,7 @@ static void on_rendered(void *arg, uint64_t seq, char *text)
         return;
     }
     s->payload = text;
-    broadcast(out, s->stream, text);
+    ow_http_broadcast(out->lv->http, s->stream, text); /* alerts and aggregates only */
     send_record(out, s->stream, seq, s->key, text, strlen(text));
 }
 
@@ -487,7 +480,7 @@ static int sink_emit(struct ow_sink *sink, enum ow_stream stream, const char *ke
     if (text == NULL) {
         return OW_EINVAL;
     }
-    broadcast(out, stream, text);
+    ow_http_broadcast(out->lv->http, stream, text); /* alerts and aggregates only */
     emit_text(out, stream, key, text);
     return OW_OK;
 }

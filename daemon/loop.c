@@ -647,7 +647,7 @@ static void keep_restart_only(struct ow_config *o, struct ow_config *n)
 
 #undef SWAP
 
-/* A repeating timer at a new interval from now (not after the pending old one). */
+/* A timer's period in ms from a configured interval: at least 1. */
 static uint64_t interval_ms(int64_t every_us)
 {
     return every_us / 1000 > 0 ? (uint64_t)(every_us / 1000) : 1;
@@ -667,6 +667,8 @@ static void phase_checkpoint(struct loop_ctx *lc)
                    every);
 }
 
+/* The flush and checkpoint timers at their new intervals from now (not after the pending old
+ * ones), when either changed. */
 static void retime(struct loop_ctx *lc)
 {
     const struct ow_config_live *live = &lc->lv->cfg->live;
@@ -740,12 +742,10 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void start_timer(struct loop_ctx *lc, uv_timer_t *t, uv_timer_cb cb, int64_t every_us)
 {
-    uint64_t ms = (uint64_t)(every_us / 1000);
-
     uv_timer_init(lc->lv->loop, t);
     t->data = lc;
     if (cb != NULL) {
-        uv_timer_start(t, cb, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
+        uv_timer_start(t, cb, interval_ms(every_us), interval_ms(every_us));
     }
 }
 

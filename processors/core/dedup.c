@@ -977,6 +977,15 @@ int ow_dedup_foreach(const struct ow_dedup *d,
     return rc;
 }
 
+/* From cut_t itself, the time lookups compare with, converted back as walk() does. */
+int64_t ow_dedup_edge_us(const struct ow_dedup *d)
+{
+    if (!d->started) {
+        return INT64_MIN;
+    }
+    return (d->base_units + (int64_t)d->cut_t - 1) * ((int64_t)1 << d->shift);
+}
+
 void ow_dedup_stats(const struct ow_dedup *d, struct ow_dedup_stats *st)
 {
     st->ids = d->n;

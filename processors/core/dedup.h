@@ -147,4 +147,13 @@ int ow_dedup_foreach(const struct ow_dedup *d,
 /** Current counters. */
 void ow_dedup_stats(const struct ow_dedup *d, struct ow_dedup_stats *st);
 
+/** The span's edge now, in microseconds: floor((M - span_us) / u) * u, with M the greatest
+ * occurred_us inserted (as clamped) and u the time unit (see above). Exactly what lookups
+ * apply: an id with occurred_us >= the edge is remembered (unless the memory bound forgot it
+ * early, which this does not reflect), one below it is forgotten. A multiple of u; INT64_MIN
+ * before the first insert. For compacting saved ids without walking the table: a record kept
+ * if and only if its occurred_us >= the edge (exact or rounded down to u, as
+ * ow_dedup_foreach gives it) is one the table still remembers by its span. */
+int64_t ow_dedup_edge_us(const struct ow_dedup *d);
+
 #endif

@@ -664,31 +664,9 @@ void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *s
     ow_dedup_stats(eng->dedup, st);
 }
 
-/* The table keeps times in units u = 2^s us (s smallest with span / u < 2^30) and forgets
- * floor(t / u) < floor((M - span) / u), M its greatest time. Its M is never above ours (every
- * id it holds was applied here) but may be ours rounded down to a unit (ids restored from a log
- * written with rounded times), hence the unit of slack. */
 int64_t ow_engine_dedup_edge_us(const struct ow_engine *eng)
 {
-    const int64_t lim = INT64_C(1) << 61; /* dedup.h clamps span and times to this */
-    int64_t span = eng->cfg->dedup.span_us < 0     ? 0
-                   : eng->cfg->dedup.span_us > lim ? lim
-                                                   : eng->cfg->dedup.span_us;
-    int64_t m = eng->max_occurred_us > lim ? lim : eng->max_occurred_us;
-    int64_t unit = 1;
-    int64_t q;
-
-    if (m < -lim) {
-        return INT64_MIN; /* nothing applied yet */
-    }
-    while (span / unit >= (INT64_C(1) << 30)) {
-        unit *= 2;
-    }
-    q = (m - span) / unit;
-    if ((m - span) % unit < 0) {
-        q--; /* floor, not truncation, before 1970 */
-    }
-    return (q - 1) * unit;
+    return ow_dedup_edge_us(eng->dedup);
 }
 
 struct ow_alerts *ow_engine_alerts(struct ow_engine *eng)

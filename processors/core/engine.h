@@ -111,10 +111,9 @@ json_t *ow_engine_snapshot(struct ow_engine *eng, const char *name);
 /** The counters of the remembered event ids. */
 void ow_engine_dedup_stats(const struct ow_engine *eng, struct ow_dedup_stats *st);
 
-/** The oldest event time an id remembered now can have: every id the table still remembers
- * has occurred_us >= this (a little older is harmless: a restore drops what is past the span).
- * From the greatest event time applied and the configured span (dedup.h), a time unit lower
- * for the table's rounding. INT64_MIN before the first event. For compacting saved ids. */
+/** The remembered ids' span edge now, as the table itself applies it (ow_dedup_edge_us): an
+ * id with occurred_us >= this is remembered, one below it is forgotten. INT64_MIN before the
+ * first event. For compacting saved ids. */
 int64_t ow_engine_dedup_edge_us(const struct ow_engine *eng);
 
 /** The alert engine (for rules outside the processors, such as input_stale). Borrowed. */

@@ -204,6 +204,68 @@ static void dedup__expiry_never_early_with_coarse_unit(void **state)
     ow_dedup_destroy(d);
 }
 
+/* floor(x / u), also for negative x. */
+static int64_t floor_div(int64_t x, int64_t u)
+{
+    return x / u - (x % u < 0 ? 1 : 0);
+}
+
+/* Ids at @edge - 1 and @edge, inserted while both are inside the span, then the greatest time
+ * @m: ow_dedup_edge_us gives @edge, and the table forgets the id before it and remembers the
+ * one on it, so a compaction keeping the records at or after the edge keeps exactly the ids
+ * the table remembers. */
+static void check_edge(struct ow_dedup *d, uint64_t n, int64_t m, int64_t edge)
+{
+    insert_n(d, n, edge - 1);
+    insert_n(d, n + 1, edge);
+    insert_n(d, n + 2, m);
+    assert_int_equal(ow_dedup_edge_us(d), edge);
+    assert_int_equal(lookup_n(d, n), OW_DEDUP_NEW);
+    assert_int_equal(lookup_n(d, n + 1), OW_DEDUP_SAME);
+}
+
+/* The accessor's edge is the one lookups apply: floor((M - span) / u) * u, in 1 us units and
+ * in coarse ones (M not on a unit, before 1970 too), through the rebases of the 32-bit times
+ * (in steps, and at once for a jump). */
+static void dedup__edge_is_where_the_table_forgets(void **state)
+{
+    struct ow_dedup_conf fine = {.span_us = 1000, .max_bytes = 1 << 20};
+    struct ow_dedup_conf coarse = {.span_us = 7 * DAY_US, .max_bytes = 1 << 20};
+    struct ow_dedup *d = ow_dedup_create(&fine);
+    const int64_t t0 = 1617235200123456LL; /* 2021-04-01T00:00:00.123456Z */
+    int64_t m = 0;
+    uint64_t n = 0;
+
+    (void)state;
+    assert_int_equal(ow_dedup_edge_us(d), INT64_MIN); /* nothing inserted yet */
+    /* 1 us units; steps of about 1 s, for 2.8 times the 32-bit range: several rebases. */
+    for (int i = 0; i < 12000; i++, n += 3) {
+        m += 1000003;
+        check_edge(d, n, m, m - 1000);
+    }
+    m += (int64_t)1 << 50; /* a leap: the times are rebased at once */
+    insert_n(d, n, m);
+    n++;
+    for (int i = 0; i < 3; i++, n += 3) {
+        m += 1000003;
+        check_edge(d, n, m, m - 1000);
+    }
+    ow_dedup_destroy(d);
+
+    /* 1.024 ms units: the edge is the start of the unit that holds M - span. */
+    d = ow_dedup_create(&coarse);
+    for (int64_t base = -t0; base <= t0; base += t0) {
+        for (int i = 0; i < 2000; i++, n += 3) {
+            m = base + 7 * DAY_US + i * 777;
+            check_edge(d, n, m, floor_div(m - 7 * DAY_US, 1024) * 1024);
+        }
+        assert_true(ow_dedup_edge_us(d) % 1024 == 0);
+        assert_true(ow_dedup_edge_us(d) <= m - 7 * DAY_US);
+        assert_true(ow_dedup_edge_us(d) > m - 7 * DAY_US - 1024);
+    }
+    ow_dedup_destroy(d);
+}
+
 static void dedup__too_old_insert_is_not_remembered(void **state)
 {
     struct ow_dedup_conf conf = {.span_us = 1000, .max_bytes = 1 << 20};
@@ -981,6 +1043,7 @@ int main(void)
         cmocka_unit_test(dedup__growth_keeps_all_ids),
         cmocka_unit_test(dedup__expiry_edge_is_inclusive),
         cmocka_unit_test(dedup__expiry_never_early_with_coarse_unit),
+        cmocka_unit_test(dedup__edge_is_where_the_table_forgets),
         cmocka_unit_test(dedup__too_old_insert_is_not_remembered),
         cmocka_unit_test(dedup__sweeps_keep_the_table_to_the_span),
         cmocka_unit_test(dedup__time_jumps_keep_live_ids),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine_fixture.h"
+#include "rfc3339.h"
 #include "state.h"
 #include "tmpdir.h"
 
@@ -333,18 +334,46 @@ static int64_t at_of(int i, char *buf, size_t len)
     return ts(buf);
 }
 
-static int csr_n(struct fixture *f, int i)
-{
-    char at[32];
+/* The probes: a save that compacts follows id 20000 k - 1, and the span's edge is then exactly
+ * the time of id 20000 k - 36001 (the time unit is 4 us for a span of 1 h, and the times are
+ * whole seconds). Right after each such id come two more, 1 us before its time and on it, so
+ * that the compacted log is pinned to the microsecond: the first is forgotten, the second
+ * remembered. Their event ids are PROBE + 2 i and PROBE + 2 i + 1. */
+#define PROBE 1000000
 
-    at_of(i, at, sizeof(at));
-    return csr(f, i, at);
+static bool probed(int i)
+{
+    return i % 20000 == 3999;
 }
 
-/* Apply ids from *@next on, saving every 20,000, until a save compacts (at most @upto ids).
+static int64_t probe_at(int i, int on, char *buf, size_t len)
+{
+    int64_t us = at_of(i, buf, len) - 1 + on;
+
+    ow_rfc3339_format_utc(us, buf, len);
+    return us;
+}
+
+/* Apply id @i, and its probes if @probes. */
+static int csr_n(struct fixture *f, int i, bool probes)
+{
+    char at[32];
+    int rc;
+
+    at_of(i, at, sizeof(at));
+    rc = csr(f, i, at);
+    for (int on = 0; probes && probed(i) && on < 2; on++) {
+        probe_at(i, on, at, sizeof(at));
+        assert_int_equal(csr(f, PROBE + 2 * i + on, at), OW_OK);
+    }
+    return rc;
+}
+
+/* Apply ids from *@next on (with their probes if @probes), saving every 20,000, until a save
+ * compacts (at most @upto ids).
  * @returns the status of that save (or of the last one), *@next past the last id applied. */
 static int save_until_compacted(struct ow_state *st, struct fixture *f, int *next, int upto,
-                                struct ow_err *err)
+                                bool probes, struct ow_err *err)
 {
     struct ow_state_stats ss;
     uint64_t before;
@@ -353,7 +382,7 @@ static int save_until_compacted(struct ow_state *st, struct fixture *f, int *nex
     ow_state_stats(st, &ss);
     before = ss.compactions;
     while (*next < upto) {
-        csr_n(f, (*next)++);
+        csr_n(f, (*next)++, probes);
         if (*next % 20000 == 0) {
             rc = ow_state_save(st, f->eng, NULL, err);
             ow_state_stats(st, &ss);
@@ -391,9 +420,31 @@ static struct log_record *read_log(const struct t *t, const char *name, size_t *
     return recs;
 }
 
-/* The compacted log is built from the old log on the saver thread: it holds exactly the ids not
- * past the span at the save (the pending ones last, as ever), in their order, and a load of it
- * gives every id the verdict the saving engine gives. */
+/* One id of the compaction test, in the order it was applied: id @i, or its probe @on. */
+struct applied {
+    int id;
+    int64_t at_us;
+};
+
+/* The ids applied for id @i (with its probes), in order: 1 or 3 of them into @out. */
+static int applied_for(int i, struct applied out[3])
+{
+    char at[32];
+    int n = 0;
+
+    out[n].id = i;
+    out[n++].at_us = at_of(i, at, sizeof(at));
+    for (int on = 0; probed(i) && on < 2; on++) {
+        out[n].id = PROBE + 2 * i + on;
+        out[n++].at_us = probe_at(i, on, at, sizeof(at));
+    }
+    return n;
+}
+
+/* The compacted log is built from the old log on the saver thread: it holds exactly the ids the
+ * table remembers at the save (not past the span's edge, to the microsecond: the probes), then
+ * the pending ones whole, in their order; a load of it gives every id the verdict the saving
+ * engine gives. */
 static void state_store__compaction_keeps_exactly_the_unexpired_ids(void **state)
 {
     struct t *t = *state;
@@ -405,9 +456,11 @@ static void state_store__compaction_keeps_exactly_the_unexpired_ids(void **state
     json_t *got;
     struct fixture *g;
     struct log_record *recs;
+    struct applied a[3];
     size_t nrec;
     size_t k = 0;
     size_t kept = 0;
+    int pinned = 0;
     char at[32];
     char id[16];
     int next = 0;
@@ -417,31 +470,41 @@ static void state_store__compaction_keeps_exactly_the_unexpired_ids(void **state
     ow_engine_journal_enable(f->eng);
     st = ow_state_open(t->dir, &err);
     ow_state_load(st, f->eng, &got, &err);
-    assert_int_equal(save_until_compacted(st, f, &next, 240000, &err), OW_OK);
+    assert_int_equal(save_until_compacted(st, f, &next, 240000, true, &err), OW_OK);
     ow_state_stats(st, &ss);
     assert_int_equal(ss.compactions, 1);
-    assert_int_equal(ss.last_prepare_ids, 20000);         /* the new ids only */
+    assert_int_equal(ss.last_prepare_ids, 20002);         /* the new ids only (with 2 probes) */
     assert_int_equal(file_size(t->dir, "ids-0.log"), -1); /* the old log is gone */
+    /* The greatest time is id next - 1's; the edge is 1 h before it, on id next - 36001. */
     edge = at_of(next - 1, at, sizeof(at)) - 3600 * INT64_C(1000000);
+    assert_true(probed(next - 36001) && next - 36001 < next - 20000);
+    assert_int_equal(at_of(next - 36001, at, sizeof(at)), edge);
+    assert_int_equal(ow_engine_dedup_edge_us(f->eng), edge);
     recs = read_log(t, "ids-1.log", &nrec);
     assert_int_equal(ss.ids_logged, nrec);
     for (int i = 0; i < next; i++) {
-        struct ow_dedup_key key;
+        int n = applied_for(i, a);
 
-        /* the old records not past the span, then the 20,000 pending ones whole */
-        if (i < next - 20000 && at_of(i, at, sizeof(at)) < edge) {
-            continue;
+        for (int j = 0; j < n; j++) {
+            struct ow_dedup_key key;
+
+            /* the old records not past the span, then the 20,000 pending ones whole */
+            if (i < next - 20000 && a[j].at_us < edge) {
+                continue;
+            }
+            kept += i < next - 20000;
+            pinned += a[j].at_us == edge && a[j].id >= PROBE;
+            snprintf(id, sizeof(id), "c%d", a[j].id);
+            key = ow_dedup_key_of(id, strlen(id));
+            assert_true(k < nrec);
+            assert_memory_equal(recs[k].key, key.h, sizeof(key.h));
+            assert_int_equal(recs[k].occurred_us, a[j].at_us);
+            k++;
         }
-        kept += i < next - 20000;
-        snprintf(id, sizeof(id), "c%d", i);
-        key = ow_dedup_key_of(id, strlen(id));
-        assert_true(k < nrec);
-        assert_memory_equal(recs[k].key, key.h, sizeof(key.h));
-        assert_int_equal(recs[k].occurred_us, at_of(i, at, sizeof(at)));
-        k++;
     }
     assert_int_equal(k, nrec);
     assert_true(kept > 10000); /* the old log held unexpired ids */
+    assert_int_equal(pinned, 1);
     free(recs);
     ow_state_close(st);
 
@@ -449,10 +512,15 @@ static void state_store__compaction_keeps_exactly_the_unexpired_ids(void **state
     g = reload_conf(t, SPAN_1H, &st, &got, &rc, &err);
     assert_int_equal(rc, OW_OK);
     for (int i = 0; i < next; i++) {
-        int want = at_of(i, at, sizeof(at)) >= edge ? OW_EDUP : OW_OK;
+        int n = applied_for(i, a);
 
-        assert_int_equal(csr(f, i, at), want);
-        assert_int_equal(csr(g, i, at), want);
+        for (int j = 0; j < n; j++) {
+            int want = a[j].at_us >= edge ? OW_EDUP : OW_OK;
+
+            ow_rfc3339_format_utc(a[j].at_us, at, sizeof(at));
+            assert_int_equal(csr(f, a[j].id, at), want);
+            assert_int_equal(csr(g, a[j].id, at), want);
+        }
     }
     ow_state_close(st);
     fixture_destroy(f);
@@ -536,7 +604,7 @@ static void state_store__failed_compaction_commits_nothing(void **state)
     ow_state_load(st, f->eng, &got, &err);
     snprintf(tmp, sizeof(tmp), "%s/ids-1.log.tmp", t->dir);
     assert_int_equal(mkdir(tmp, 0755), 0); /* the compacted log cannot be written */
-    assert_int_equal(save_until_compacted(st, f, &next, 240000, &err), OW_EIO);
+    assert_int_equal(save_until_compacted(st, f, &next, 240000, false, &err), OW_EIO);
     assert_non_null(strstr(err.where, "ids-1.log.tmp"));
     committed = file_size(t->dir, "ids-0.log");
     assert_int_equal(committed, (off_t)(next - 20000) * 48);
@@ -545,14 +613,14 @@ static void state_store__failed_compaction_commits_nothing(void **state)
     /* Now state.json cannot be written: the compacted log, renamed in place, is removed. */
     snprintf(tmp, sizeof(tmp), "%s/state.json.tmp", t->dir);
     assert_int_equal(mkdir(tmp, 0755), 0);
-    csr_n(f, next++);
+    csr_n(f, next++, false);
     assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_EIO);
     assert_non_null(strstr(err.where, "state.json.tmp"));
     assert_int_equal(file_size(t->dir, "ids-1.log"), -1);
     assert_int_equal(file_size(t->dir, "ids-0.log"), committed);
     assert_int_equal(rmdir(tmp), 0);
 
-    csr_n(f, next++);
+    csr_n(f, next++, false);
     assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
     ow_state_stats(st, &ss);
     assert_int_equal(ss.compactions, 1);
@@ -590,12 +658,12 @@ static void state_store__corrupt_record_fails_the_compaction(void **state)
     st = ow_state_open(t->dir, &err);
     ow_state_load(st, f->eng, &got, &err);
     while (next < 20000) {
-        csr_n(f, next++);
+        csr_n(f, next++, false);
     }
     assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
     snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
     corrupt_record(path, 6000);
-    assert_int_equal(save_until_compacted(st, f, &next, 240000, &err), OW_EINVAL);
+    assert_int_equal(save_until_compacted(st, f, &next, 240000, false, &err), OW_EINVAL);
     assert_non_null(strstr(err.where, "ids-0.log"));
     assert_non_null(strstr(err.text, "record 6000 (byte 288000) is corrupt"));
     committed = file_size(t->dir, "ids-0.log");
@@ -606,7 +674,7 @@ static void state_store__corrupt_record_fails_the_compaction(void **state)
     assert_int_equal(ss.compactions, 0);
 
     corrupt_record(path, 6000); /* mended */
-    csr_n(f, next++);
+    csr_n(f, next++, false);
     assert_int_equal(ow_state_save(st, f->eng, NULL, &err), OW_OK);
     ow_state_stats(st, &ss);
     assert_int_equal(ss.compactions, 1);

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,9 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void cluster_start(struct harness *c, int brokers)
+/* A cluster of @brokers brokers, the input topic of @in_parts partitions and the outputs of
+ * one. */
+static void cluster_start_parts(struct harness *c, int brokers, int in_parts)
 {
     /* A downed mock broker leaves half-open connections (live__brokers_down_and_up...). */
     static const struct harness_prop props[] = {
@@ -56,9 +59,14 @@ static void cluster_start(struct harness *c, int brokers)
     static const char *const in_topic[] = {IN_TOPIC};
 
     assert_int_equal(harness_start(c, brokers, props), 0);
-    assert_int_equal(harness_topics_create(c, in_topic, 1, 1, brokers > 1 ? 3 : 1), 0);
+    assert_int_equal(harness_topics_create(c, in_topic, 1, in_parts, brokers > 1 ? 3 : 1), 0);
     assert_int_equal(harness_topics_create(c, out_topics, NOUT, 1, brokers > 1 ? 3 : 1), 0);
     assert_int_equal(harness_make_dir(c, "ow-test-live"), 0);
+}
+
+static void cluster_start(struct harness *c, int brokers)
+{
+    cluster_start_parts(c, brokers, 1);
 }
 
 /* The test configuration, with live.stale_after = @stale_after and @more (top-level members,
@@ -893,6 +901,273 @@ static void live__produce_to_alert_latency(void **state)
     cluster_stop(&c);
 }
 
+/* ---- the idle clock during a rebalance ---- */
+
+#define RB_PARTS 4 /* input partitions of the rebalance test */
+
+/* The rebalance test's configuration: group @group (the other member joins it), heartbeats
+ * every 500 ms (a member's join or leave reaches the daemon within that), session.timeout.ms
+ * 2.5 s (the mock lets a rebalance wait that less 1 s for members to rejoin), idle_interval
+ * 1 s. */
+static void write_config_group(struct harness *c, const char *group)
+{
+    struct harness_config hc = {
+        .top = "",
+        .group = group,
+        .input = IN_TOPIC,
+        .properties = "\"session.timeout.ms\": \"2500\", \"heartbeat.interval.ms\": \"500\", "
+                      "\"client.id\": \"t\"",
+        .outputs = out_topics,
+        .live = ", \"idle_interval\": \"1s\", \"aggregate_interval\": \"200ms\",\n"
+                "  \"checkpoint_interval\": \"200ms\", \"stale_after\": \"0s\"",
+    };
+
+    assert_int_equal(harness_write_config(c, &hc), 0);
+}
+
+/* The input of the rebalance test, and the group's other member. */
+struct feed {
+    struct harness *c;
+    rd_kafka_t *other;          /* the other member, NULL when none */
+    int n;                      /* CSR events produced */
+    int64_t csrs;               /* the sum of their counts */
+    int64_t per_part[RB_PARTS]; /* events produced per partition */
+};
+
+/* 50 ms of the test: one CSR of January 2021 (if @produce) on the next partition, round robin,
+ * each a minute of event time after the one before; the other member (if any) polls meanwhile,
+ * dropping what it reads (nothing is committed: what it holds stays unprocessed). */
+static void feed_step(struct feed *f, bool produce)
+{
+    if (produce) {
+        char line[400];
+        int32_t part = f->n % RB_PARTS;
+        int count = 1 + f->n % 3;
+        int n = snprintf(line, sizeof(line),
+                         "{\"event_id\":\"rb%d\",\"type\":\"csr\",\"schema_version\":1,"
+                         "\"occurred_at\":\"2021-01-04T%02d:%02d:00Z\",\"party_id\":\"SUB-01\","
+                         "\"batched\":false,\"count\":%d,\"region\":\"south\"}",
+                         f->n, f->n / 60, f->n % 60, count);
+
+        assert_true(f->n < 24 * 60);
+        assert_int_equal(harness_produce(f->c, IN_TOPIC, part, line, (size_t)n),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        f->per_part[part]++;
+        f->csrs += count;
+        f->n++;
+    }
+    rd_kafka_poll(f->c->rk, 0);
+    if (f->other != NULL) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(f->other, 50);
+
+        if (m != NULL) {
+            rd_kafka_message_destroy(m);
+        }
+    } else {
+        usleep(50000);
+    }
+}
+
+/* The partitions the other member holds now, as a mask (0: none, or the call failed). */
+static unsigned other_holds(struct feed *f)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    unsigned mask = 0;
+
+    if (rd_kafka_assignment(f->other, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < a->cnt; i++) {
+            mask |= 1u << a->elems[i].partition;
+        }
+    }
+    if (a != NULL) {
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+    return mask;
+}
+
+/* The number (from 1) of the first (or, if @last, the last) line of the daemon's log that
+ * contains @needle; 0 when none does. */
+static int log_line(const struct harness *c, const char *needle, bool last)
+{
+    FILE *f = fopen(c->log_path, "r");
+    char line[4096];
+    int found = 0;
+
+    for (int no = 1; f != NULL && fgets(line, sizeof(line), f) != NULL; no++) {
+        if (strstr(line, needle) != NULL) {
+            found = no;
+            if (!last) {
+                break;
+            }
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return found;
+}
+
+/* The idle clock during a rebalance: another member of the daemon's group holds some of the
+ * partitions the daemon has read before, with events of January 2021 on them that nobody has
+ * applied, for 3.5 s (3.5 times live.idle_interval) after the daemon has applied everything on
+ * its own partitions. The daemon has applied all it holds and is quiet, yet it is not caught
+ * up (ow_kafka_in_caught_up): the wall clock must not move the watermark, which would close
+ * January and expire it (its retention is long past), and the other member's events would
+ * then come as window_expired dead letters once the daemon has them back, the window's counts
+ * short (what the kill test's rebalance is thought to have hit in CI). So no idle close until
+ * the other member has left and the daemon has applied the rest; then January closes by the
+ * idle clock with every CSR counted, and no dead letter. Before the other member joins, and
+ * through the rebalance, an event comes every 50 ms: the daemon, holding every partition
+ * then, is never quiet for idle_interval. */
+static void live__no_idle_close_while_another_member_holds_partitions(void **state)
+{
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    static const struct harness_prop props[] = {
+        {"enable.auto.commit", "false"},
+        {"session.timeout.ms", "2500"},
+        {"heartbeat.interval.ms", "500"},
+        {NULL, NULL},
+    };
+    struct feed f = {.c = &c};
+    rd_kafka_topic_partition_list_t *t;
+    char group[64];
+    char needle[64];
+    unsigned held = 0;
+    int nheld = 0;
+    int64_t pending = 0;
+    double t0;
+    bool early;
+    int idle_at;
+    int back_at;
+    size_t expired = 0;
+    json_t *outs[NSLOT];
+    json_t *snap;
+    json_t *csr;
+    const char *k;
+    json_t *v;
+
+    (void)state;
+    cluster_start_parts(&c, 1, RB_PARTS);
+    snprintf(group, sizeof(group), "test-rb-%d", (int)getpid());
+    write_config_group(&c, group);
+    daemon_start(&c);
+    t0 = harness_mono();
+    snprintf(needle, sizeof(needle), "assigned partitions=%d (", RB_PARTS);
+    while (!harness_log_has(&c, needle)) {
+        assert_true(harness_mono() - t0 < 30.0);
+        feed_step(&f, true);
+    }
+
+    /* The other member joins; the input flows on until it holds some partitions and the
+     * daemon has been given the others. */
+    f.other = harness_consumer(&c, group, props);
+    assert_non_null(f.other);
+    t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, IN_TOPIC, RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(f.other, t), 0);
+    rd_kafka_topic_partition_list_destroy(t);
+    t0 = harness_mono();
+    for (;;) {
+        assert_true(harness_mono() - t0 < 30.0);
+        feed_step(&f, true);
+        held = other_holds(&f);
+        nheld = __builtin_popcount(held);
+        snprintf(needle, sizeof(needle), "assigned partitions=%d (", RB_PARTS - nheld);
+        if (held != 0 && nheld < RB_PARTS && harness_log_has(&c, needle)) {
+            break;
+        }
+    }
+    /* A second of input more (about half of it on the other member's partitions), then none.
+     * The mock sometimes follows the join with a second rebalance within that second: what the
+     * other member holds is read after it. */
+    for (int i = 0; i < 20; i++) {
+        feed_step(&f, true);
+    }
+    flush_producer(&c);
+    held = other_holds(&f);
+    nheld = __builtin_popcount(held);
+    assert_true(held != 0 && nheld < RB_PARTS);
+
+    /* The daemon applies (and saves) everything on its own partitions; the other member
+     * holds its partitions, with events nobody has applied, 3.5 s longer. */
+    t0 = harness_mono();
+    for (;;) {
+        bool all = true;
+
+        assert_true(harness_mono() - t0 < 30.0);
+        for (int p = 0; p < RB_PARTS; p++) {
+            if (!(held & (1u << p)) && harness_saved_offset(&c, IN_TOPIC, p) < f.per_part[p]) {
+                all = false;
+            }
+        }
+        if (all) {
+            break;
+        }
+        feed_step(&f, false);
+    }
+    for (int p = 0; p < RB_PARTS; p++) {
+        int64_t saved = harness_saved_offset(&c, IN_TOPIC, p);
+
+        pending += (held & (1u << p)) ? f.per_part[p] - (saved > 0 ? saved : 0) : 0;
+    }
+    fprintf(stderr,
+            "  %d events (%" PRId64 " CSRs); the other member holds %d of %d partitions, with "
+            "%" PRId64 " events the daemon has not applied\n",
+            f.n, f.csrs, nheld, RB_PARTS, pending);
+    assert_true(pending > 0);
+    t0 = harness_mono();
+    while (harness_mono() - t0 < 3.5) {
+        feed_step(&f, false);
+    }
+    assert_int_equal(other_holds(&f), held); /* still held: no rebalance meanwhile */
+    early = harness_log_has(&c, "windows closed reason=idle_clock");
+
+    /* The other member leaves: the daemon gets every partition back and applies the rest; the
+     * idle clock closes January then. */
+    rd_kafka_consumer_close(f.other); /* no commit: it read nothing for good */
+    rd_kafka_destroy(f.other);
+    f.other = NULL;
+    snprintf(needle, sizeof(needle), "revoked partitions=%d", RB_PARTS - nheld);
+    assert_true(harness_wait_log(&c, needle, 15));
+    snprintf(needle, sizeof(needle), "assigned partitions=%d (", RB_PARTS);
+    t0 = harness_mono();
+    while (log_count(&c, needle) < 2 || harness_saved_offset(&c, IN_TOPIC, -1) < f.n) {
+        assert_true(harness_mono() - t0 < 30.0);
+        usleep(100000);
+    }
+    assert_true(harness_wait_log(&c, "windows closed reason=idle_clock", 10));
+    idle_at = log_line(&c, "windows closed reason=idle_clock", false);
+    back_at = log_line(&c, needle, true);
+    daemon_stop(&c);
+
+    read_outputs(&c, outs);
+    json_object_foreach(outs[OW_STREAM_DEADLETTER], k, v)
+    {
+        expired += strcmp(json_string_value(json_object_get(v, "reason")), "window_expired") == 0;
+    }
+    snap = json_object_get(outs[OW_STREAM_SNAPSHOTS], "2021-01");
+    assert_non_null(snap);
+    csr = json_object_get(json_object_get(snap, "reports"), "csr_variance");
+    fprintf(stderr,
+            "  idle close before the other member left: %s; first idle close at log line %d, "
+            "all partitions back at line %d; dead letters %zu (window_expired %zu); 2021-01: "
+            "single %" JSON_INTEGER_FORMAT " of %" PRId64 ", late_events %" JSON_INTEGER_FORMAT
+            "\n",
+            early ? "yes" : "no", idle_at, back_at, json_object_size(outs[OW_STREAM_DEADLETTER]),
+            expired, json_integer_value(json_object_get(csr, "single")), f.csrs,
+            json_integer_value(json_object_get(snap, "late_events")));
+    if (early) {
+        fail_msg("the idle clock closed windows while another member held %d partitions", nheld);
+    }
+    assert_true(idle_at > back_at);
+    assert_int_equal(json_object_size(outs[OW_STREAM_DEADLETTER]), 0);
+    assert_true(json_is_true(json_object_get(snap, "final")));
+    assert_int_equal(json_integer_value(json_object_get(snap, "late_events")), 0);
+    assert_int_equal(json_integer_value(json_object_get(csr, "single")), f.csrs);
+    free_outs(outs);
+    cluster_stop(&c);
+}
+
 int main(void)
 {
     time_t t = time(NULL) - 7200;
@@ -905,6 +1180,8 @@ int main(void)
         cmocka_unit_test_teardown(live__input_stale_survives_a_kill, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reload_changes_bands, harness_teardown),
         cmocka_unit_test_teardown(live__produce_to_alert_latency, harness_teardown),
+        cmocka_unit_test_teardown(live__no_idle_close_while_another_member_holds_partitions,
+                                  harness_teardown),
     };
 
     gmtime_r(&t, &tm);

@@ -2,7 +2,7 @@
  * broker, in this process; opswatchd runs as a child process, as in tests/kafka).
  *
  * usage: bench_live OPSWATCHD DIR [--events N] [--partitions P] [--rate R] [--seconds S]
- *                   [--ids N] [--only consume|latency|ids] [--brokers HOST:PORT]
+ *                   [--ids N] [--only consume|latency|ids|restart] [--brokers HOST:PORT]
  *
  * consume: a generated backlog of N events (default 2,000,000) over P partitions (default 128:
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
@@ -18,6 +18,9 @@
  *   start on that state to /readyz 200, and with --brokers again after a SIGKILL (a static
  *   member of the group comes back without waiting for its session to time out); then a save
  *   that compacts the id log (those ids expired by later ones): its loop part and its total.
+ * restart: of the ids part, only opswatchd's start on a state of N ids (applied and saved once,
+ *   as there) and with --brokers the restart after a SIGKILL: the other saves, the load into a
+ *   new engine and the compaction are left out (run_live.sh's rows on a real broker).
  * --brokers: a real Kafka cluster instead of the mock (tools/kafka-broker.sh starts one; the
  *   topics must not exist yet), for the restart figures the mock cannot give.
  * Prints "key value" lines for bench/run.sh. */
@@ -636,14 +639,11 @@ static void time_to_ready(struct bench *b, const char *cfg_path, const char *log
     }
 }
 
-static void bench_ids(struct bench *b)
+/* The ids part's state: a new folder @state with b->ids remembered ids applied and saved once
+ * (the first save, all ids); if @saves, then 5 saves after 1 s of traffic each. */
+static void ids_state(struct bench *b, struct ow_config *cfg, const char *state, time_t t0,
+                      double step_ms, bool saves)
 {
-    struct ow_conf_errors *errs = NULL;
-    char state[600];
-    char cfg_path[600];
-    char log[600];
-    char cmd[700];
-    struct ow_config *cfg;
     struct ow_sink sink = {null_emit, NULL};
     struct ow_engine *eng;
     struct ow_state *st;
@@ -651,26 +651,14 @@ static void bench_ids(struct bench *b)
     struct ow_dedup_stats ds;
     struct ow_err err;
     json_t *daemon = json_pack("{s:{}, s:[]}", "offsets", "outbox");
-    /* 10M ids over the last 2 days (inside the 7 d span), 1 s of new traffic per save. */
-    double step_ms = 2.0 * 86400e3 / (double)b->ids;
-    time_t t0 = time(NULL) - 3 * 86400;
+    char cmd[700];
     double t;
     double save_ms[5];
     uint64_t save_bytes[5];
-    double load_ms;
-    double ready_s = -1;
-    double restored_s = 0;
 
-    snprintf(state, sizeof(state), "%s/state-ids", b->dir);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state);
     if (system(cmd) != 0) {
         die("rm");
-    }
-    snprintf(cfg_path, sizeof(cfg_path), "%s/ids.json", b->dir);
-    write_config(b, cfg_path, "ids-d", state, LAT_TOPIC);
-    cfg = ow_config_load(cfg_path, &errs);
-    if (cfg == NULL) {
-        die("config");
     }
     eng = ow_engine_create(cfg, &sink, true, &err);
     st = ow_state_open(state, &err);
@@ -692,7 +680,7 @@ static void bench_ids(struct bench *b)
     printf("ids_remembered %" PRIu64 "\nids_first_save_ms %.0f\nids_first_save_bytes %" PRIu64
            "\nids_first_save_prepare_ms %.1f\n",
            ds.ids, (harness_mono() - t) * 1e3, ss.bytes_written, ss.last_prepare_ms);
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; saves && k < 5; k++) {
         apply_ids(eng, b->ids + k * 10000L, 10000, t0, step_ms / 1000.0);
         if (ow_state_save(st, eng, daemon, &err) != OW_OK) {
             die("save");
@@ -701,19 +689,33 @@ static void bench_ids(struct bench *b)
         save_ms[k] = ss.last_save_ms;
         save_bytes[k] = ss.bytes_written;
     }
-    qsort(save_ms, 5, sizeof(double), cmp_double);
-    printf("ids_save_ms_median %.1f\nids_save_ms_max %.1f\nids_save_bytes %" PRIu64 "\n",
-           save_ms[2], save_ms[4], save_bytes[4]);
-    printf("ids_state_bytes %" PRIu64 "\n", dir_bytes(state));
+    if (saves) {
+        qsort(save_ms, 5, sizeof(double), cmp_double);
+        printf("ids_save_ms_median %.1f\nids_save_ms_max %.1f\nids_save_bytes %" PRIu64 "\n",
+               save_ms[2], save_ms[4], save_bytes[4]);
+        printf("ids_state_bytes %" PRIu64 "\n", dir_bytes(state));
+    }
     ow_state_close(st);
     ow_engine_destroy(eng);
     json_decref(daemon);
+}
 
-    /* Restart: load into a new engine. */
+/* Restart: load @state into a new engine. */
+static void ids_load(struct ow_config *cfg, const char *state)
+{
+    struct ow_sink sink = {null_emit, NULL};
+    struct ow_engine *eng;
+    struct ow_state *st;
+    struct ow_dedup_stats ds;
+    struct ow_err err;
+    json_t *daemon = NULL;
+    double t;
+    double load_ms;
+
     eng = ow_engine_create(cfg, &sink, true, &err);
     t = harness_mono();
     st = ow_state_open(state, &err);
-    if (st == NULL || ow_state_load(st, eng, &daemon, &err) != OW_OK) {
+    if (eng == NULL || st == NULL || ow_state_load(st, eng, &daemon, &err) != OW_OK) {
         die("load");
     }
     load_ms = (harness_mono() - t) * 1e3;
@@ -722,6 +724,34 @@ static void bench_ids(struct bench *b)
     ow_state_close(st);
     ow_engine_destroy(eng);
     json_decref(daemon);
+}
+
+/* The ids part; with @restart_only (--only restart), the state and opswatchd's restarts alone:
+ * no save or load timings and no compaction. */
+static void bench_ids(struct bench *b, bool restart_only)
+{
+    struct ow_conf_errors *errs = NULL;
+    char state[600];
+    char cfg_path[600];
+    char log[600];
+    struct ow_config *cfg;
+    /* 10M ids over the last 2 days (inside the 7 d span), 1 s of new traffic per save. */
+    double step_ms = 2.0 * 86400e3 / (double)b->ids;
+    time_t t0 = time(NULL) - 3 * 86400;
+    double ready_s = -1;
+    double restored_s = 0;
+
+    snprintf(state, sizeof(state), "%s/state-ids", b->dir);
+    snprintf(cfg_path, sizeof(cfg_path), "%s/ids.json", b->dir);
+    write_config(b, cfg_path, "ids-d", state, LAT_TOPIC);
+    cfg = ow_config_load(cfg_path, &errs);
+    if (cfg == NULL) {
+        die("config");
+    }
+    ids_state(b, cfg, state, t0, step_ms, !restart_only);
+    if (!restart_only) {
+        ids_load(cfg, state);
+    }
 
     /* opswatchd itself on that state: from exec to /readyz 200 (includes the group join);
      * then killed and started again, as after a crash. */
@@ -739,7 +769,9 @@ static void bench_ids(struct bench *b)
                ready_s);
     }
     daemon_stop(b);
-    bench_ids_compaction(b, cfg, state, t0, step_ms);
+    if (!restart_only) {
+        bench_ids_compaction(b, cfg, state, t0, step_ms);
+    }
     ow_config_destroy(cfg);
     ow_conf_errors_destroy(errs);
     fflush(stdout);
@@ -752,7 +784,7 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     if (argc < 3) {
         fprintf(stderr, "usage: bench_live OPSWATCHD DIR [--events N] [--partitions P] "
-                        "[--rate R] [--seconds S] [--ids N] [--only consume|latency|ids] "
+                        "[--rate R] [--seconds S] [--ids N] [--only consume|latency|ids|restart] "
                         "[--brokers HOST:PORT]\n");
         return 2;
     }
@@ -784,8 +816,8 @@ int main(int argc, char **argv)
     cluster_start(&b);
     b.h.bin = argv[1];
     b.h.port = 30000 + (int)(getpid() % 20000);
-    if (b.only == NULL || strcmp(b.only, "ids") == 0) {
-        bench_ids(&b);
+    if (b.only == NULL || strcmp(b.only, "ids") == 0 || strcmp(b.only, "restart") == 0) {
+        bench_ids(&b, b.only != NULL && strcmp(b.only, "restart") == 0);
     }
     if (b.only == NULL || strcmp(b.only, "latency") == 0) {
         bench_latency(&b);

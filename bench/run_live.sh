@@ -48,13 +48,14 @@ printf '| %-58s | %16s | %10s |\n' "compacting save: total, on the saver thread 
     "$(v ids_compact_save_ms)" ""
 
 # The restart figures on a real broker (the mock knows no static members): only where Java
-# and Maven can run one (tools/kafka-broker.sh; the first run downloads it).
+# and Maven can run one (tools/kafka-broker.sh; the first run downloads it). --only restart:
+# the state of N ids and the two starts, not the ids part's saves, load and compaction again.
 if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
     broker_dir=$(mktemp -d /tmp/ow-bench-broker-XXXXXX)
     trap 'bash tools/kafka-broker.sh stop "$broker_dir" >/dev/null 2>&1; rm -rf "$broker_dir"' EXIT
     if brokers=$(bash tools/kafka-broker.sh start "$broker_dir" 2>/dev/null); then
         # shellcheck disable=SC2086
-        "$bench" "$daemon" "$out/broker" --only ids --brokers "$brokers" \
+        "$bench" "$daemon" "$out/broker" --only restart --brokers "$brokers" \
             ${OPSWATCHD_BENCH_LIVE_ARGS:-} >"$out/results-broker.txt"
         b() { awk -v k="$1" '$1 == k {print $2}' "$out/results-broker.txt"; }
         printf '| %-58s | %16s | %10s |\n' "on Kafka (tools/kafka-broker.sh): exec to /readyz 200 (s)" \

@@ -8,10 +8,13 @@
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
  *   opswatchd, which applies, saves (live.checkpoint_interval 1 s) and commits: the rate until
  *   the group's committed offsets reach the end, from the assignment on.
- * latency: R events/s (default 10,000) for S seconds (default 20): the produce-to-consume time
- *   of a bare consumer, and the produce-to-alert time through opswatchd (one event in 500 is a
- *   CSR of a new party without a forecast, which fires csr_no_forecast at that event; the
- *   others are CSRs of one party). The first second is not counted.
+ * latency: R events/s (default 10,000) for S seconds (default 30) into opswatchd's input topic:
+ *   the produce-to-consume time of a bare consumer of that topic (the baseline, with the
+ *   daemon's consumer settings) and the produce-to-alert time through opswatchd, read in the
+ *   same loop at the same time (one event in 500 is a CSR of a new party without a forecast,
+ *   which fires csr_no_forecast at that event; the others are CSRs of one party). Also, for
+ *   the alert events: raw arrival to alert arrival, event by event, and the alert's own Kafka
+ *   hop (its CreateTime to its arrival). The first second is not counted.
  * ids: the state store alone at N remembered ids (default 10,000,000): time and bytes of a save
  *   after 1 s of traffic at 10,000 events/s, and the time to load the state into a new engine
  *   (restart to ready, less the group join, which the mock delays 3 s); then opswatchd's own
@@ -47,7 +50,6 @@
 
 #define IN_TOPIC "b.events"
 #define LAT_TOPIC "b.latency"
-#define LAT_TOPIC_D "b.latency.d"
 #define LAT_PARTS 8
 #define ALERT_EVERY 500 /* one event in 500 fires an alert (a new party each time): 20 a second */
 #define NOUT 4
@@ -92,7 +94,7 @@ static void cluster_start(struct bench *b)
         {"queue.buffering.max.kbytes", "1048576"},
         {NULL, NULL},
     };
-    static const char *const lat_topics[] = {LAT_TOPIC, LAT_TOPIC_D};
+    static const char *const lat_topics[] = {LAT_TOPIC};
     static const char *const in_topic[] = {IN_TOPIC};
 
     if (b->brokers != NULL ? harness_start_external(&b->h, b->brokers, props) != 0
@@ -100,7 +102,7 @@ static void cluster_start(struct bench *b)
         die("cannot start the mock cluster or reach the brokers");
     }
     if (harness_topics_create(&b->h, in_topic, 1, b->partitions, 1) != 0 ||
-        harness_topics_create(&b->h, lat_topics, 2, LAT_PARTS, 1) != 0 ||
+        harness_topics_create(&b->h, lat_topics, 1, LAT_PARTS, 1) != 0 ||
         harness_topics_create(&b->h, out_topics, NOUT, OUT_PARTS, 1) != 0) {
         die("cannot create the topics");
     }
@@ -386,13 +388,74 @@ static int make_event(char *buf, size_t len, long i, bool alert, const char *whe
                     i, when);
 }
 
-/* Produce at b->rate for b->seconds; @rk_in reads the input (raw) or @rk_alerts the alerts. */
-static void run_latency(struct bench *b, rd_kafka_t *rk, bool alerts, double *lat, size_t *nlat,
-                        long base)
+/* One latency run: when each event was produced, and when the bare consumer and the alerts
+ * reader got it (0: not yet), by the event's number. */
+struct lat_run {
+    long total;
+    double *sent;
+    double *raw_got;
+    double *alert_got;
+    double *alert_made; /* the alert record's CreateTime: when opswatchd produced it (ms res.) */
+};
+
+/* Whether @m is the alert of a latency event, and which: its number, or -1. */
+static long alert_event(const rd_kafka_message_t *m)
 {
-    const char *topic = alerts ? LAT_TOPIC_D : LAT_TOPIC;
-    long total = (long)(b->rate * b->seconds);
-    double *sent = calloc((size_t)total + 1, sizeof(double));
+    const char *p;
+
+    if (m->key == NULL || memmem(m->key, m->key_len, "csr_no_forecast", 15) == NULL) {
+        return -1;
+    }
+    p = memmem(m->key, m->key_len, "LAT-", 4);
+    return p != NULL ? strtol(p + 4, NULL, 10) : -1;
+}
+
+/* Read what @rk has now (up to a batch), noting when each latency event arrived; @alerts: @rk
+ * reads the alerts topic, else the input. Returns how many messages it read. */
+static int read_arrivals(rd_kafka_t *rk, bool alerts, struct lat_run *r)
+{
+    int n = 0;
+
+    for (; n < 256; n++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 0);
+        double got = wall();
+        long k = -1;
+
+        if (m == NULL) {
+            break;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (alerts) {
+                k = alert_event(m);
+            } else {
+                const char *p = memmem(m->payload, m->len, "lat-", 4);
+
+                k = p != NULL ? strtol(p + 4, NULL, 10) : -1;
+            }
+        }
+        if (k >= 0 && k < r->total) {
+            double *at = alerts ? &r->alert_got[k] : &r->raw_got[k];
+
+            if (*at == 0) {
+                *at = got;
+            }
+            if (alerts) {
+                rd_kafka_timestamp_type_t tt;
+                int64_t made = rd_kafka_message_timestamp(m, &tt);
+
+                r->alert_made[k] = tt == RD_KAFKA_TIMESTAMP_CREATE_TIME ? (double)made / 1e3 : 0;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return n;
+}
+
+/* Produce at b->rate for b->seconds to the daemon's input topic, reading the bare consumer
+ * @raw and the alerts reader @alerts in the same loop: both measure the same events at the
+ * same moments of the machine. */
+static void run_latency(struct bench *b, rd_kafka_t *raw, rd_kafka_t *alerts, struct lat_run *r)
+{
     double t0 = harness_mono();
     long i = 0;
     char buf[512];
@@ -402,71 +465,64 @@ static void run_latency(struct bench *b, rd_kafka_t *rk, bool alerts, double *la
 
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    *nlat = 0;
-    while (i < total || harness_mono() - t0 < b->seconds + 3) {
-        rd_kafka_message_t *m;
+    while (i < r->total || harness_mono() - t0 < b->seconds + 3) {
+        int n;
 
-        while (i < total && harness_mono() - t0 >= (double)i / b->rate) {
-            bool alert = i % ALERT_EVERY == 0;
-            int len = make_event(buf, sizeof(buf), base + i, alert, when);
+        while (i < r->total && harness_mono() - t0 >= (double)i / b->rate) {
+            int len = make_event(buf, sizeof(buf), i, i % ALERT_EVERY == 0, when);
 
-            sent[i] = wall();
-            produce_to(b, topic, (int32_t)(i % LAT_PARTS), buf, (size_t)len);
+            r->sent[i] = wall();
+            produce_to(b, LAT_TOPIC, (int32_t)(i % LAT_PARTS), buf, (size_t)len);
             i++;
         }
         rd_kafka_poll(b->h.rk, 0);
-        m = rd_kafka_consumer_poll(rk, 0);
-        if (m == NULL) {
+        n = read_arrivals(raw, false, r);
+        n += read_arrivals(alerts, true, r);
+        if (n == 0) {
             usleep(100);
-            continue;
         }
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            double got = wall();
-            const char *p = NULL;
-            long k;
-
-            if (!alerts) {
-                p = memmem(m->payload, m->len, "lat-", 4);
-            } else if (m->key != NULL && memmem(m->key, m->key_len, "csr_no_forecast", 15)) {
-                p = memmem(m->key, m->key_len, "LAT-", 4);
-            }
-            if (p != NULL) {
-                k = strtol(p + 4, NULL, 10) - base;
-                /* The first second warms up (offset lookups, connections): not counted. */
-                if (k >= (long)b->rate && k < total && sent[k] > 0) {
-                    lat[(*nlat)++] = (got - sent[k]) * 1e3;
-                    sent[k] = 0;
-                }
-            }
-        }
-        rd_kafka_message_destroy(m);
     }
-    free(sent);
+}
+
+/* The ms from @from[k] to @to[k] (both known, in s), sorted, over the counted events (after
+ * the first second, which warms up), one in @every. */
+static size_t spans(const struct bench *b, const struct lat_run *r, const double *from,
+                    const double *to, long every, double *out)
+{
+    size_t n = 0;
+
+    for (long k = (long)b->rate; k < r->total; k += every) {
+        if (from[k] > 0 && to[k] > 0) {
+            out[n++] = (to[k] - from[k]) * 1e3;
+        }
+    }
+    qsort(out, n, sizeof(double), cmp_double);
+    return n;
+}
+
+static void print_spans(const char *name, double *v, size_t n)
+{
+    printf("%s_samples %zu\n%s_p50_ms %.2f\n%s_p99_ms %.2f\n", name, n, name, pct(v, n, 0.5), name,
+           pct(v, n, 0.99));
 }
 
 static void bench_latency(struct bench *b)
 {
-    long total = (long)(b->rate * b->seconds);
-    double *raw = calloc((size_t)total + 1, sizeof(double));
-    double *alr = calloc((size_t)total + 1, sizeof(double));
-    size_t nraw = 0;
-    size_t nalr = 0;
+    struct lat_run r = {.total = (long)(b->rate * b->seconds)};
+    double *v = calloc((size_t)r.total + 1, sizeof(double));
+    size_t n;
     char cfg[600];
     char log[600];
     char state[600];
     char cmd[700];
-    rd_kafka_t *rk;
+    rd_kafka_t *raw;
+    rd_kafka_t *alerts;
     double t0;
 
-    /* Raw: a bare consumer on the input topic, from its end. */
-    rk = consumer(b, "lat-raw");
-    assign_all(rk, LAT_TOPIC, LAT_PARTS, RD_KAFKA_OFFSET_END);
-    usleep(500000);
-    run_latency(b, rk, false, raw, &nraw, 100000000);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-
-    /* Through opswatchd: from the produce of the event to its alert on the alerts topic. */
+    r.sent = calloc((size_t)r.total + 1, sizeof(double));
+    r.raw_got = calloc((size_t)r.total + 1, sizeof(double));
+    r.alert_got = calloc((size_t)r.total + 1, sizeof(double));
+    r.alert_made = calloc((size_t)r.total + 1, sizeof(double));
     snprintf(cfg, sizeof(cfg), "%s/latency.json", b->dir);
     snprintf(log, sizeof(log), "%s/latency.log", b->dir);
     snprintf(state, sizeof(state), "%s/state-latency", b->dir);
@@ -474,12 +530,7 @@ static void bench_latency(struct bench *b)
     if (system(cmd) != 0) {
         die("rm");
     }
-    write_config(b, cfg, "lat-d", state, LAT_TOPIC_D);
-    rk = harness_consumer(&b->h, "lat-alerts", alert_reader_props);
-    if (rk == NULL) {
-        die("cannot make a consumer");
-    }
-    assign_all(rk, out_topics[0], OUT_PARTS, RD_KAFKA_OFFSET_END);
+    write_config(b, cfg, "lat-d", state, LAT_TOPIC);
     daemon_start(b, cfg, log);
     t0 = harness_mono();
     while (!harness_log_has(&b->h, "assigned partitions=") && harness_mono() - t0 < 60) {
@@ -489,24 +540,45 @@ static void bench_latency(struct bench *b)
     while (harness_metric(&b->h, "opswatch_ready") != 1 && harness_mono() - t0 < 120) {
         usleep(20000);
     }
-    run_latency(b, rk, true, alr, &nalr, 200000000);
+    /* The baseline: a bare consumer of the daemon's input topic with the daemon's consumer
+     * settings, in its own group, from the end. */
+    raw = consumer(b, "lat-raw");
+    assign_all(raw, LAT_TOPIC, LAT_PARTS, RD_KAFKA_OFFSET_END);
+    alerts = harness_consumer(&b->h, "lat-alerts", alert_reader_props);
+    if (alerts == NULL) {
+        die("cannot make a consumer");
+    }
+    assign_all(alerts, out_topics[0], OUT_PARTS, RD_KAFKA_OFFSET_END);
+    usleep(500000);
+    run_latency(b, raw, alerts, &r);
     printf("latency_save_prepare_ms %.2f\nlatency_save_ms %.2f\nlatency_save_bytes %.0f\n",
            harness_metric(&b->h, "opswatch_last_save_prepare_seconds") * 1e3,
            harness_metric(&b->h, "opswatch_last_save_seconds") * 1e3,
            harness_metric(&b->h, "opswatch_last_save_bytes"));
     daemon_stop(b);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    qsort(raw, nraw, sizeof(double), cmp_double);
-    qsort(alr, nalr, sizeof(double), cmp_double);
+    rd_kafka_consumer_close(raw);
+    rd_kafka_destroy(raw);
+    rd_kafka_consumer_close(alerts);
+    rd_kafka_destroy(alerts);
+
     printf("latency_rate %.0f\nlatency_seconds %.0f\n", b->rate, b->seconds);
-    printf("raw_samples %zu\nraw_p50_ms %.2f\nraw_p99_ms %.2f\n", nraw, pct(raw, nraw, 0.5),
-           pct(raw, nraw, 0.99));
-    printf("alert_samples %zu\nalert_p50_ms %.2f\nalert_p99_ms %.2f\n", nalr, pct(alr, nalr, 0.5),
-           pct(alr, nalr, 0.99));
+    n = spans(b, &r, r.sent, r.raw_got, 1, v);
+    print_spans("raw", v, n);
+    n = spans(b, &r, r.sent, r.alert_got, ALERT_EVERY, v);
+    print_spans("alert", v, n);
+    /* Where the alert's time goes: the same events' raw arrival to their alert's arrival (what
+     * opswatchd adds, event by event), and the alert's own hop (produced by opswatchd to read
+     * here; CreateTime has ms resolution). */
+    n = spans(b, &r, r.raw_got, r.alert_got, ALERT_EVERY, v);
+    print_spans("alert_after_raw", v, n);
+    n = spans(b, &r, r.alert_made, r.alert_got, ALERT_EVERY, v);
+    print_spans("alert_hop", v, n);
     fflush(stdout);
-    free(raw);
-    free(alr);
+    free(v);
+    free(r.sent);
+    free(r.raw_got);
+    free(r.alert_got);
+    free(r.alert_made);
 }
 
 /* ---- ids ---- */

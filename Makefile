@@ -149,12 +149,13 @@ $(B)/bench/%: bench/%.c $(B)/libopswatch.a
 	@printf '  BENCH   %s\n' $<
 	@$(CC) $(CFLAGS) -o $@ $< $(LINK_OBJ) $(B)/libopswatch.a $(LDLIBS) $(TEST_LDLIBS) $(MALLOC_LIBS)
 
-bench: deps $(B)/opswatch $(B)/bench/jansson_ref $(B)/opswatchd $(B)/bench/bench_live
+bench: deps $(B)/opswatch $(B)/bench/jansson_ref $(B)/opswatchd $(B)/bench/bench_live \
+	$(B)/bench/bench_relay
 	@sh bench/run.sh $(B)/opswatch
 	@sh bench/run_live.sh $(B)/opswatchd $(B)/bench/bench_live
 
 # The live daemon's numbers alone (mock cluster; see README, "Durability").
-bench-live: $(B)/opswatchd $(B)/bench/bench_live
+bench-live: $(B)/opswatchd $(B)/bench/bench_live $(B)/bench/bench_relay
 	@sh bench/run_live.sh $(B)/opswatchd $(B)/bench/bench_live
 
 lint:

@@ -25,15 +25,20 @@ printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, from assignment, median 
     "$(v daemon_applied_rate)" "$(ratio "$(v daemon_applied_rate)" "$(v raw_consume_rate)")"
 printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed, median of 3 (events/s)" \
     "$(v daemon_committed_rate)" "$(ratio "$(v daemon_committed_rate)" "$(v raw_consume_rate)")"
+plus() { awk "BEGIN {printf \"+%.1f ms p99\", $1 - $2}"; }
 printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: raw produce-to-consume p50 / p99 (ms)" \
     "$(v raw_p50_ms) / $(v raw_p99_ms)" ""
 printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: produce-to-alert p50 / p99 (ms)" \
-    "$(v alert_p50_ms) / $(v alert_p99_ms)" \
-    "+$(awk "BEGIN {printf \"%.1f\", $(v alert_p99_ms) - $(v raw_p99_ms)}") ms p99"
+    "$(v alert_p50_ms) / $(v alert_p99_ms)" "$(plus "$(v alert_p99_ms)" "$(v raw_p99_ms)")"
 printf '| %-58s | %16s | %10s |\n' "  per alert: from its event's raw arrival, p50 / p99 (ms)" \
     "$(v alert_after_raw_p50_ms) / $(v alert_after_raw_p99_ms)" ""
 printf '| %-58s | %16s | %10s |\n' "  per alert: its own hop, opswatchd produce to read (ms)" \
     "$(v alert_hop_p50_ms) / $(v alert_hop_p99_ms)" ""
+printf '| %-58s | %16s | %10s |\n' "the floor, bench_relay: raw p50 / p99 (ms)" \
+    "$(v relay_raw_p50_ms) / $(v relay_raw_p99_ms)" ""
+printf '| %-58s | %16s | %10s |\n' "the floor, bench_relay: produce-to-alert p50 / p99 (ms)" \
+    "$(v relay_alert_p50_ms) / $(v relay_alert_p99_ms)" \
+    "$(plus "$(v relay_alert_p99_ms)" "$(v relay_raw_p99_ms)")"
 printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: save after 1 s at 10k events/s, median / max (ms)" \
     "$(v ids_save_ms_median) / $(v ids_save_ms_max)" ""
 printf '| %-58s | %16s | %10s |\n' "$(v ids_remembered) ids: bytes written by that save" \

@@ -615,6 +615,8 @@ static void latency_relay_round(struct bench *b, int round, struct lat_pool *poo
     const char *slash = strrchr(b->self, '/');
     const char *bootstrap =
         b->brokers != NULL ? b->brokers : rd_kafka_mock_cluster_bootstraps(b->h.mc);
+    char said[16];
+    int ready[2];
     pid_t pid;
     int status;
 
@@ -622,19 +624,27 @@ static void latency_relay_round(struct bench *b, int round, struct lat_pool *poo
              slash != NULL ? (int)(slash - b->self + 1) : 0, b->self);
     snprintf(parts, sizeof(parts), "%d", LAT_PARTS);
     lat_topic(topic, sizeof(topic), "relay", round);
+    if (pipe(ready) != 0) {
+        die("pipe");
+    }
     pid = fork();
     if (pid < 0) {
         die("fork");
     }
     if (pid == 0) {
+        dup2(ready[1], STDOUT_FILENO);
+        close(ready[0]);
+        close(ready[1]);
         execl(relay, relay, bootstrap, topic, parts, out_topics[0], (char *)NULL);
         perror(relay);
         _exit(127);
     }
-    usleep(1000000); /* its assignment's offsets looked up */
-    if (waitpid(pid, &status, WNOHANG) != 0) {
+    close(ready[1]);
+    if (read(ready[0], said, sizeof(said)) <= 0) { /* EOF: it failed and said why */
         die("bench_relay did not start");
     }
+    close(ready[0]);
+    usleep(500000); /* its assignment's offsets looked up */
     latency_round(b, topic, 100000000L * (1 + round), pool);
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);

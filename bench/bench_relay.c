@@ -6,7 +6,8 @@
  * Kafka hop on this machine, and what opswatchd adds beyond it is its own.
  *
  * usage: bench_relay BOOTSTRAP INPUT_TOPIC PARTITIONS OUTPUT_TOPIC
- * Runs until SIGTERM or SIGINT; assigns every input partition from its end. */
+ * Assigns every input partition from its end, prints "ready" once it has produced a first
+ * record, and runs until SIGTERM or SIGINT. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,17 @@ int main(int argc, char **argv)
     }
     rd_kafka_assign(in, parts);
     rd_kafka_topic_partition_list_destroy(parts);
+    /* Warm, as the long-running opswatchd is: the output topic's metadata and the idempotent
+     * producer's id, through one record the bench ignores; then say so on stdout. */
+    if (rd_kafka_producev(out, RD_KAFKA_V_TOPIC(argv[4]), RD_KAFKA_V_KEY("relay-warm-up", 13),
+                          RD_KAFKA_V_VALUE("{}", 2), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_flush(out, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "bench_relay: cannot produce to %s\n", argv[4]);
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
     while (!stopping) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(in, 100);
         const char *p;

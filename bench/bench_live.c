@@ -148,8 +148,8 @@ static void produce(struct bench *b, int32_t part, const char *buf, size_t len)
     produce_to(b, IN_TOPIC, part, buf, len);
 }
 
-/* The configuration at @path; $OW_BENCH_PROPS adds kafka.properties, $OW_BENCH_LIVE members of
- * live (each after a comma). */
+/* The configuration at @path; $OW_BENCH_PROPS adds kafka.properties, $OW_BENCH_KAFKA members of
+ * kafka and $OW_BENCH_LIVE members of live (each after a comma). */
 static void write_config(struct bench *b, const char *path, const char *group, const char *state,
                          const char *topic)
 {
@@ -160,6 +160,7 @@ static void write_config(struct bench *b, const char *path, const char *group, c
         .group = group,
         .input = topic,
         .properties = props,
+        .kafka = getenv("OW_BENCH_KAFKA"),
         .outputs = out_topics,
         .state_dir = state,
         .live = live,

@@ -434,14 +434,15 @@ int harness_write_config(const struct harness *h, const struct harness_config *c
     fprintf(f,
             "{%s\"kafka\": {\"brokers\": \"%s\", \"group_id\": \"%s\",\n"
             "  \"input_topics\": [\"%s\"],\n"
-            "  \"properties\": {%s}},\n"
+            "  \"properties\": {%s}%s},\n"
             " \"outputs\": {\"alerts\": \"%s\", \"aggregates\": \"%s\", \"deadletter\": \"%s\",\n"
             "  \"snapshots\": \"%s\"},\n"
             " \"live\": {\"state_dir\": \"%s\"%s},\n"
             " \"http\": {\"listen\": \"%s\"}}\n",
-            cfg->top, brokers(h), cfg->group, cfg->input, cfg->properties, cfg->outputs[0],
-            cfg->outputs[1], cfg->outputs[2], cfg->outputs[3],
-            cfg->state_dir != NULL ? cfg->state_dir : state_dir, cfg->live, listen);
+            cfg->top, brokers(h), cfg->group, cfg->input, cfg->properties,
+            cfg->kafka != NULL ? cfg->kafka : "", cfg->outputs[0], cfg->outputs[1], cfg->outputs[2],
+            cfg->outputs[3], cfg->state_dir != NULL ? cfg->state_dir : state_dir, cfg->live,
+            listen);
     return fclose(f) == 0 ? 0 : -1;
 }
 

@@ -127,6 +127,7 @@ struct harness_config {
     const char *group;          /* kafka.group_id */
     const char *input;          /* the one input topic */
     const char *properties;     /* the members of kafka.properties */
+    const char *kafka;          /* members of kafka after properties, each after a comma, or NULL */
     const char *const *outputs; /* the alerts, aggregates, deadletter and snapshots topics */
     const char *state_dir;      /* live.state_dir; NULL: <h->dir>/state */
     const char *live;           /* members of live after state_dir, each after a comma, or "" */

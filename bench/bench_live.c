@@ -7,7 +7,8 @@
  * consume: a generated backlog of N events (default 2,000,000) over P partitions (default 128:
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
  *   opswatchd, which applies, saves (live.checkpoint_interval 1 s) and commits: the rate until
- *   the group's committed offsets reach the end, from the assignment on.
+ *   the group's committed offsets reach the end, from the assignment on; and opswatchd's CPU time
+ *   per event (all threads, and the loop thread), which hardly moves with the VM's load.
  * latency: R events/s (default 10,000) for S seconds (default 30), in two phases. First the
  *   floor: bench_relay (a relay that only forwards the alert events, with opswatchd's client
  *   settings) in place of opswatchd, then opswatchd. In each phase, the produce-to-consume time
@@ -273,9 +274,48 @@ static double raw_consume_once(struct bench *b, long total, int run)
 
 /* (b) opswatchd on a fresh state folder and group: events/s applied (its metrics) and events/s
  * applied, saved and committed (the group's offsets), both from its assignment. */
-static void daemon_consume_once(struct bench *b, long total, int run, double *applied,
-                                double *committed)
+/* CPU seconds (user + system) of process @pid, all threads, or of its thread @tid alone. */
+static double cpu_seconds(pid_t pid, pid_t tid)
 {
+    char path[64];
+    char line[1024];
+    unsigned long long user = 0;
+    unsigned long long sys = 0;
+    const char *p;
+    FILE *f;
+
+    if (tid != 0) {
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    } else {
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    }
+    f = fopen(path, "r");
+    if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
+        die("cannot read the daemon's CPU time from /proc");
+    }
+    fclose(f);
+    /* After the command's closing parenthesis: state is field 3, utime 14, stime 15. */
+    p = strrchr(line, ')');
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &user, &sys) != 2) {
+        die("cannot parse /proc/PID/stat");
+    }
+    return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The daemon's CPU time per event from its assignment to its commit of the backlog: all its
+ * threads, and its loop thread (the main thread) alone. Unlike a rate, CPU time hardly moves
+ * with what else the VM runs, so it compares builds across runs. */
+struct cpu_per_event {
+    double all_us;
+    double loop_us;
+};
+
+static void daemon_consume_once(struct bench *b, long total, int run, double *applied,
+                                double *committed, struct cpu_per_event *cpu)
+{
+    double cpu_all = 0;
+    double cpu_loop = 0;
     char group[32];
     char cfg[600];
     char log[600];
@@ -302,6 +342,8 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     while (harness_mono() - t0 < 900) {
         if (t_assigned == 0 && harness_log_has(&b->h, "assigned partitions=")) {
             t_assigned = harness_mono();
+            cpu_all = cpu_seconds(b->h.child, 0);
+            cpu_loop = cpu_seconds(b->h.child, b->h.child);
         }
         if (t_assigned > 0 && t_applied == 0 &&
             harness_metric(&b->h, "opswatch_events_received_total") >= (double)total) {
@@ -321,6 +363,8 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     }
     *applied = (double)total / (t_applied - t_assigned);
     *committed = (double)total / (t_done - t_assigned);
+    cpu->all_us = (cpu_seconds(b->h.child, 0) - cpu_all) * 1e6 / (double)total;
+    cpu->loop_us = (cpu_seconds(b->h.child, b->h.child) - cpu_loop) * 1e6 / (double)total;
     daemon_stop(b);
     rd_kafka_destroy(probe);
 }
@@ -355,6 +399,9 @@ static void bench_consume(struct bench *b)
     double raw[CONSUME_RUNS];
     double applied[CONSUME_RUNS];
     double committed[CONSUME_RUNS];
+    struct cpu_per_event cpu[CONSUME_RUNS];
+    double all_us[CONSUME_RUNS];
+    double loop_us[CONSUME_RUNS];
     double t0;
 
     /* About 25,000 events per unit of scale over 3 months. */
@@ -369,7 +416,9 @@ static void bench_consume(struct bench *b)
     fflush(stdout);
     for (int r = 0; r < CONSUME_RUNS; r++) {
         raw[r] = raw_consume_once(b, f.n, r);
-        daemon_consume_once(b, f.n, r, &applied[r], &committed[r]);
+        daemon_consume_once(b, f.n, r, &applied[r], &committed[r], &cpu[r]);
+        all_us[r] = cpu[r].all_us;
+        loop_us[r] = cpu[r].loop_us;
     }
     print_runs("raw_consume_runs", raw, CONSUME_RUNS);
     print_runs("daemon_applied_runs", applied, CONSUME_RUNS);
@@ -377,6 +426,8 @@ static void bench_consume(struct bench *b)
     printf("raw_consume_rate %.0f\n", median(raw, CONSUME_RUNS));
     printf("daemon_applied_rate %.0f\n", median(applied, CONSUME_RUNS));
     printf("daemon_committed_rate %.0f\n", median(committed, CONSUME_RUNS));
+    printf("daemon_cpu_us_per_event %.2f\ndaemon_loop_cpu_us_per_event %.2f\n",
+           median(all_us, CONSUME_RUNS), median(loop_us, CONSUME_RUNS));
     fflush(stdout);
 }
 

@@ -8,7 +8,7 @@
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
  *   opswatchd, which applies, saves (live.checkpoint_interval 1 s) and commits: the rate until
  *   the group's committed offsets reach the end, from the assignment on; and opswatchd's CPU time
- *   per event (all threads, and the loop thread), which hardly moves with the VM's load.
+ *   per event (all threads, and the loop thread), which moves much less with the VM's load.
  * latency: R events/s (default 10,000) for S seconds (default 30), in two phases. First the
  *   floor: bench_relay (a relay that only forwards the alert events, with opswatchd's client
  *   settings) in place of opswatchd, then opswatchd. In each phase, the produce-to-consume time
@@ -60,7 +60,7 @@
 #define NOUT 4
 #define OUT_PARTS 16
 
-#define CONSUME_RUNS 3
+#define CONSUME_RUNS 5
 
 static const char *const out_topics[NOUT] = {"b.alerts", "b.aggregates", "b.deadletter",
                                              "b.snapshots"};

@@ -19,11 +19,11 @@ echo
 printf '| %-58s | %16s | %10s |\n' "measure" "value" "ratio"
 printf '|%s|%s|%s|\n' "------------------------------------------------------------" \
     "------------------" "------------"
-printf '| %-58s | %16s | %10s |\n' "raw librdkafka consume of the backlog, median of 3 (events/s)" \
+printf '| %-58s | %16s | %10s |\n' "raw librdkafka consume of the backlog, median of 5 (events/s)" \
     "$(v raw_consume_rate)" "100%"
-printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, from assignment, median of 3 (events/s)" \
+printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, from assignment, median of 5 (events/s)" \
     "$(v daemon_applied_rate)" "$(ratio "$(v daemon_applied_rate)" "$(v raw_consume_rate)")"
-printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed, median of 3 (events/s)" \
+printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed, median of 5 (events/s)" \
     "$(v daemon_committed_rate)" "$(ratio "$(v daemon_committed_rate)" "$(v raw_consume_rate)")"
 printf '| %-58s | %16s | %10s |\n' "opswatchd: CPU per event, all threads / loop thread (us)" \
     "$(v daemon_cpu_us_per_event) / $(v daemon_loop_cpu_us_per_event)" ""

@@ -101,7 +101,7 @@ test-unit: $(TEST_BIN)
 
 # The live daemon against librdkafka's mock cluster, inside each test process (no broker).
 test-kafka: $(B)/opswatchd $(KAFKA_TEST_BIN)
-	@OPSWATCHD=$(B)/opswatchd sh tests/run_unit.sh $(KAFKA_TEST_BIN)
+	@OPSWATCHD=$(B)/opswatchd OW_TEST_TIMEOUT=300 sh tests/run_unit.sh $(KAFKA_TEST_BIN)
 
 # What the mock cannot show (transaction markers, offsets committed in a transaction), against
 # one real Apache Kafka broker that tools/kafka-broker.sh starts in a temporary folder and

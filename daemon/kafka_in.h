@@ -80,8 +80,10 @@ void ow_kafka_in_pause(struct ow_kafka_in *in);
 /** Resume after ow_kafka_in_pause; idempotent. Does nothing while lv->save_failing. */
 void ow_kafka_in_resume(struct ow_kafka_in *in);
 
-/** True when every assigned partition is caught up (position >= high watermark), at least one
- * partition is assigned, and no partition of an input topic seen before is unassigned now. */
+/** True when the broker has said "end" (PARTITION_EOF) for every assigned partition since its
+ * assignment (or the last pause or resume) and no message has come after it, at least one
+ * partition is assigned, consumption is not paused, and no partition of an input topic seen
+ * before is unassigned now. */
 bool ow_kafka_in_caught_up(struct ow_kafka_in *in);
 
 /** Monotonic time (ow_mono_us) of the last message received (creation time before any). */

@@ -1019,7 +1019,7 @@ static int log_line(const struct harness *c, const char *needle, bool last)
  * idle clock with every CSR counted, and no dead letter. Before the other member joins, and
  * through the rebalance, an event comes every 50 ms: the daemon, holding every partition
  * then, is never quiet for idle_interval. */
-static void live__no_idle_close_while_another_member_holds_partitions(void **state)
+static void rebalance_scenario(bool slow_fetches)
 {
     static struct harness c; /* static: the teardown reaches it after a failed assertion */
     static const struct harness_prop props[] = {
@@ -1046,7 +1046,6 @@ static void live__no_idle_close_while_another_member_holds_partitions(void **sta
     const char *k;
     json_t *v;
 
-    (void)state;
     cluster_start_parts(&c, 1, RB_PARTS);
     snprintf(group, sizeof(group), "test-rb-%d", (int)getpid());
     write_config_group(&c, group);
@@ -1123,7 +1122,13 @@ static void live__no_idle_close_while_another_member_holds_partitions(void **sta
     early = harness_log_has(&c, "windows closed reason=idle_clock");
 
     /* The other member leaves: the daemon gets every partition back and applies the rest; the
-     * idle clock closes January then. */
+     * idle clock closes January then. With @slow_fetches every answer of the broker comes
+     * 1.2 s late meanwhile, so the daemon, quiet for seconds, has its partitions back well
+     * before its first fetch answers: only the broker's word says whether it is caught up,
+     * not the high watermarks cached from before the rebalance. */
+    if (slow_fetches) {
+        assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, 1, 1200), RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
     rd_kafka_consumer_close(f.other); /* no commit: it read nothing for good */
     rd_kafka_destroy(f.other);
     f.other = NULL;
@@ -1131,7 +1136,15 @@ static void live__no_idle_close_while_another_member_holds_partitions(void **sta
     assert_true(harness_wait_log(&c, needle, 15));
     snprintf(needle, sizeof(needle), "assigned partitions=%d (", RB_PARTS);
     t0 = harness_mono();
-    while (log_count(&c, needle) < 2 || harness_saved_offset(&c, IN_TOPIC, -1) < f.n) {
+    while (log_count(&c, needle) < 2) {
+        assert_true(harness_mono() - t0 < 30.0);
+        usleep(100000);
+    }
+    if (slow_fetches) {
+        usleep(2500000); /* the idle clock's ticks (250 ms) before the first fetch answers */
+        assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    while (harness_saved_offset(&c, IN_TOPIC, -1) < f.n) {
         assert_true(harness_mono() - t0 < 30.0);
         usleep(100000);
     }
@@ -1168,6 +1181,19 @@ static void live__no_idle_close_while_another_member_holds_partitions(void **sta
     cluster_stop(&c);
 }
 
+static void live__no_idle_close_while_another_member_holds_partitions(void **state)
+{
+    (void)state;
+    rebalance_scenario(false);
+}
+
+/* The same, with the broker slow to answer when the daemon gets the partitions back. */
+static void live__no_idle_close_on_stale_high_watermarks_after_a_rebalance(void **state)
+{
+    (void)state;
+    rebalance_scenario(true);
+}
+
 int main(void)
 {
     time_t t = time(NULL) - 7200;
@@ -1181,6 +1207,8 @@ int main(void)
         cmocka_unit_test_teardown(live__sighup_reload_changes_bands, harness_teardown),
         cmocka_unit_test_teardown(live__produce_to_alert_latency, harness_teardown),
         cmocka_unit_test_teardown(live__no_idle_close_while_another_member_holds_partitions,
+                                  harness_teardown),
+        cmocka_unit_test_teardown(live__no_idle_close_on_stale_high_watermarks_after_a_rebalance,
                                   harness_teardown),
     };
 

@@ -272,8 +272,6 @@ static double raw_consume_once(struct bench *b, long total, int run)
     return (double)n / secs;
 }
 
-/* (b) opswatchd on a fresh state folder and group: events/s applied (its metrics) and events/s
- * applied, saved and committed (the group's offsets), both from its assignment. */
 /* CPU seconds (user + system) of process @pid, all threads, or of its thread @tid alone. */
 static double cpu_seconds(pid_t pid, pid_t tid)
 {
@@ -303,16 +301,13 @@ static double cpu_seconds(pid_t pid, pid_t tid)
     return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* The daemon's CPU time per event from its assignment to its commit of the backlog: all its
- * threads, and its loop thread (the main thread) alone. Unlike a rate, CPU time hardly moves
- * with what else the VM runs, so it compares builds across runs. */
-struct cpu_per_event {
-    double all_us;
-    double loop_us;
-};
-
+/* (b) opswatchd on a fresh state folder and group: events/s applied (its metrics) and events/s
+ * applied, saved and committed (the group's offsets), both from its assignment; and its CPU
+ * time per event over the same span, all its threads (@cpu_us) and its loop thread, the main
+ * one, alone (@loop_us). CPU time moves much less than a rate with what else the VM runs, so it
+ * compares builds across runs. */
 static void daemon_consume_once(struct bench *b, long total, int run, double *applied,
-                                double *committed, struct cpu_per_event *cpu)
+                                double *committed, double *cpu_us, double *loop_us)
 {
     double cpu_all = 0;
     double cpu_loop = 0;
@@ -363,8 +358,8 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     }
     *applied = (double)total / (t_applied - t_assigned);
     *committed = (double)total / (t_done - t_assigned);
-    cpu->all_us = (cpu_seconds(b->h.child, 0) - cpu_all) * 1e6 / (double)total;
-    cpu->loop_us = (cpu_seconds(b->h.child, b->h.child) - cpu_loop) * 1e6 / (double)total;
+    *cpu_us = (cpu_seconds(b->h.child, 0) - cpu_all) * 1e6 / (double)total;
+    *loop_us = (cpu_seconds(b->h.child, b->h.child) - cpu_loop) * 1e6 / (double)total;
     daemon_stop(b);
     rd_kafka_destroy(probe);
 }
@@ -399,7 +394,6 @@ static void bench_consume(struct bench *b)
     double raw[CONSUME_RUNS];
     double applied[CONSUME_RUNS];
     double committed[CONSUME_RUNS];
-    struct cpu_per_event cpu[CONSUME_RUNS];
     double all_us[CONSUME_RUNS];
     double loop_us[CONSUME_RUNS];
     double t0;
@@ -416,9 +410,7 @@ static void bench_consume(struct bench *b)
     fflush(stdout);
     for (int r = 0; r < CONSUME_RUNS; r++) {
         raw[r] = raw_consume_once(b, f.n, r);
-        daemon_consume_once(b, f.n, r, &applied[r], &committed[r], &cpu[r]);
-        all_us[r] = cpu[r].all_us;
-        loop_us[r] = cpu[r].loop_us;
+        daemon_consume_once(b, f.n, r, &applied[r], &committed[r], &all_us[r], &loop_us[r]);
     }
     print_runs("raw_consume_runs", raw, CONSUME_RUNS);
     print_runs("daemon_applied_runs", applied, CONSUME_RUNS);

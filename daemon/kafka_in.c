@@ -48,7 +48,7 @@ struct part {
     int64_t saved;   /* the position in the last saved state; -1 none */
     int64_t saving;  /* the position in the save in flight (ow_kafka_in_offsets); -1 none */
     bool at_end;     /* the broker said "end" (PARTITION_EOF) since the assignment or the last
-                        pause or resume, and no message has come after it */
+                        resume, and no message has come after it */
     struct mark *marks;
     size_t nmarks;
     size_t capmarks;
@@ -689,8 +689,9 @@ static void on_readable(uv_poll_t *h, int status, int events)
     drain(in);
 }
 
-/* Pausing and resuming start a new fetch (a new version in librdkafka), which reports the
- * end again: until then what the broker said before is not known to hold. */
+/* Resuming starts a new fetch (a new version in librdkafka), which reports the end again:
+ * until then what the broker said before the pause is not known to hold. (While paused,
+ * ow_kafka_in_caught_up is false whatever at_end says.) */
 static void forget_ends(struct ow_kafka_in *in)
 {
     for (size_t i = 0; i < in->nparts; i++) {
@@ -706,7 +707,6 @@ void ow_kafka_in_pause(struct ow_kafka_in *in)
         return;
     }
     in->paused = true;
-    forget_ends(in);
     l = assigned_list(in);
     rd_kafka_pause_partitions(in->rk, l);
     rd_kafka_topic_partition_list_destroy(l);

@@ -81,7 +81,7 @@ void ow_kafka_in_pause(struct ow_kafka_in *in);
 void ow_kafka_in_resume(struct ow_kafka_in *in);
 
 /** True when the broker has said "end" (PARTITION_EOF) for every assigned partition since its
- * assignment (or the last pause or resume) and no message has come after it, at least one
+ * assignment (or the last resume) and no message has come after it, at least one
  * partition is assigned, consumption is not paused, and no partition of an input topic seen
  * before is unassigned now. */
 bool ow_kafka_in_caught_up(struct ow_kafka_in *in);

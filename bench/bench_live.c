@@ -7,8 +7,9 @@
  * consume: a generated backlog of N events (default 2,000,000) over P partitions (default 128:
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
  *   opswatchd, which applies, saves (live.checkpoint_interval 1 s) and commits: the rate until
- *   the group's committed offsets reach the end, from the assignment on; and opswatchd's CPU time
- *   per event (all threads, and the loop thread), which moves much less with the VM's load.
+ *   the group's committed offsets reach the end, from the assignment on; opswatchd's CPU time
+ *   per event (all threads, and the loop thread), which moves much less with the VM's load; and
+ *   its peak resident memory (VmHWM).
  * latency: R events/s (default 10,000) for S seconds (default 30), in two phases. First the
  *   floor: bench_relay (a relay that only forwards the alert events, with opswatchd's client
  *   settings) in place of opswatchd, then opswatchd. In each phase, the produce-to-consume time
@@ -213,6 +214,7 @@ static void on_gen(void *arg, const struct ow_gen_event *ev, const char *line, s
 static const struct harness_prop daemon_consumer_props[] = {
     {"fetch.wait.max.ms", "5"},
     {"queued.min.messages", OW_KAFKA_QUEUED_MIN_MESSAGES},
+    {"queued.max.messages.kbytes", OW_KAFKA_QUEUED_MAX_KBYTES},
     {"enable.auto.commit", "false"},
     {NULL, NULL},
 };
@@ -301,13 +303,39 @@ static double cpu_seconds(pid_t pid, pid_t tid)
     return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The peak resident memory of process @pid so far (VmHWM), in MiB. */
+static double peak_rss_mib(pid_t pid)
+{
+    char path[64];
+    char line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        die("cannot read the daemon's /proc/PID/status");
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    if (kib < 0) {
+        die("no VmHWM in /proc/PID/status");
+    }
+    return (double)kib / 1024.0;
+}
+
 /* (b) opswatchd on a fresh state folder and group: events/s applied (its metrics) and events/s
- * applied, saved and committed (the group's offsets), both from its assignment; and its CPU
- * time per event over the same span, all its threads (@cpu_us) and its loop thread, the main
- * one, alone (@loop_us). CPU time moves much less than a rate with what else the VM runs, so it
- * compares builds across runs. */
+ * applied, saved and committed (the group's offsets), both from its assignment; its CPU time
+ * per event over the same span, all its threads (@cpu_us) and its loop thread, the main one,
+ * alone (@loop_us); and its peak resident memory (@rss_mib: the prefetched messages, the
+ * remembered ids of the whole backlog, the engine). CPU time moves much less than a rate with
+ * what else the VM runs, so it compares builds across runs. */
 static void daemon_consume_once(struct bench *b, long total, int run, double *applied,
-                                double *committed, double *cpu_us, double *loop_us)
+                                double *committed, double *cpu_us, double *loop_us, double *rss_mib)
 {
     double cpu_all = 0;
     double cpu_loop = 0;
@@ -360,6 +388,7 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     *committed = (double)total / (t_done - t_assigned);
     *cpu_us = (cpu_seconds(b->h.child, 0) - cpu_all) * 1e6 / (double)total;
     *loop_us = (cpu_seconds(b->h.child, b->h.child) - cpu_loop) * 1e6 / (double)total;
+    *rss_mib = peak_rss_mib(b->h.child);
     daemon_stop(b);
     rd_kafka_destroy(probe);
 }
@@ -396,6 +425,7 @@ static void bench_consume(struct bench *b)
     double committed[CONSUME_RUNS];
     double all_us[CONSUME_RUNS];
     double loop_us[CONSUME_RUNS];
+    double rss_mib[CONSUME_RUNS];
     double t0;
 
     /* About 25,000 events per unit of scale over 3 months. */
@@ -410,7 +440,8 @@ static void bench_consume(struct bench *b)
     fflush(stdout);
     for (int r = 0; r < CONSUME_RUNS; r++) {
         raw[r] = raw_consume_once(b, f.n, r);
-        daemon_consume_once(b, f.n, r, &applied[r], &committed[r], &all_us[r], &loop_us[r]);
+        daemon_consume_once(b, f.n, r, &applied[r], &committed[r], &all_us[r], &loop_us[r],
+                            &rss_mib[r]);
     }
     print_runs("raw_consume_runs", raw, CONSUME_RUNS);
     print_runs("daemon_applied_runs", applied, CONSUME_RUNS);
@@ -420,6 +451,7 @@ static void bench_consume(struct bench *b)
     printf("daemon_committed_rate %.0f\n", median(committed, CONSUME_RUNS));
     printf("daemon_cpu_us_per_event %.2f\ndaemon_loop_cpu_us_per_event %.2f\n",
            median(all_us, CONSUME_RUNS), median(loop_us, CONSUME_RUNS));
+    printf("daemon_peak_rss_mib %.0f\n", median(rss_mib, CONSUME_RUNS));
     fflush(stdout);
 }
 

@@ -58,6 +58,7 @@ int main(int argc, char **argv)
         {"group.id", "bench-relay"},
         {"fetch.wait.max.ms", "5"},
         {"queued.min.messages", OW_KAFKA_QUEUED_MIN_MESSAGES},
+        {"queued.max.messages.kbytes", OW_KAFKA_QUEUED_MAX_KBYTES},
         {"enable.auto.commit", "false"},
         {NULL, NULL},
     };

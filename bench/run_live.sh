@@ -27,6 +27,8 @@ printf '| %-58s | %16s | %10s |\n' "opswatchd: applied, saved and committed, med
     "$(v daemon_committed_rate)" "$(ratio "$(v daemon_committed_rate)" "$(v raw_consume_rate)")"
 printf '| %-58s | %16s | %10s |\n' "opswatchd: CPU per event, all threads / loop thread (us)" \
     "$(v daemon_cpu_us_per_event) / $(v daemon_loop_cpu_us_per_event)" ""
+printf '| %-58s | %16s | %10s |\n' "opswatchd: peak resident memory, median of 5 (MiB)" \
+    "$(v daemon_peak_rss_mib)" ""
 plus() { awk "BEGIN {printf \"+%.1f ms p99\", $1 - $2}"; }
 printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: raw produce-to-consume p50 / p99 (ms)" \
     "$(v raw_p50_ms) / $(v raw_p99_ms)" ""

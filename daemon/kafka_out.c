@@ -222,8 +222,14 @@ int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, 
      * forwarded to the one consumer queue, so the "per partition" threshold counts the whole
      * queue. One fetch of a backlog brings about 300,000 messages, every partition is then
      * "above the threshold", and the broker thread looks again only when its 1 s serve timeout
-     * ends: measured, 300 ms of work then 700 ms of waiting every second. Memory stays bounded
-     * by queued.max.messages.kbytes (64 MiB by default). Both can be set in kafka.properties.
+     * ends (or another request wakes it): measured, 300 ms of work then 700 ms of waiting every
+     * second. Why queued.max.messages.kbytes twice librdkafka's 64 MiB: the same stop then came
+     * from the bytes (about 290,000 events of 226 bytes), which the loop empties in 0.3 to 0.5
+     * s, and it sat idle 0.1 to 0.2 s once or twice per 2.2M-event backlog until the fetch
+     * thread woke (bench_live, a timeline of /metrics every 50 ms). librdkafka's own advice is
+     * a queue that holds a second of data; 128 MiB (about 580,000 such events) costs about
+     * 130 MB more at the peak of a backlog (peak RSS 400 to 535 MiB in bench_live) and removed
+     * the stalls. Both can be set in kafka.properties.
      * Why the producer's linger.ms is 0: an alert would wait that long before it is sent (5 ms,
      * librdkafka's default, was most of what the daemon added to an alert's latency; 0 against
      * 1 gave alert p50 9.1-9.9 against 10.1-10.7 ms and p99 17.6-20.4 against 18.9-23.0 ms in
@@ -231,6 +237,8 @@ int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, 
      * records that come while a request is in flight still go in one batch. */
     if (consumer ? set_one(conf, "fetch.wait.max.ms", "5", err, errlen) < 0 ||
                        set_one(conf, "queued.min.messages", OW_KAFKA_QUEUED_MIN_MESSAGES, err,
+                               errlen) < 0 ||
+                       set_one(conf, "queued.max.messages.kbytes", OW_KAFKA_QUEUED_MAX_KBYTES, err,
                                errlen) < 0
                  : set_one(conf, "linger.ms", "0", err, errlen) < 0) {
         return -1;

@@ -79,14 +79,17 @@ void ow_kafka_out_destroy(struct ow_kafka_out *out);
 
 /* ---- shared by the daemon's librdkafka clients ---- */
 
-/* The consumer's default queued.min.messages (see ow_kafka_conf_apply); the live benchmark's
- * raw consumer uses the same, so its baseline is measured on equal terms. */
+/* The consumer's default queued.min.messages and queued.max.messages.kbytes (see
+ * ow_kafka_conf_apply); the live benchmark's raw consumer uses the same, so its baseline is
+ * measured on equal terms. */
 #define OW_KAFKA_QUEUED_MIN_MESSAGES "1000000"
+#define OW_KAFKA_QUEUED_MAX_KBYTES "131072"
 
 /** Apply the properties of @k to @conf: the daemon's defaults first (@consumer: the consumer's
- * fetch.wait.max.ms=5 and queued.min.messages; else the producer's linger.ms=1), then every
- * property of k->properties that belongs to this kind of client (consumer-only properties are not
- * given to the producer and back). Values are never logged. @returns 0, or -1 with @err set. */
+ * fetch.wait.max.ms=5, queued.min.messages and queued.max.messages.kbytes; else the producer's
+ * linger.ms=1), then every property of k->properties that belongs to this kind of client
+ * (consumer-only properties are not given to the producer and back). Values are never logged.
+ * @returns 0, or -1 with @err set. */
 int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, bool consumer,
                         char *err, size_t errlen);
 

@@ -214,7 +214,8 @@ const struct ow_conf_field ow_config_kafka_map[] = {
         "\"linger.ms\": \"0\"}",
         "librdkafka properties passed through (SASL, SSL, client.id...); values may "
         "be \"${ENV}\" or \"file:/path\"; never logged. fetch.wait.max.ms and "
-        "linger.ms are tuned for alert latency",
+        "linger.ms are tuned for alert latency, queued.min.messages (1000000) and "
+        "queued.max.messages.kbytes (131072) for reading a backlog",
         "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}}"),
     OW_CONF_INT("batch_max", struct ow_config_kafka, batch_max, 1, 1000000, "10000",
                 "messages drained per turn of the loop"),

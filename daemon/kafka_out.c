@@ -225,11 +225,11 @@ int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, 
      * ends (or another request wakes it): measured, 300 ms of work then 700 ms of waiting every
      * second. Why queued.max.messages.kbytes twice librdkafka's 64 MiB: the same stop then came
      * from the bytes (about 290,000 events of 226 bytes), which the loop empties in 0.3 to 0.5
-     * s, and it sat idle 0.1 to 0.2 s once or twice per 2.2M-event backlog until the fetch
+     * s; it then sat idle 0.1 to 0.2 s, once or twice per 2.2M-event backlog, until the fetch
      * thread woke (bench_live, a timeline of /metrics every 50 ms). librdkafka's own advice is
-     * a queue that holds a second of data; 128 MiB (about 580,000 such events) costs about
-     * 130 MB more at the peak of a backlog (peak RSS 400 to 535 MiB in bench_live) and removed
-     * the stalls. Both can be set in kafka.properties.
+     * a queue that holds a second of data; 128 MiB (about 580,000 such events) removed the
+     * stalls and costs about 130 MB more at the peak of a backlog (bench_live's peak RSS: 400
+     * to 416 MiB at 64 MiB, 526 to 545 at 128). Both can be set in kafka.properties.
      * Why the producer's linger.ms is 0: an alert would wait that long before it is sent (5 ms,
      * librdkafka's default, was most of what the daemon added to an alert's latency; 0 against
      * 1 gave alert p50 9.1-9.9 against 10.1-10.7 ms and p99 17.6-20.4 against 18.9-23.0 ms in

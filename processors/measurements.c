@@ -290,8 +290,8 @@ struct perf_ctx {
     int64_t watermark_us;
     int next_close; /* the first month not yet judged at its close; INT_MAX: none */
     int last_month; /* the latest month with data; INT_MIN: none */
-    /* close_at(cached_month), so that a watermark step (every event in order) costs a compare,
-     * not the working-day arithmetic (2% of a replay's instructions, callgrind). */
+    /* close_at(cached_month), so that a watermark step (each event later than all before it)
+     * costs a compare, not the working-day arithmetic (2% of a replay's instructions). */
     int cached_month;
     int64_t cached_close_at;
 };

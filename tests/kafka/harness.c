@@ -255,6 +255,7 @@ void harness_stop(struct harness *h)
         waitpid(h->child, NULL, 0);
         h->child = 0;
     }
+    harness_member_leave(h); /* while the cluster it talks to is still up */
     if (h->rk != NULL) {
         rd_kafka_destroy(h->rk);
         h->rk = NULL;
@@ -323,6 +324,41 @@ rd_kafka_t *harness_consumer(struct harness *h, const char *group, const struct 
     }
     rd_kafka_poll_set_consumer(rk);
     return rk;
+}
+
+rd_kafka_t *harness_member_join(struct harness *h, const char *group,
+                                const struct harness_prop *props, const char *topic)
+{
+    rd_kafka_topic_partition_list_t *t;
+    rd_kafka_resp_err_t e;
+
+    if (h->member != NULL) {
+        return NULL;
+    }
+    h->member = harness_consumer(h, group, props);
+    if (h->member == NULL) {
+        return NULL;
+    }
+    t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, topic, RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(h->member, t);
+    rd_kafka_topic_partition_list_destroy(t);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "harness: member of %s: subscribe: %s\n", group, rd_kafka_err2str(e));
+        harness_member_leave(h);
+        return NULL;
+    }
+    return h->member;
+}
+
+void harness_member_leave(struct harness *h)
+{
+    if (h->member == NULL) {
+        return;
+    }
+    rd_kafka_consumer_close(h->member); /* no commit: it read nothing for good */
+    rd_kafka_destroy(h->member);
+    h->member = NULL;
 }
 
 int harness_assign(rd_kafka_t *rk, const char *const *topics, int n, int parts, int64_t offset)

@@ -34,6 +34,7 @@ struct harness {
     char log_path[600];          /* the daemon's stdout and stderr, appended */
     int port;                    /* the daemon's HTTP port, when harness_config.http */
     pid_t child;                 /* the running daemon, 0 none */
+    rd_kafka_t *member;          /* another member of a group (harness_member_join), NULL none */
 };
 
 /* A librdkafka client property. Lists of them end with { NULL, NULL }. */
@@ -94,6 +95,15 @@ rd_kafka_resp_err_t harness_produce(struct harness *h, const char *topic, int32_
  * caller closes and destroys it), or NULL. */
 rd_kafka_t *harness_consumer(struct harness *h, const char *group,
                              const struct harness_prop *props);
+
+/** Another member joins group @group: a harness_consumer with @props, subscribed to @topic,
+ * held in h->member until harness_member_leave (harness_stop and so the teardown after a failed
+ * assertion make it leave too). Not while one is there. @returns h->member, or NULL. */
+rd_kafka_t *harness_member_join(struct harness *h, const char *group,
+                                const struct harness_prop *props, const char *topic);
+
+/** h->member (if any) leaves its group without committing, and is destroyed. */
+void harness_member_leave(struct harness *h);
 
 /** Assign partitions 0 .. @parts - 1 of each of the @n topics @topics to @rk, at @offset.
  * @returns 0, or librdkafka's error. */

@@ -522,16 +522,11 @@ static void rebalance(struct cluster *c)
         {"heartbeat.interval.ms", "500"},
         {NULL, NULL},
     };
-    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_t *a = NULL;
-    rd_kafka_t *rk;
+    rd_kafka_t *rk = harness_member_join(&c->h, c->group, props, IN_TOPIC);
     double t0 = harness_mono();
 
-    rk = harness_consumer(&c->h, c->group, props);
     assert_non_null(rk);
-    rd_kafka_topic_partition_list_add(t, IN_TOPIC, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(rk, t), 0);
-    rd_kafka_topic_partition_list_destroy(t);
     while (harness_mono() - t0 < 30.0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
@@ -547,8 +542,7 @@ static void rebalance(struct cluster *c)
     assert_non_null(a);
     assert_true(a->cnt > 0 && a->cnt < NPART);
     rd_kafka_topic_partition_list_destroy(a);
-    rd_kafka_consumer_close(rk); /* no commit: it read nothing for good */
-    rd_kafka_destroy(rk);
+    harness_member_leave(&c->h);
 }
 
 /* ---- tests ---- */

@@ -1029,7 +1029,6 @@ static void rebalance_scenario(bool slow_fetches)
         {NULL, NULL},
     };
     struct feed f = {.c = &c};
-    rd_kafka_topic_partition_list_t *t;
     char group[64];
     char needle[64];
     unsigned held = 0;
@@ -1059,12 +1058,8 @@ static void rebalance_scenario(bool slow_fetches)
 
     /* The other member joins; the input flows on until it holds some partitions and the
      * daemon has been given the others. */
-    f.other = harness_consumer(&c, group, props);
+    f.other = harness_member_join(&c, group, props, IN_TOPIC);
     assert_non_null(f.other);
-    t = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(t, IN_TOPIC, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(f.other, t), 0);
-    rd_kafka_topic_partition_list_destroy(t);
     t0 = harness_mono();
     for (;;) {
         assert_true(harness_mono() - t0 < 30.0);
@@ -1129,8 +1124,7 @@ static void rebalance_scenario(bool slow_fetches)
     if (slow_fetches) {
         assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, 1, 1200), RD_KAFKA_RESP_ERR_NO_ERROR);
     }
-    rd_kafka_consumer_close(f.other); /* no commit: it read nothing for good */
-    rd_kafka_destroy(f.other);
+    harness_member_leave(&c);
     f.other = NULL;
     snprintf(needle, sizeof(needle), "revoked partitions=%d", RB_PARTS - nheld);
     assert_true(harness_wait_log(&c, needle, 15));

@@ -115,6 +115,8 @@ struct ow_decoder {
     size_t type_len[OW_EV__COUNT]; /* strlen of each type name (all 1..16 bytes) */
     bool req_conditional[OW_EV__COUNT];
 
+    struct ow_rfc3339_day day; /* the last date parsed (most events of a stream share it) */
+
     char *strbuf; /* the scanner's buffer for strings with escapes */
     struct ow_json_scan js;
 };
@@ -898,7 +900,7 @@ static void put_str(struct ow_event *ev, size_t off, const struct slot *s)
 }
 
 /* Convert and range-check one present field of @ev's table into @ev. */
-static int store_field(const struct ow_decoder *dec, struct ow_event *ev, const char *prefix,
+static int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *prefix,
                        const struct ow__field *f, struct ow_err *err)
 {
     const char *name = ow__field_names[f->slot];
@@ -993,7 +995,7 @@ static int store_field(const struct ow_decoder *dec, struct ow_event *ev, const 
             return field_err(err, prefix, name, "expected RFC 3339 date-time string, got %s",
                              SHOWN);
         }
-        if (ow_rfc3339_parse(s->p, s->len, &v64, &why) != 0) {
+        if (ow_rfc3339_parse_day(&dec->day, s->p, s->len, &v64, &why) != 0) {
             return field_err(err, prefix, name, "expected RFC 3339 date-time, got %s: %s", SHOWN,
                              why);
         }
@@ -1095,7 +1097,7 @@ static int check_version(const struct ow_decoder *dec, const char *prefix, struc
     return OW_OK;
 }
 
-static int validate(const struct ow_decoder *dec, struct ow_event *ev, struct ow_err *err)
+static int validate(struct ow_decoder *dec, struct ow_event *ev, struct ow_err *err)
 {
     const struct slot *ts = &dec->slots[OW__F_TYPE];
     const struct ow__type *t = NULL;

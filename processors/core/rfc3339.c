@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Read @n decimal digits at @s into *@out; false if any is not a digit. */
 static bool digits(const char *s, int n, int *out)
@@ -32,7 +33,7 @@ static inline int two(const char *s)
  * loop or a branch per digit. True and *@us only when the text is valid in every respect the
  * general parser checks; anything else (including every error) goes to the general parser,
  * which alone words the reasons. */
-static inline bool parse_common(const char *s, size_t len, int64_t *us)
+static inline bool parse_common(const char *s, size_t len, int64_t *us, struct ow_rfc3339_day *day)
 {
     int c;
     int y;
@@ -43,6 +44,7 @@ static inline bool parse_common(const char *s, size_t len, int64_t *us)
     int se;
     int oh = 0;
     int om = 0;
+    int64_t days;
     int64_t secs;
 
     if (len == 20) {
@@ -69,28 +71,46 @@ static inline bool parse_common(const char *s, size_t len, int64_t *us)
         s[16] != ':') {
         return false;
     }
-    c = two(s);
-    y = two(s + 2);
-    mo = two(s + 5);
-    d = two(s + 8);
     h = two(s + 11);
     mi = two(s + 14);
     se = two(s + 17);
-    if (c < 0 || y < 0 || (c == 0 && y == 0) || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 ||
-        mi < 0 || mi > 59 || se < 0 || se > 59) {
+    if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) {
         return false;
     }
-    y += c * 100;
-    if (d > ow_days_in_month(y, mo)) {
-        return false;
+    if (day != NULL && day->set && memcmp(s, day->date, sizeof(day->date)) == 0) {
+        days = day->days;
+    } else {
+        c = two(s);
+        y = two(s + 2);
+        mo = two(s + 5);
+        d = two(s + 8);
+        if (c < 0 || y < 0 || (c == 0 && y == 0) || mo < 1 || mo > 12 || d < 1) {
+            return false;
+        }
+        y += c * 100;
+        if (d > ow_days_in_month(y, mo)) {
+            return false;
+        }
+        days = ow_days_from_civil(y, mo, d);
+        if (day != NULL) {
+            memcpy(day->date, s, sizeof(day->date));
+            day->days = days;
+            day->set = true;
+        }
     }
-    secs = ow_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    secs = days * 86400 + h * 3600 + mi * 60 + se;
     secs -= (int64_t)oh * 3600 + (int64_t)om * 60;
     *us = secs * OW_US_PER_SEC;
     return true;
 }
 
 int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why)
+{
+    return ow_rfc3339_parse_day(NULL, s, len, us, why);
+}
+
+int ow_rfc3339_parse_day(struct ow_rfc3339_day *cache, const char *s, size_t len, int64_t *us,
+                         const char **why)
 {
     int year;
     int month;
@@ -105,7 +125,7 @@ int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why)
     int sign;
     size_t i;
 
-    if (parse_common(s, len, us)) {
+    if (parse_common(s, len, us, cache)) {
         return 0;
     }
     /* "YYYY-MM-DD" is 10 bytes; "Thh:mm:ss" 9 more; the shortest offset "Z" 1 more. */

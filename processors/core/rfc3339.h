@@ -2,6 +2,7 @@
 #ifndef OW_RFC3339_H
 #define OW_RFC3339_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,19 @@
  * @returns 0 and sets *@us, or -1 with a short reason in @why (static string) when invalid.
  */
 int ow_rfc3339_parse(const char *s, size_t len, int64_t *us, const char **why);
+
+/** The date of the last date-time ow_rfc3339_parse_day parsed and its day number, so that
+ * date-times of the same day (most of a stream in time order) skip the calendar arithmetic.
+ * Zeroed: empty. */
+struct ow_rfc3339_day {
+    char date[10]; /* "YYYY-MM-DD", checked valid */
+    bool set;
+    int64_t days; /* since 1970-01-01 */
+};
+
+/** ow_rfc3339_parse, with @day (NULL: none) remembering the last date. The same results. */
+int ow_rfc3339_parse_day(struct ow_rfc3339_day *day, const char *s, size_t len, int64_t *us,
+                         const char **why);
 
 /** Format @us as UTC "YYYY-MM-DDThh:mm:ssZ" (with ".ffffff" only when not whole seconds).
  * @returns the length written (buffer of at least 32 bytes). */

@@ -112,6 +112,56 @@ static void rfc3339__uses_only_the_given_length(void **state)
     assert_true(us == INT64_C(1618826531000000));
 }
 
+/* The day cache changes nothing: every text in a sequence that shares dates, changes them,
+ * and puts invalid texts of a cached date in between parses as it does without a cache (same
+ * result, same time, same reason). */
+static void rfc3339__day_cache_gives_the_same_results(void **state)
+{
+    static const char *const seq[] = {
+        "2021-02-28T10:00:00Z",
+        "2021-02-28T23:59:59+01:00",
+        "2021-02-28T24:00:00Z",
+        "2021-02-28T10:60:00Z",
+        "2021-02-28T10:00:00+24:00",
+        "2021-02-28T10:00:00.5Z",
+        "2021-02-29T10:00:00Z",
+        "2021-02-28T00:00:00-05:30",
+        "2021-03-01T00:00:00Z",
+        "2020-02-29T12:00:00Z",
+        "2021-02-29T12:00:00Z",
+        "2020-02-29T12:00:00z",
+        "2020-02-29t12:00:00Z",
+        "2020-02-29X12:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2021-02-28T10:00:00Z",
+        "2021-02-28",
+        "2021-02-28T10:00:00",
+        "1969-12-31T23:59:59Z",
+        "2021-13-01T00:00:00Z",
+        "2021-02-28T10:00:00Z",
+    };
+    struct ow_rfc3339_day day = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        const char *why_plain = NULL;
+        const char *why_cached = NULL;
+        int64_t us_plain = -1;
+        int64_t us_cached = -1;
+        int rc_plain = ow_rfc3339_parse(seq[i], strlen(seq[i]), &us_plain, &why_plain);
+        int rc_cached = ow_rfc3339_parse_day(&day, seq[i], strlen(seq[i]), &us_cached, &why_cached);
+
+        assert_int_equal(rc_cached, rc_plain);
+        if (rc_plain == 0) {
+            assert_true(us_cached == us_plain);
+        } else {
+            assert_string_equal(why_cached, why_plain);
+        }
+    }
+    assert_true(day.set);
+    assert_memory_equal(day.date, "2021-02-28", 10);
+}
+
 static void rfc3339__formats_utc(void **state)
 {
     char buf[32];
@@ -153,6 +203,7 @@ int main(void)
         cmocka_unit_test(rfc3339__checks_calendar_ranges),
         cmocka_unit_test(rfc3339__rejects_malformed_text),
         cmocka_unit_test(rfc3339__uses_only_the_given_length),
+        cmocka_unit_test(rfc3339__day_cache_gives_the_same_results),
         cmocka_unit_test(rfc3339__formats_utc),
         cmocka_unit_test(rfc3339__round_trips),
     };

@@ -925,10 +925,9 @@ static void write_config_group(struct harness *c, const char *group)
     assert_int_equal(harness_write_config(c, &hc), 0);
 }
 
-/* The input of the rebalance test, and the group's other member. */
+/* The input of the rebalance test (the group's other member is c->member). */
 struct feed {
     struct harness *c;
-    rd_kafka_t *other;          /* the other member, NULL when none */
     int n;                      /* CSR events produced */
     int64_t csrs;               /* the sum of their counts */
     int64_t per_part[RB_PARTS]; /* events produced per partition */
@@ -957,8 +956,8 @@ static void feed_step(struct feed *f, bool produce)
         f->n++;
     }
     rd_kafka_poll(f->c->rk, 0);
-    if (f->other != NULL) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(f->other, 50);
+    if (f->c->member != NULL) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(f->c->member, 50);
 
         if (m != NULL) {
             rd_kafka_message_destroy(m);
@@ -974,7 +973,7 @@ static unsigned other_holds(struct feed *f)
     rd_kafka_topic_partition_list_t *a = NULL;
     unsigned mask = 0;
 
-    if (rd_kafka_assignment(f->other, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_assignment(f->c->member, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (int i = 0; i < a->cnt; i++) {
             mask |= 1u << a->elems[i].partition;
         }
@@ -1058,8 +1057,8 @@ static void rebalance_scenario(bool slow_fetches)
 
     /* The other member joins; the input flows on until it holds some partitions and the
      * daemon has been given the others. */
-    f.other = harness_member_join(&c, group, props, IN_TOPIC);
-    assert_non_null(f.other);
+    harness_member_join(&c, group, props, IN_TOPIC);
+    assert_non_null(c.member);
     t0 = harness_mono();
     for (;;) {
         assert_true(harness_mono() - t0 < 30.0);
@@ -1125,7 +1124,6 @@ static void rebalance_scenario(bool slow_fetches)
         assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, 1, 1200), RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     harness_member_leave(&c);
-    f.other = NULL;
     snprintf(needle, sizeof(needle), "revoked partitions=%d", RB_PARTS - nheld);
     assert_true(harness_wait_log(&c, needle, 15));
     snprintf(needle, sizeof(needle), "assigned partitions=%d (", RB_PARTS);

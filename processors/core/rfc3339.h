@@ -26,8 +26,8 @@ struct ow_rfc3339_day {
     int64_t days; /* since 1970-01-01 */
 };
 
-/** ow_rfc3339_parse, with @day (NULL: none) remembering the last date. The same results. */
-int ow_rfc3339_parse_day(struct ow_rfc3339_day *day, const char *s, size_t len, int64_t *us,
+/** ow_rfc3339_parse, with @cache (NULL: none) remembering the last date. The same results. */
+int ow_rfc3339_parse_day(struct ow_rfc3339_day *cache, const char *s, size_t len, int64_t *us,
                          const char **why);
 
 /** Format @us as UTC "YYYY-MM-DDThh:mm:ssZ" (with ".ffffff" only when not whole seconds).

@@ -46,6 +46,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "alloc.h"
 #include "config.h"
 #include "engine.h"
 #include "kafka_out.h"
@@ -616,7 +617,7 @@ struct lat_pool {
 
 static void pool_add(struct lat_pool *pool, int measure, const double *v, size_t n)
 {
-    pool->v[measure] = realloc(pool->v[measure], (pool->n[measure] + n + 1) * sizeof(double));
+    pool->v[measure] = ow_xrealloc(pool->v[measure], (pool->n[measure] + n + 1) * sizeof(double));
     memcpy(pool->v[measure] + pool->n[measure], v, n * sizeof(double));
     pool->n[measure] += n;
 }
@@ -644,14 +645,14 @@ static void pool_print(struct lat_pool *pool, const char *prefix)
 static void latency_round(struct bench *b, const char *topic, long base, struct lat_pool *pool)
 {
     struct lat_run r = {.total = (long)(b->rate * b->seconds / LAT_ROUNDS)};
-    double *v = calloc((size_t)r.total + 1, sizeof(double));
+    double *v = ow_xcalloc((size_t)r.total + 1, sizeof(double));
     rd_kafka_t *raw;
     rd_kafka_t *alerts;
 
-    r.sent = calloc((size_t)r.total + 1, sizeof(double));
-    r.raw_got = calloc((size_t)r.total + 1, sizeof(double));
-    r.alert_got = calloc((size_t)r.total + 1, sizeof(double));
-    r.alert_made = calloc((size_t)r.total + 1, sizeof(double));
+    r.sent = ow_xcalloc((size_t)r.total + 1, sizeof(double));
+    r.raw_got = ow_xcalloc((size_t)r.total + 1, sizeof(double));
+    r.alert_got = ow_xcalloc((size_t)r.total + 1, sizeof(double));
+    r.alert_made = ow_xcalloc((size_t)r.total + 1, sizeof(double));
     /* The baseline: a bare consumer of the processor's input with opswatchd's consumer
      * settings, in a group of its own. */
     raw = consumer(b, "lat-raw");

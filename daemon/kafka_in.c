@@ -29,6 +29,9 @@
 #define COMMITTED_TIMEOUT_MS 5000
 #define CONSUME_CHUNK 256
 #define PREFETCH_AHEAD 8
+/* Payload bytes asked for ahead: events are a few hundred bytes; a longer one's tail is left
+ * to the hardware prefetcher. */
+#define PREFETCH_PAYLOAD_MAX 512
 
 struct mark {
     int64_t next; /* offset after the last applied message */
@@ -589,6 +592,22 @@ static void prefetch(struct ow_kafka_in *in, const rd_kafka_message_t *m)
     }
 }
 
+/* Ask for a message's payload lines. The fetch thread wrote them well before the loop gets to
+ * them (the queue holds up to queued.max.messages.kbytes), so they are no longer in any cache;
+ * each event's bytes were a few demand misses in a row. */
+static void prefetch_payload(const rd_kafka_message_t *m)
+{
+    const char *p = m->payload;
+    size_t n = m->len < PREFETCH_PAYLOAD_MAX ? m->len : PREFETCH_PAYLOAD_MAX;
+
+    if (p == NULL) {
+        return;
+    }
+    for (size_t off = 0; off < n; off += 64) {
+        __builtin_prefetch(p + off);
+    }
+}
+
 static void mark_batch(struct ow_kafka_in *in)
 {
     uint64_t seq = in->lv->out != NULL ? ow_kafka_out_emitted(in->lv->out) : 0;
@@ -639,12 +658,21 @@ static void drain(struct ow_kafka_in *in)
         if (got <= 0) {
             break;
         }
-        /* The remembered-id lookup is a cache miss at a random place; asked PREFETCH_AHEAD
-         * messages early (as replay does), the misses overlap with the work in between. */
+        /* Two stages, so the misses overlap with the work in between: a message's payload
+         * is asked for 2 * PREFETCH_AHEAD messages early; PREFETCH_AHEAD early, its id (by
+         * then in cache) gives the remembered-id slot, a miss at a random place, to ask for
+         * (as replay does). Measured in bench_live --only consume: the loop's CPU per event
+         * fell by 3 to 14% (four alternating pairs). */
+        for (ssize_t i = 0; i < got && i < 2 * PREFETCH_AHEAD; i++) {
+            prefetch_payload(msgs[i]);
+        }
         for (ssize_t i = 0; i < got && i < PREFETCH_AHEAD; i++) {
             prefetch(in, msgs[i]);
         }
         for (ssize_t i = 0; i < got; i++) {
+            if (i + 2 * PREFETCH_AHEAD < got) {
+                prefetch_payload(msgs[i + 2 * PREFETCH_AHEAD]);
+            }
             if (i + PREFETCH_AHEAD < got) {
                 prefetch(in, msgs[i + PREFETCH_AHEAD]);
             }

@@ -899,19 +899,111 @@ static void put_str(struct ow_event *ev, size_t off, const struct slot *s)
     memcpy((char *)ev + off, &str, sizeof(str));
 }
 
-/* Convert and range-check one present field of @ev's table into @ev. */
-static int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *prefix,
-                       const struct ow__field *f, struct ow_err *err)
+/* The message for a field store_field refused: the checks again, this time with words. Kept out
+ * of store_field so that its hot path has no message buffers and no formatting. */
+static __attribute__((noinline, cold)) int field_fault(struct ow_decoder *dec, const char *prefix,
+                                                       const struct ow__field *f,
+                                                       struct ow_err *err)
 {
     const char *name = ow__field_names[f->slot];
     const struct slot *s = &dec->slots[f->slot];
     enum tok tok = slot_tok(dec, f->slot);
-    char shown[SHOW_MAX * 6 + 8];
+    char buf[SHOW_MAX * 6 + 8];
+    const char *shown = show_token(s, buf, sizeof(buf));
     char expect[160];
     const char *why;
     int64_t v64;
-    int8_t b8;
     int rc;
+
+    switch (f->kind) {
+    case OW__K_STR:
+        return field_err(err, prefix, name, "expected string, got %s", shown);
+    case OW__K_ID:
+        v64 = tok == TOK_STRING ? (int64_t)code_points(s->p, s->len) : -1;
+        if (v64 < 0) {
+            return field_err(err, prefix, name, "expected string of %lld..%lld characters, got %s",
+                             (long long)f->min, (long long)f->max, shown);
+        }
+        if (v64 == 0) {
+            return field_err(err, prefix, name,
+                             "expected string of %lld..%lld characters, got \"\"",
+                             (long long)f->min, (long long)f->max);
+        }
+        return field_err(err, prefix, name,
+                         "expected string of %lld..%lld characters, got %lld characters",
+                         (long long)f->min, (long long)f->max, (long long)v64);
+    case OW__K_SERVICE_REF:
+        return field_err(err, prefix, name,
+                         "expected service reference of 1 to 4 dot-separated numbers "
+                         "(e.g. \"8.14.2\"), got %s",
+                         shown);
+    case OW__K_ENUM:
+        return field_err(err, prefix, name, "expected one of %s, got %s",
+                         join_names(f->names, expect, sizeof(expect)), shown);
+    case OW__K_INT:
+    case OW__K_INT64:
+        rc = tok == TOK_NUMBER ? parse_int64(s->p, s->len, &v64) : 1;
+        if (rc == 2) {
+            return field_err(err, prefix, name, "expected %s, got %s (out of the 64-bit range)",
+                             int_expectation(f, expect, sizeof(expect)), shown);
+        }
+        return field_err(err, prefix, name, "expected %s, got %s",
+                         int_expectation(f, expect, sizeof(expect)), shown);
+    case OW__K_BOOL:
+        return field_err(err, prefix, name, "expected true or false, got %s", shown);
+    case OW__K_TIME:
+        if (tok != TOK_STRING) {
+            return field_err(err, prefix, name, "expected RFC 3339 date-time string, got %s",
+                             shown);
+        }
+        if (ow_rfc3339_parse(s->p, s->len, &v64, &why) != 0) {
+            return field_err(err, prefix, name, "expected RFC 3339 date-time, got %s: %s", shown,
+                             why);
+        }
+        break;
+    case OW__K_PERIOD:
+        return field_err(err, prefix, name, "expected month \"YYYY-MM\" (month 01..12), got %s",
+                         shown);
+    }
+    return field_err(err, prefix, name, "unsupported field kind");
+}
+
+/* A "YYYY-MM" month as year * 12 + month - 1, or -1. */
+static int parse_period(const char *p, size_t n)
+{
+    int year = 0;
+    int month;
+
+    if (n != 7 || p[4] != '-') {
+        return -1;
+    }
+    for (int i = 0; i < 7; i++) {
+        if (i != 4 && (p[i] < '0' || p[i] > '9')) {
+            return -1;
+        }
+        if (i < 4) {
+            year = year * 10 + (p[i] - '0');
+        }
+    }
+    month = (p[5] - '0') * 10 + (p[6] - '0');
+
+    if (year < 1 || month < 1 || month > 12) {
+        return -1;
+    }
+    return year * 12 + month - 1;
+}
+
+/* Convert and range-check one present field of @ev's table into @ev; field_fault words a
+ * refusal. */
+static inline int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *prefix,
+                              const struct ow__field *f, struct ow_err *err)
+{
+    const struct slot *s = &dec->slots[f->slot];
+    enum tok tok = slot_tok(dec, f->slot);
+    const char *why;
+    int64_t v64;
+    int8_t b8;
+    int v;
 
     if (tok == TOK_ABSENT) {
         if (f->kind == OW__K_INT64) {
@@ -919,63 +1011,45 @@ static int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *
         }
         return OW_OK;
     }
-/* Rendered only on the error paths: the hot path formats nothing. */
-#define SHOWN show_token(s, shown, sizeof(shown))
     switch (f->kind) {
     case OW__K_STR:
         if (tok != TOK_STRING) {
-            return field_err(err, prefix, name, "expected string, got %s", SHOWN);
+            break;
         }
         put_str(ev, f->offset, s);
         return OW_OK;
     case OW__K_ID:
         if (tok != TOK_STRING) {
-            return field_err(err, prefix, name, "expected string of %lld..%lld characters, got %s",
-                             (long long)f->min, (long long)f->max, SHOWN);
+            break;
         }
         v64 = (int64_t)code_points(s->p, s->len);
         if (v64 < f->min || v64 > f->max) {
-            if (v64 == 0) {
-                return field_err(err, prefix, name,
-                                 "expected string of %lld..%lld characters, got \"\"",
-                                 (long long)f->min, (long long)f->max);
-            }
-            return field_err(err, prefix, name,
-                             "expected string of %lld..%lld characters, got %lld characters",
-                             (long long)f->min, (long long)f->max, (long long)v64);
+            break;
         }
         put_str(ev, f->offset, s);
         return OW_OK;
     case OW__K_SERVICE_REF:
         if (tok != TOK_STRING || !service_ref_ok(s->p, s->len)) {
-            return field_err(err, prefix, name,
-                             "expected service reference of 1 to 4 dot-separated numbers "
-                             "(e.g. \"8.14.2\"), got %s",
-                             SHOWN);
+            break;
         }
         put_str(ev, f->offset, s);
         return OW_OK;
     case OW__K_ENUM:
-        if (tok == TOK_STRING) {
-            for (int i = 0; f->names[i] != NULL; i++) {
-                if (word_is(f->names[i], s->p, s->len)) {
-                    put_int(ev, f->offset, f->values != NULL ? f->values[i] : i);
-                    return OW_OK;
-                }
+        if (tok != TOK_STRING) {
+            break;
+        }
+        for (int i = 0; f->names[i] != NULL; i++) {
+            if (word_is(f->names[i], s->p, s->len)) {
+                put_int(ev, f->offset, f->values != NULL ? f->values[i] : i);
+                return OW_OK;
             }
         }
-        return field_err(err, prefix, name, "expected one of %s, got %s",
-                         join_names(f->names, expect, sizeof(expect)), SHOWN);
+        break;
     case OW__K_INT:
     case OW__K_INT64:
-        rc = tok == TOK_NUMBER ? parse_int64(s->p, s->len, &v64) : 1;
-        if (rc == 2) {
-            return field_err(err, prefix, name, "expected %s, got %s (out of the 64-bit range)",
-                             int_expectation(f, expect, sizeof(expect)), SHOWN);
-        }
-        if (rc != 0 || v64 < f->min || v64 > f->max) {
-            return field_err(err, prefix, name, "expected %s, got %s",
-                             int_expectation(f, expect, sizeof(expect)), SHOWN);
+        if (tok != TOK_NUMBER || parse_int64(s->p, s->len, &v64) != 0 || v64 < f->min ||
+            v64 > f->max) {
+            break;
         }
         if (f->kind == OW__K_INT) {
             put_int(ev, f->offset, (int)v64);
@@ -985,19 +1059,14 @@ static int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *
         return OW_OK;
     case OW__K_BOOL:
         if (tok != TOK_TRUE && tok != TOK_FALSE) {
-            return field_err(err, prefix, name, "expected true or false, got %s", SHOWN);
+            break;
         }
         b8 = tok == TOK_TRUE;
         memcpy((char *)ev + f->offset, &b8, sizeof(b8));
         return OW_OK;
     case OW__K_TIME:
-        if (tok != TOK_STRING) {
-            return field_err(err, prefix, name, "expected RFC 3339 date-time string, got %s",
-                             SHOWN);
-        }
-        if (ow_rfc3339_parse_day(&dec->day, s->p, s->len, &v64, &why) != 0) {
-            return field_err(err, prefix, name, "expected RFC 3339 date-time, got %s: %s", SHOWN,
-                             why);
+        if (tok != TOK_STRING || ow_rfc3339_parse_day(&dec->day, s->p, s->len, &v64, &why) != 0) {
+            break;
         }
         memcpy((char *)ev + f->offset, &v64, sizeof(v64));
         if (f->has_flag) {
@@ -1007,30 +1076,14 @@ static int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *
         }
         return OW_OK;
     case OW__K_PERIOD:
-        if (tok == TOK_STRING && s->len == 7 && s->p[4] == '-') {
-            int year = 0;
-            int month = 0;
-            bool ok = true;
-
-            for (int i = 0; i < 7; i++) {
-                if (i != 4 && (s->p[i] < '0' || s->p[i] > '9')) {
-                    ok = false;
-                }
-            }
-            if (ok) {
-                year = atoi(s->p);
-                month = (s->p[5] - '0') * 10 + (s->p[6] - '0');
-            }
-            if (ok && year >= 1 && month >= 1 && month <= 12) {
-                put_int(ev, f->offset, year * 12 + month - 1);
-                return OW_OK;
-            }
+        v = tok == TOK_STRING ? parse_period(s->p, s->len) : -1;
+        if (v < 0) {
+            break;
         }
-        return field_err(err, prefix, name, "expected month \"YYYY-MM\" (month 01..12), got %s",
-                         SHOWN);
+        put_int(ev, f->offset, v);
+        return OW_OK;
     }
-    return field_err(err, prefix, name, "unsupported field kind");
-#undef SHOWN
+    return field_fault(dec, prefix, f, err);
 }
 
 static int check_required(const struct ow_decoder *dec, const struct ow_event *ev,

@@ -518,12 +518,21 @@ static void set_next_at(const struct ow_variance *v, struct ow_variance_line *l)
 
     if (l->has_forecast && rules[OW_VR_EXCEEDED].enabled &&
         l->watch.said[OW_VR_EXCEEDED] != SAID_BREACH) {
-        __int128 line = ((__int128)l->forecast * v->over_bp + 9999) / 10000;
+        int64_t product;
 
-        if (l->forecast == 0) {
-            line = 1;
+        /* In 64 bits when it fits (a division by a constant becomes a multiplication; the
+         * 128-bit one is a call, about 1% of a backlog's loop time): the same quotient. */
+        if (!__builtin_mul_overflow(l->forecast, v->over_bp, &product) &&
+            product <= INT64_MAX - 9999) {
+            next = (product + 9999) / 10000;
+        } else {
+            __int128 line = ((__int128)l->forecast * v->over_bp + 9999) / 10000;
+
+            next = line < INT64_MAX ? (int64_t)line : INT64_MAX;
         }
-        next = line < INT64_MAX ? (int64_t)line : INT64_MAX;
+        if (l->forecast == 0) {
+            next = 1;
+        }
     }
     if (!l->has_forecast && rules[OW_VR_NO_FORECAST].enabled &&
         l->watch.said[OW_VR_NO_FORECAST] == SAID_QUIET) {

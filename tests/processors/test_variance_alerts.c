@@ -203,6 +203,27 @@ static void sr_forecast_exceeded__lines_are_exact(void **state)
     assert_int_equal(alerts(f, "sr_forecast_exceeded", "resolved"), 1); /* 109.0% */
 }
 
+/* The exceeded line of a large forecast is as exact as a small one's: forecast x 11000 fits in
+ * 64 bits for 10^14 and does not for 10^15 (the line is then worked out in 128 bits). */
+static void sr_forecast_exceeded__large_forecasts_have_exact_lines(void **state)
+{
+    struct fixture *f = *state;
+
+    forecast(f, "f1", "2021-03-20T09:00:00Z", "service_request", "A", "2021-04", 100000000000000);
+    forecast(f, "f2", "2021-03-20T09:00:00Z", "service_request", "B", "2021-04", 1000000000000000);
+    sr(f, "s1", "2021-04-02T10:00:00Z", "A", 109999999999999);
+    sr(f, "s2", "2021-04-02T10:00:01Z", "B", 1099999999999999);
+    assert_int_equal(alerts(f, "sr_forecast_exceeded", NULL), 0);
+    sr(f, "s3", "2021-04-02T10:00:02Z", "A", 1); /* 110 000 000 000 000: 110.0% */
+    assert_string_equal(str_at(alert(f, "sr_forecast_exceeded/2021-04/party_id=A"), "state"),
+                        "firing");
+    assert_int_equal(alerts(f, "sr_forecast_exceeded", NULL), 1);
+    sr(f, "s4", "2021-04-02T10:00:03Z", "B", 1);
+    assert_string_equal(str_at(alert(f, "sr_forecast_exceeded/2021-04/party_id=B"), "state"),
+                        "firing");
+    assert_int_equal(alerts(f, "sr_forecast_exceeded", NULL), 2);
+}
+
 static void sr_forecast_exceeded__zero_forecast_is_exceeded_by_any_actual(void **state)
 {
     struct fixture *f = *state;
@@ -642,6 +663,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sr_forecast_exceeded__hysteresis_on_forecast_revisions,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(sr_forecast_exceeded__lines_are_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(sr_forecast_exceeded__large_forecasts_have_exact_lines,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             sr_forecast_exceeded__zero_forecast_is_exceeded_by_any_actual, setup, teardown),
         cmocka_unit_test_setup_teardown(sr_forecast_exceeded__id_encodes_the_party, setup,

@@ -50,6 +50,7 @@
 #define SHOW_MAX 60         /* bytes of a value or key quoted in a message */
 #define KEY_KEEP 64         /* bytes of an escaped top-level key kept for messages */
 #define ARENA_CAP (OW_EVENT_MAX_BYTES + 64)
+#define PREDICT_MEMBERS 32 /* top-level member positions whose known field is predicted */
 
 _Static_assert(OW__F__COUNT <= 64, "slot presence is a 64-bit mask");
 _Static_assert(sizeof(enum ow_region) == sizeof(int), "enum fields are stored as int");
@@ -107,6 +108,10 @@ struct ow_decoder {
 
     signed char names[NAME_TABLE_SIZE];
     unsigned char name_len[OW__F__COUNT];
+    /* The known field each top-level member position held in the last event (-1: none):
+     * producers write one key order, so the next event's key is tried against it first. */
+    signed char predicted[PREDICT_MEMBERS];
+    unsigned member_at;                 /* position of the next top-level member in this event */
     uint64_t name_key[OW__F__COUNT][2]; /* K of each known name */
 
     /* Per type: slots that must always be present (envelope and schema_version included), and
@@ -299,6 +304,7 @@ static inline void key_hash(const char *s, size_t n, uint64_t out[2])
 static void names_build(struct ow_decoder *dec)
 {
     memset(dec->names, -1, sizeof(dec->names));
+    memset(dec->predicted, -1, sizeof(dec->predicted));
     for (int i = 0; i < OW__F__COUNT; i++) {
         const char *name = ow__field_names[i];
         size_t n = strlen(name);
@@ -355,6 +361,26 @@ static inline __attribute__((always_inline)) int names_find(const struct ow_deco
     if (slot < 0 || dec->name_len[slot] != n || !same_bytes(ow__field_names[slot], s, n)) {
         return -1;
     }
+    return slot;
+}
+
+/* names_find, trying first the field this member position held in the last event (one
+ * compare instead of the hash and table lookup when producers keep their key order). */
+static inline __attribute__((always_inline)) int predicted_find(struct ow_decoder *dec,
+                                                                const char *s, size_t n)
+{
+    unsigned at = dec->member_at++;
+    int slot;
+
+    if (at >= PREDICT_MEMBERS) {
+        return names_find(dec, s, n);
+    }
+    slot = dec->predicted[at];
+    if (slot >= 0 && dec->name_len[slot] == n && same_bytes(ow__field_names[slot], s, n)) {
+        return slot;
+    }
+    slot = names_find(dec, s, n);
+    dec->predicted[at] = (signed char)slot;
     return slot;
 }
 
@@ -518,7 +544,7 @@ static void on_key(struct ow_decoder *dec)
     if (dec->depth == 1) {
         dec->cur_key = NULL;
         check_string(dec, false, "field name ");
-        dec->cur_slot = names_find(dec, s, n);
+        dec->cur_slot = predicted_find(dec, s, n);
         if (!dec->js.escaped) {
             dec->cur_key = s;
             dec->cur_key_len = n;
@@ -579,7 +605,7 @@ top_member(struct ow_decoder *dec, enum ow_json_tok jt, const char *key, size_t 
         n > OW_EVENT_MAX_STRING) {
         return false;
     }
-    slot = names_find(dec, key, key_len);
+    slot = predicted_find(dec, key, key_len);
     if (slot >= 0) {
         uint64_t bit = UINT64_C(1) << slot;
         struct slot *s = &dec->slots[slot];
@@ -1285,6 +1311,7 @@ int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struc
     dec->hashing = true;
     dec->cur_slot = -1;
     dec->cur_key = NULL;
+    dec->member_at = 0;
     dec->pending = false;
     dec->seen = 0;
     dec->arena_used = 0;

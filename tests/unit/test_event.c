@@ -454,6 +454,55 @@ static void event__decoder_reuse_across_many_events(void **state)
     assert_true(first[0] == again[0] && first[1] == again[1]);
 }
 
+/* The decoder predicts each member position's field from the last event: events whose key
+ * order changes, with names of the same length (region, report, rxgion) at one position, an
+ * unknown key there, and a nested value before it, must decode as if each were the first. */
+static void event__key_order_changes_between_events(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const sr =
+        "{\"event_id\":\"s1\",\"type\":\"service_request\",\"schema_version\":1,"
+        "\"occurred_at\":\"2021-04-19T10:02:11Z\",\"region\":\"south\",\"party_id\":\"P\","
+        "\"service_ref\":\"1.2\",\"count\":3}";
+    static const char *const fc =
+        "{\"event_id\":\"f1\",\"type\":\"forecast\",\"schema_version\":1,"
+        "\"occurred_at\":\"2021-04-19T10:02:11Z\",\"report\":\"csr\",\"party_id\":\"Q\","
+        "\"period\":\"2021-05\",\"quantity\":7}";
+    static const char *const shuffled =
+        "{\"count\":5,\"rxgion\":\"x\",\"party_id\":\"R\",\"nest\":{\"region\":\"north\"},"
+        "\"type\":\"service_request\",\"region\":\"central\",\"event_id\":\"s2\","
+        "\"schema_version\":1,\"service_ref\":\"4\",\"occurred_at\":\"2021-04-19T10:02:12Z\"}";
+
+    for (int round = 0; round < 3; round++) {
+        decode_ok(f, sr);
+        assert_int_equal(f->ev.type, OW_EV_SERVICE_REQUEST);
+        assert_int_equal(f->ev.region, OW_REGION_SOUTH);
+        assert_true(str_is(f->ev.party_id, "P"));
+        assert_true(str_is(f->ev.service_ref, "1.2"));
+        assert_true(f->ev.count == 3);
+
+        decode_ok(f, fc);
+        assert_int_equal(f->ev.type, OW_EV_FORECAST);
+        assert_int_equal(f->ev.report, OW_REPORT_CSR);
+        assert_int_equal(f->ev.region, OW_REGION_NONE);
+        assert_true(str_is(f->ev.party_id, "Q"));
+        assert_int_equal(f->ev.period, 2021 * 12 + 4);
+        assert_true(f->ev.quantity == 7);
+
+        decode_ok(f, shuffled);
+        assert_int_equal(f->ev.type, OW_EV_SERVICE_REQUEST);
+        assert_true(str_is(f->ev.event_id, "s2"));
+        assert_int_equal(f->ev.region, OW_REGION_CENTRAL);
+        assert_true(str_is(f->ev.party_id, "R"));
+        assert_true(str_is(f->ev.service_ref, "4"));
+        assert_true(f->ev.count == 5);
+        assert_true(f->ev.occurred_us == INT64_C(1618826532000000));
+    }
+    /* A known key twice is still refused when the first copy was predicted. */
+    assert_int_equal(decode_str(f, "{\"event_id\":\"s1\",\"event_id\":\"s1\"}"), OW_ESCHEMA);
+    assert_non_null(strstr(f->reason, "appears more than once"));
+}
+
 /* A csr whose "deep" field holds an array nested so that the deepest value is at @depth
  * (the top-level object is depth 1). */
 static char *nested(int depth)
@@ -568,6 +617,7 @@ int main(void)
         cmocka_unit_test(event__hash_ignores_key_order_and_white_space),
         cmocka_unit_test(event__hash_differs_for_different_content),
         cmocka_unit_test(event__decoder_reuse_across_many_events),
+        cmocka_unit_test(event__key_order_changes_between_events),
         cmocka_unit_test(event__nesting_16_ok_17_rejected),
         cmocka_unit_test(event__string_and_size_limits_are_inclusive),
         cmocka_unit_test(event__surrogates_paired_ok_unpaired_rejected),

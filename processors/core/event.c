@@ -75,6 +75,7 @@ struct slot {
     const char *p; /* strings: arena copy, NUL-terminated; numbers: the input's literal */
     uint32_t len;
     unsigned char tok;
+    bool ascii; /* a string known to be printable ASCII: as many characters as bytes */
 };
 
 struct frame {
@@ -488,6 +489,7 @@ static void store_slot(struct ow_decoder *dec, enum tok tok, const char *p, size
     s->tok = (unsigned char)tok;
     s->p = p;
     s->len = (uint32_t)n;
+    s->ascii = false;
     if (tok == TOK_STRING) {
         /* Cannot overflow: the arena is as large as the input, and copies never overlap. */
         char *a = dec->arena + dec->arena_used;
@@ -617,6 +619,7 @@ top_member(struct ow_decoder *dec, enum ow_json_tok jt, const char *key, size_t 
         s->tok = tok_of[jt];
         s->p = val;
         s->len = (uint32_t)n;
+        s->ascii = true; /* ow_json_member's strings are printable ASCII */
         if (jt == OW_JSON_STRING) {
             /* Cannot overflow: the arena is as large as the input, copies never overlap. */
             char *a = dec->arena + dec->arena_used;
@@ -1048,7 +1051,7 @@ static inline int store_field(struct ow_decoder *dec, struct ow_event *ev, const
         if (tok != TOK_STRING) {
             break;
         }
-        v64 = (int64_t)code_points(s->p, s->len);
+        v64 = s->ascii ? (int64_t)s->len : (int64_t)code_points(s->p, s->len);
         if (v64 < f->min || v64 > f->max) {
             break;
         }

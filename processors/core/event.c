@@ -44,6 +44,7 @@
 #include "event_fields.h"
 #include "json_scan.h"
 #include "rfc3339.h"
+#include "window.h"
 
 #define NAME_TABLE_SIZE 128 /* power of two, > 2 * OW__F__COUNT */
 #define NAME_MAX_LEN 14     /* the longest known field name */
@@ -930,7 +931,8 @@ static void put_str(struct ow_event *ev, size_t off, const struct slot *s)
 
 /* The message for a field store_field refused: the checks again, this time with words. Kept out
  * of store_field so that its hot path has no message buffers and no formatting. */
-static __attribute__((noinline, cold)) int field_fault(struct ow_decoder *dec, const char *prefix,
+static __attribute__((noinline, cold)) int field_fault(const struct ow_decoder *dec,
+                                                       const char *prefix,
                                                        const struct ow__field *f,
                                                        struct ow_err *err)
 {
@@ -997,29 +999,16 @@ static __attribute__((noinline, cold)) int field_fault(struct ow_decoder *dec, c
     return field_err(err, prefix, name, "unsupported field kind");
 }
 
-/* A "YYYY-MM" month as year * 12 + month - 1, or -1. */
+/* A "YYYY-MM" month as year * 12 + month - 1, or -1: the window parser's month, from year 1
+ * (an event's period is a real month, and "YYYY-Qn" is not one). */
 static int parse_period(const char *p, size_t n)
 {
-    int year = 0;
-    int month;
+    struct ow_window_id w;
 
-    if (n != 7 || p[4] != '-') {
+    if (ow_window_parse(p, n, &w) != 0 || w.kind != OW_WIN_MONTH || w.index < 12) {
         return -1;
     }
-    for (int i = 0; i < 7; i++) {
-        if (i != 4 && (p[i] < '0' || p[i] > '9')) {
-            return -1;
-        }
-        if (i < 4) {
-            year = year * 10 + (p[i] - '0');
-        }
-    }
-    month = (p[5] - '0') * 10 + (p[6] - '0');
-
-    if (year < 1 || month < 1 || month > 12) {
-        return -1;
-    }
-    return year * 12 + month - 1;
+    return w.index;
 }
 
 /* Convert and range-check one present field of @ev's table into @ev; field_fault words a

@@ -12,24 +12,10 @@
 #include <xxhash.h>
 
 #include "alloc.h"
-
-/* A slot holds the whole 128-bit key, the 128-bit content fingerprint and the event time as a
- * 32-bit count of time units since a base (see dedup.h). With uint32_t members the slot is 36
- * bytes with no padding; an int64_t time would make it 40, so 11% fewer ids per bound. A time
- * of 0 marks an empty slot, so every key value stays storable. */
-struct slot {
-    uint32_t key[4];
-    uint32_t content[4];
-    uint32_t t;
-};
-
-_Static_assert(sizeof(struct slot) == 36, "struct slot must have no padding");
+#include "dedup_internal.h"
 
 #define MIN_SLOTS 64
 #define START_SLOTS 1024
-#define T_MAX UINT32_MAX
-#define HIST_BUCKETS 4096
-#define OCCURRED_LIMIT ((int64_t)1 << 61)
 #define PREFETCH_AHEAD 16 /* ow_dedup_insert_many's prefetch distance, in ids */
 /* The upkeep one insert does (see upkeep()): a migration moves MIGRATE_STEP old slots into the
  * new array (a probe and a write each); a pass visits PASS_STEP slots in order, cheaper per
@@ -43,96 +29,6 @@ _Static_assert(sizeof(struct slot) == 36, "struct slot must have no padding");
  * REBASE_AT: then every id with t <= HALF is past the span (span < 2^30 units). */
 #define HALF ((uint32_t)1 << 31)
 #define REBASE_AT (((uint32_t)3 << 30) + 2)
-
-/* A pass walks the table once, a few hundred slots per insert, and removes the ids that are
- * gone (past the span, or forgotten at the bound). */
-enum pass_goal {
-    PASS_NONE,  /* no pass runs */
-    PASS_SWEEP, /* reclaim, nothing after */
-    PASS_GROW,  /* reclaim, then grow if still more than half full */
-    PASS_COUNT, /* reclaim and count the times kept, to choose the oldest ids to forget */
-    PASS_CLEAR, /* rebase, 1 of 2: reclaim, so that every t left is above HALF */
-    PASS_SHIFT, /* rebase, 2 of 2: move each t from the old base to the new, HALF above it */
-};
-
-struct pass {
-    enum pass_goal goal;
-    size_t at;      /* next slot to visit */
-    size_t visited; /* slots visited since the pass began */
-    uint32_t delta; /* subtracted from the t of each id kept (a rebase), else 0 */
-    bool by_key;    /* PASS_COUNT: count key bits of the ids at time lo, not times */
-    uint64_t lo;    /* PASS_COUNT: times [lo, hi] in buckets of width */
-    uint64_t hi;
-    uint64_t width;
-    uint64_t below; /* PASS_COUNT: ids the passes before counted below lo */
-    uint64_t want;  /* PASS_COUNT: ids to forget, set when the first count ends (0: not yet) */
-    uint64_t hist[HIST_BUCKETS];
-};
-
-struct ow_dedup {
-    struct slot *slots;
-    size_t cap;        /* slots now */
-    size_t cap_max;    /* slots within max_bytes */
-    size_t n;          /* ids stored (in both arrays during a migration) */
-    size_t act_at;     /* upkeep starts when n reaches this: grow at 3/4, forget below 7/8 */
-    size_t full_at;    /* never reached by design: all pending upkeep is done at once */
-    size_t upkeep_at;  /* maintain() runs when n reaches this: act_at, or 0 while busy */
-    struct slot *next; /* a growth being prepared: the new array, before it takes ids */
-    size_t next_cap;
-    size_t next_faulted; /* bytes of next faulted in so far */
-    struct slot *old;    /* during a migration: the array being moved into slots, else NULL */
-    size_t old_cap;
-    size_t moved;       /* old[0, moved) are migrated: still readable, no longer consulted */
-    uint32_t fresh_low; /* least t kept or stored since the running pass or migration began */
-    int64_t span_us;
-    int shift;          /* time unit u = 2^shift us */
-    bool started;       /* max_us and base_units are set */
-    int64_t max_us;     /* greatest occurred_us inserted */
-    int64_t base_units; /* stored t = floor(occurred / u) - base_units + 1 */
-    uint32_t cut_t;     /* stored ids with t < cut_t are past the span */
-    uint32_t top_t;     /* t of max_us */
-    uint32_t low_t;     /* no stored id has a smaller t (a lower bound) */
-    uint32_t floor_t;   /* at the bound: ids with t < floor_t are forgotten (0: none) */
-    uint32_t tie_t;     /* ... and those at tie_t whose key[3] < tie_key (0: none) */
-    uint64_t tie_key;
-    uint32_t dead_t; /* max(cut_t, floor_t): stored ids below it are gone for lookups */
-    uint32_t mix_at; /* during PASS_SHIFT HALF: a stored t >= HALF is in the old base; else T_MAX */
-    uint64_t work;   /* slots visited for upkeep by the insert under way */
-    uint64_t max_work;
-    uint64_t expired;
-    uint64_t forgotten_early;
-    uint64_t sweeps;
-    struct pass pass;
-};
-
-static inline uint64_t load64(const uint32_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-/* Multiply-shift range reduction (Lemire): the home slot is monotone in k0 and needs no
- * power-of-two capacity, so the last growth step can fill the bound exactly. */
-static inline size_t home_of(uint64_t k0, size_t cap)
-{
-    return (size_t)(((unsigned __int128)k0 * cap) >> 64);
-}
-
-static inline size_t dist_of(size_t i, size_t home, size_t cap)
-{
-    return i >= home ? i - home : i + cap - home;
-}
-
-/* floor(x / 2^shift), also for negative x. */
-static inline int64_t floor_units(int64_t x, int shift)
-{
-    if (x >= 0) {
-        return x >> shift;
-    }
-    return -((-(x + 1)) >> shift) - 1;
-}
 
 /* The table can still grow by at least 1/8 within the bound. */
 static bool can_grow(size_t cap, size_t cap_max)
@@ -276,7 +172,7 @@ static void place(struct slot *slots, size_t cap, struct slot cur, size_t i, siz
 /* A zeroed slot array. Each lookup costs about one cache miss at a random place; with 4 KiB
  * pages it is also a TLB miss, so ask for transparent huge pages (advice only: large calloc
  * blocks are fresh mappings, untouched until the first probe). */
-static struct slot *slots_new(size_t cap)
+struct slot *ow__dedup_slots_new(size_t cap)
 {
     struct slot *slots = ow_xcalloc(cap, sizeof(*slots));
 #ifdef MADV_HUGEPAGE
@@ -297,7 +193,7 @@ static struct slot *slots_new(size_t cap)
  * VM whose host backs memory only as it is touched). */
 static void start_growth(struct ow_dedup *d, size_t cap)
 {
-    d->next = slots_new(cap);
+    d->next = ow__dedup_slots_new(cap);
     d->next_cap = cap;
     d->next_faulted = 0;
     d->upkeep_at = 0;
@@ -475,15 +371,6 @@ static void forget_oldest(struct ow_dedup *d)
         p->width = (p->hi - p->lo) / HIST_BUCKETS + 1;
     }
     start_pass(d, PASS_COUNT);
-}
-
-static inline void set_edges(struct ow_dedup *d)
-{
-    int64_t lo = d->max_us - d->span_us;
-
-    d->cut_t = (uint32_t)(floor_units(lo, d->shift) - d->base_units + 1);
-    d->top_t = (uint32_t)(floor_units(d->max_us, d->shift) - d->base_units + 1);
-    d->dead_t = d->cut_t > d->floor_t ? d->cut_t : d->floor_t;
 }
 
 /* The first rebase pass ended: every stored t is above HALF (all below were past the span and
@@ -744,7 +631,7 @@ struct ow_dedup *ow_dedup_create(const struct ow_dedup_conf *conf)
     d->cap = d->cap_max < START_SLOTS ? d->cap_max : START_SLOTS;
     set_sizes(d);
     go_idle(d);
-    d->slots = slots_new(d->cap);
+    d->slots = ow__dedup_slots_new(d->cap);
     d->low_t = T_MAX;
     d->mix_at = T_MAX;
     return d;
@@ -1003,4 +890,6 @@ void ow_dedup_stats(const struct ow_dedup *d, struct ow_dedup_stats *st)
         st->sweep_left = d->pass.visited < d->cap ? d->cap - d->pass.visited : 1;
     }
     st->max_slots_per_insert = d->max_work;
+    st->loads_parallel = d->loads_parallel;
+    st->loads_placed_again = d->loads_placed_again;
 }

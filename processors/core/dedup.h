@@ -46,6 +46,7 @@
 #ifndef OW_DEDUP_H
 #define OW_DEDUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,9 @@ struct ow_dedup_stats {
     uint64_t migration_left;  /* slots of the old array still to move (0: no growth under way) */
     uint64_t sweep_left;      /* slots the sweep under way has still to visit (0: none) */
     uint64_t max_slots_per_insert; /* most slots one insert visited for upkeep, since create */
+    uint64_t loads_parallel;       /* ow_dedup_load calls that placed ids on two threads */
+    uint64_t loads_placed_again;   /* ... of which one thread placed all again: a probe run
+                                      reached the other thread's part of the table */
 };
 
 /** A table within @conf's bound (@conf is borrowed). Never NULL (aborts on OOM). While the
@@ -126,6 +130,31 @@ struct ow_dedup_entry {
  * it inserts earlier ones, which hides much of the cache miss each insert costs in a large
  * table. Same thread rules as ow_dedup_insert. */
 void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, size_t n);
+
+/* Saved ids for ow_dedup_load: copy entries [@from, @from + @count) into @out. Called from two
+ * threads at once, on disjoint ranges, and twice for each entry, which must read the same each
+ * time; @again is true the second time, when the entries were all accepted already (a reader
+ * that checks them, a checksum say, need not check again). @returns how many were copied:
+ * fewer than @count at an entry it refuses (a corrupt record, say), which ends the load there. */
+typedef size_t (*ow_dedup_read_fn)(void *arg, size_t from, size_t count, bool again,
+                                   struct ow_dedup_entry *out);
+
+/** Load @n saved ids (a restore), read through @read, into a table that has had no insert.
+ * The result is what ow_dedup_insert_many would leave over the same entries in order, with
+ * two differences:
+ * - ids past the span by the greatest time among them are never stored (counted as expired),
+ *   where inserts in order would store them and leave them to a sweep;
+ * - of an id saved more than once, the last copy is kept. A table saves an id again only once
+ *   its first copy is gone (expired, or forgotten at the bound), so the last copy is the one
+ *   the saving table held.
+ * Made for 10M ids in well under a second: the ids are sorted into buckets by key and placed
+ * bucket by bucket, each filling a cache-sized region of the table, on two threads (this one
+ * and a helper it starts and joins). Memory meanwhile: 36 bytes per id more, freed on return.
+ * If the table holds ids already, or cannot hold @n within 3/4 of its bound, the entries are
+ * inserted in order instead, block by block (ow_dedup_insert_many).
+ * @returns how many were loaded: @n, or the index of the first entry @read refused (those
+ * before it are loaded, none after it). */
+size_t ow_dedup_load(struct ow_dedup *d, size_t n, ow_dedup_read_fn read, void *arg);
 
 /** Do all pending upkeep now (a growth, sweeps, forgetting), then reclaim the memory of the ids
  * past the span: O(table), for tests and tools rather than the event loop.

@@ -129,20 +129,18 @@ struct ow_alerts *ow_engine_alerts(struct ow_engine *eng);
 json_t *ow_engine_save(struct ow_engine *eng);
 
 /** Restore @state (borrowed) into an engine fresh from ow_engine_create with the same config.
- * Call before any event; then feed the saved ids with ow_engine_restore_ids (or _id).
+ * Call before any event; then feed the saved ids with ow_engine_load_ids (or _restore_id).
  * @returns OW_OK or OW_EINVAL with @err saying what is malformed. */
 int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err *err);
-
-/** Make room for @n remembered ids before restoring them (one allocation, no rehashing). */
-void ow_engine_reserve_ids(struct ow_engine *eng, size_t n);
 
 /** Remember a saved id again (restore). Ids already past the span are dropped. */
 void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
                           int64_t occurred_us);
 
-/** Remember @n saved ids at once (restore), as @n calls of ow_engine_restore_id in order
- * would, but faster (see ow_dedup_insert_many). @ids is borrowed. */
-void ow_engine_restore_ids(struct ow_engine *eng, const struct ow_dedup_entry *ids, size_t n);
+/** Remember @n saved ids at once (restore), read through @read (see ow_dedup_load: two
+ * threads, sorted into the table by key). @returns how many were loaded: @n, or the index of
+ * the first entry @read refused. */
+size_t ow_engine_load_ids(struct ow_engine *eng, size_t n, ow_dedup_read_fn read, void *arg);
 
 /** Start journaling remembered ids (live mode; replay never needs it). */
 void ow_engine_journal_enable(struct ow_engine *eng);

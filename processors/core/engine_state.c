@@ -177,20 +177,15 @@ int ow_engine_restore(struct ow_engine *eng, const json_t *state, struct ow_err 
     return OW_OK;
 }
 
-void ow_engine_reserve_ids(struct ow_engine *eng, size_t n)
-{
-    ow_dedup_reserve(eng->dedup, n);
-}
-
 void ow_engine_restore_id(struct ow_engine *eng, struct ow_dedup_key key, const uint64_t content[2],
                           int64_t occurred_us)
 {
     ow_dedup_insert(eng->dedup, key, content, occurred_us);
 }
 
-void ow_engine_restore_ids(struct ow_engine *eng, const struct ow_dedup_entry *ids, size_t n)
+size_t ow_engine_load_ids(struct ow_engine *eng, size_t n, ow_dedup_read_fn read, void *arg)
 {
-    ow_dedup_insert_many(eng->dedup, ids, n);
+    return ow_dedup_load(eng->dedup, n, read, arg);
 }
 
 void ow_engine_journal_enable(struct ow_engine *eng)

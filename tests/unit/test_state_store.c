@@ -228,14 +228,14 @@ static void corrupt_record(const char *path, long rec)
     fclose(fp);
 }
 
-/* The log is read and restored in blocks (4096 records): a log of several blocks, the last one
- * partial, loads whole; a corrupt record past the first block, or in the last record, is still
- * refused with its own number, and only the records before it were restored. */
+/* The log is loaded by ow_dedup_load, on two threads from 100000 records (each reads half):
+ * it loads whole; a corrupt record in either half, or the last record, is refused with its own
+ * number, and only the records before it were restored. */
 static void state_store__large_log_loads_and_a_corrupt_record_is_named(void **state)
 {
     struct t *t = *state;
     struct fixture *f = fixture_create(NULL, true);
-    const int n = 10000;
+    const int n = 100000;
     struct ow_state *st;
     struct ow_state_stats ss;
     struct ow_err err;
@@ -274,14 +274,30 @@ static void state_store__large_log_loads_and_a_corrupt_record_is_named(void **st
     assert_non_null(strstr(err.text, "record 6000 (byte 288000) is corrupt"));
     ow_state_stats(st, &ss);
     assert_int_equal(ss.ids_logged, 6000);
+    assert_int_equal(csr(g, 5999, "2021-04-02T10:00:00Z"), OW_EDUP);
+    assert_int_equal(csr(g, 6001, "2021-04-02T10:00:00Z"), OW_OK);
+    assert_int_equal(csr(g, 90000, "2021-04-02T10:00:00Z"), OW_OK);
     ow_state_close(st);
     fixture_destroy(g);
 
     corrupt_record(path, 6000); /* mended */
+    corrupt_record(path, 70000);
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.text, "record 70000 (byte 3360000) is corrupt"));
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.ids_logged, 70000);
+    assert_int_equal(csr(g, 6000, "2021-04-02T10:00:00Z"), OW_EDUP);
+    assert_int_equal(csr(g, 69999, "2021-04-02T10:00:00Z"), OW_EDUP);
+    assert_int_equal(csr(g, 70001, "2021-04-02T10:00:00Z"), OW_OK);
+    ow_state_close(st);
+    fixture_destroy(g);
+
+    corrupt_record(path, 70000); /* mended */
     corrupt_record(path, n - 1);
     g = reload(t, &st, &got, &rc, &err);
     assert_int_equal(rc, OW_EINVAL);
-    assert_non_null(strstr(err.text, "record 9999 (byte 479952) is corrupt"));
+    assert_non_null(strstr(err.text, "record 99999 (byte 4799952) is corrupt"));
     ow_state_close(st);
     fixture_destroy(g);
     fixture_destroy(f);

@@ -42,7 +42,12 @@
  * new one while doubling, and up to 1.89 times max_bytes at the last growth (which grows by 1/8
  * at least).
  *
- * Not thread-safe: one table belongs to one thread (the engine's). */
+ * A restore loads saved ids with ow_dedup_load, in bulk: sorted into buckets by key and placed
+ * on two threads (dedup_load.c), 0.6 to 1.2 s for 10M ids on the bench VM where inserting them
+ * in order took 1.5 to 2.8 s.
+ *
+ * Not thread-safe: one table belongs to one thread (the engine's). ow_dedup_load's helper
+ * thread is its own, and is joined before it returns. */
 #ifndef OW_DEDUP_H
 #define OW_DEDUP_H
 

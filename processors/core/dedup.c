@@ -145,28 +145,7 @@ static inline struct slot *probe_old(const struct ow_dedup *d, uint64_t k0, uint
 /* Robin Hood insertion of @cur (not present) from slot @i at distance @dd. */
 static void place(struct slot *slots, size_t cap, struct slot cur, size_t i, size_t dd)
 {
-    for (;;) {
-        struct slot *s = &slots[i];
-        size_t sd;
-
-        if (s->t == 0) {
-            *s = cur;
-            return;
-        }
-        sd = dist_of(i, home_of(load64(&s->key[0]), cap), cap);
-        if (sd < dd) {
-            struct slot tmp = *s;
-
-            *s = cur;
-            cur = tmp;
-            dd = sd;
-        }
-        dd++;
-        i++;
-        if (i == cap) {
-            i = 0;
-        }
-    }
+    (void)place_before(slots, cap, cur, i, dd, SIZE_MAX);
 }
 
 /* A zeroed slot array. Each lookup costs about one cache miss at a random place; with 4 KiB

@@ -128,6 +128,36 @@ static inline void set_edges(struct ow_dedup *d)
     d->dead_t = d->cut_t > d->floor_t ? d->cut_t : d->floor_t;
 }
 
+/* Robin Hood insertion of @cur (not present) from slot @i at distance @dd: it takes the first
+ * slot whose id is nearer its own home, and the ids from there shift on to the next free slot.
+ * @returns false, with one id left out, where it would touch slot @stop (SIZE_MAX: none). */
+static inline bool place_before(struct slot *slots, size_t cap, struct slot cur, size_t i,
+                                size_t dd, size_t stop)
+{
+    for (;;) {
+        struct slot *s = &slots[i];
+        size_t sd;
+
+        if (i == stop) {
+            return false;
+        }
+        if (s->t == 0) {
+            *s = cur;
+            return true;
+        }
+        sd = dist_of(i, home_of(load64(&s->key[0]), cap), cap);
+        if (sd < dd) {
+            struct slot tmp = *s;
+
+            *s = cur;
+            cur = tmp;
+            dd = sd;
+        }
+        dd++;
+        i = i + 1 == cap ? 0 : i + 1;
+    }
+}
+
 /* A zeroed slot array, in transparent huge pages where the kernel allows (see dedup.c). */
 struct slot *ow__dedup_slots_new(size_t cap);
 

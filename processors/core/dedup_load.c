@@ -96,62 +96,69 @@ static void run_parts(void *(*fn)(void *), struct part parts[2], bool two)
     }
 }
 
-/* Pass 1: read the part's entries; count them per bucket and find the greatest time. */
-static void *count_part(void *arg)
+/* Read the part's entries block by block into p->buf, handing each block to @each, up to the
+ * first refused entry; p->good says how many were read. */
+static void read_part(struct part *p, bool again, void (*each)(struct part *p, size_t got))
 {
-    struct part *p = arg;
     const struct load *ld = p->ld;
     size_t at = p->from;
 
     while (at < p->to) {
         size_t len = p->to - at < LOAD_BLOCK ? p->to - at : LOAD_BLOCK;
-        size_t got = ld->read(ld->arg, at, len, false, p->buf);
+        size_t got = ld->read(ld->arg, at, len, again, p->buf);
 
-        for (size_t i = 0; i < got; i++) {
-            int64_t occurred_us = clamped(p->buf[i].occurred_us);
-
-            p->max_us = occurred_us > p->max_us ? occurred_us : p->max_us;
-            p->next[bucket_of(p->buf[i].key.h[0], ld->bits)]++;
-        }
+        each(p, got);
         at += got;
         if (got < len) {
             break;
         }
     }
     p->good = at - p->from;
+}
+
+/* Pass 1: count the ids per bucket and find the greatest time. */
+static void count_block(struct part *p, size_t got)
+{
+    int bits = p->ld->bits;
+
+    for (size_t i = 0; i < got; i++) {
+        int64_t occurred_us = clamped(p->buf[i].occurred_us);
+
+        p->max_us = occurred_us > p->max_us ? occurred_us : p->max_us;
+        p->next[bucket_of(p->buf[i].key.h[0], bits)]++;
+    }
+}
+
+static void *count_part(void *arg)
+{
+    read_part(arg, false, count_block);
     return NULL;
 }
 
-/* Pass 2: read them again (the reader need not check them again) and stage each as a slot in its
- * bucket, in read order; an id past the span gets t = 0 (not stored). */
-static void *scatter_part(void *arg)
+/* Pass 2: stage each id as a slot in its bucket, in read order; an id past the span gets
+ * t = 0 (not stored). The entries are read again, and the reader need not check them again
+ * (if it refuses one now, it broke its promise: see dedup.h). */
+static void scatter_block(struct part *p, size_t got)
 {
-    struct part *p = arg;
     const struct load *ld = p->ld;
     const struct ow_dedup *d = ld->d;
-    size_t at = p->from;
 
-    while (at < p->to) {
-        size_t len = p->to - at < LOAD_BLOCK ? p->to - at : LOAD_BLOCK;
-        size_t got = ld->read(ld->arg, at, len, true, p->buf);
+    for (size_t i = 0; i < got; i++) {
+        const struct ow_dedup_entry *e = &p->buf[i];
+        struct slot *s = &ld->staged[p->next[bucket_of(e->key.h[0], ld->bits)]++];
+        int64_t t = floor_units(clamped(e->occurred_us), d->shift) - d->base_units + 1;
 
-        for (size_t i = 0; i < got; i++) {
-            const struct ow_dedup_entry *e = &p->buf[i];
-            struct slot *s = &ld->staged[p->next[bucket_of(e->key.h[0], ld->bits)]++];
-            int64_t t = floor_units(clamped(e->occurred_us), d->shift) - d->base_units + 1;
-
-            memcpy(&s->key[0], &e->key.h[0], 8);
-            memcpy(&s->key[2], &e->key.h[1], 8);
-            memcpy(&s->content[0], &e->content[0], 8);
-            memcpy(&s->content[2], &e->content[1], 8);
-            s->t = t >= 1 ? (uint32_t)t : 0;
-        }
-        at += got;
-        if (got < len) {
-            break; /* refused the second time only: @read broke its promise; see dedup.h */
-        }
+        memcpy(&s->key[0], &e->key.h[0], 8);
+        memcpy(&s->key[2], &e->key.h[1], 8);
+        memcpy(&s->content[0], &e->content[0], 8);
+        memcpy(&s->content[2], &e->content[1], 8);
+        s->t = t >= 1 ? (uint32_t)t : 0;
     }
-    p->good = at - p->from;
+}
+
+static void *scatter_part(void *arg)
+{
+    read_part(arg, true, scatter_block);
     return NULL;
 }
 
@@ -189,28 +196,7 @@ static enum place_result place_last_wins(struct slot *slots, size_t cap, struct 
         i = i + 1 == cap ? 0 : i + 1;
     }
     /* cur takes slot i; the ids from there shift on to the next free slot. */
-    for (;;) {
-        struct slot *s = &slots[i];
-        size_t sd;
-
-        if (s->t == 0) {
-            *s = cur;
-            return PLACED_NEW;
-        }
-        sd = dist_of(i, home_of(load64(&s->key[0]), cap), cap);
-        if (sd < dd) {
-            struct slot tmp = *s;
-
-            *s = cur;
-            cur = tmp;
-            dd = sd;
-        }
-        dd++;
-        i = i + 1 == cap ? 0 : i + 1;
-        if (i == stop) {
-            return PLACE_STOPPED;
-        }
-    }
+    return place_before(slots, cap, cur, i, dd, stop) ? PLACED_NEW : PLACE_STOPPED;
 }
 
 /* Pass 3: place the part's buckets in order. The ids of a bucket are read in order; their

@@ -228,6 +228,31 @@ static void corrupt_record(const char *path, long rec)
     fclose(fp);
 }
 
+/* After a corrupt record @rec: the load fails naming it, and only the ids before it (of the
+ * ids 0 to 99999 of the test below, one per record) were restored. */
+static void check_loaded_before(struct t *t, int rec, const char *says)
+{
+    struct ow_state *st;
+    struct ow_state_stats ss;
+    struct ow_err err;
+    json_t *got;
+    struct fixture *g;
+    int rc;
+
+    g = reload(t, &st, &got, &rc, &err);
+    assert_int_equal(rc, OW_EINVAL);
+    assert_non_null(strstr(err.where, "ids-0.log"));
+    assert_non_null(strstr(err.text, says));
+    ow_state_stats(st, &ss);
+    assert_int_equal(ss.ids_logged, rec);
+    assert_int_equal(csr(g, 0, "2021-04-02T10:00:00Z"), OW_EDUP);
+    assert_int_equal(csr(g, rec - 1, "2021-04-02T10:00:00Z"), OW_EDUP);
+    assert_int_equal(csr(g, rec + 1, "2021-04-02T10:00:00Z"), OW_OK);
+    assert_int_equal(csr(g, 99998, "2021-04-02T10:00:00Z"), OW_OK);
+    ow_state_close(st);
+    fixture_destroy(g);
+}
+
 /* The log is loaded by ow_dedup_load, on two threads from 100000 records (each reads half):
  * it loads whole; a corrupt record in either half, or the last record, is refused with its own
  * number, and only the records before it were restored. */
@@ -267,32 +292,11 @@ static void state_store__large_log_loads_and_a_corrupt_record_is_named(void **st
     fixture_destroy(g);
 
     snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
-    corrupt_record(path, 6000);
-    g = reload(t, &st, &got, &rc, &err);
-    assert_int_equal(rc, OW_EINVAL);
-    assert_non_null(strstr(err.where, "ids-0.log"));
-    assert_non_null(strstr(err.text, "record 6000 (byte 288000) is corrupt"));
-    ow_state_stats(st, &ss);
-    assert_int_equal(ss.ids_logged, 6000);
-    assert_int_equal(csr(g, 5999, "2021-04-02T10:00:00Z"), OW_EDUP);
-    assert_int_equal(csr(g, 6001, "2021-04-02T10:00:00Z"), OW_OK);
-    assert_int_equal(csr(g, 90000, "2021-04-02T10:00:00Z"), OW_OK);
-    ow_state_close(st);
-    fixture_destroy(g);
-
+    corrupt_record(path, 6000); /* in the first thread's half */
+    check_loaded_before(t, 6000, "record 6000 (byte 288000) is corrupt");
     corrupt_record(path, 6000); /* mended */
-    corrupt_record(path, 70000);
-    g = reload(t, &st, &got, &rc, &err);
-    assert_int_equal(rc, OW_EINVAL);
-    assert_non_null(strstr(err.text, "record 70000 (byte 3360000) is corrupt"));
-    ow_state_stats(st, &ss);
-    assert_int_equal(ss.ids_logged, 70000);
-    assert_int_equal(csr(g, 6000, "2021-04-02T10:00:00Z"), OW_EDUP);
-    assert_int_equal(csr(g, 69999, "2021-04-02T10:00:00Z"), OW_EDUP);
-    assert_int_equal(csr(g, 70001, "2021-04-02T10:00:00Z"), OW_OK);
-    ow_state_close(st);
-    fixture_destroy(g);
-
+    corrupt_record(path, 70000); /* in the second thread's half */
+    check_loaded_before(t, 70000, "record 70000 (byte 3360000) is corrupt");
     corrupt_record(path, 70000); /* mended */
     corrupt_record(path, n - 1);
     g = reload(t, &st, &got, &rc, &err);

@@ -354,6 +354,7 @@ size_t ow_dedup_load(struct ow_dedup *d, size_t n, ow_dedup_read_fn read, void *
     run_parts(count_part, parts, two);
     if (parts[0].good < parts[0].to - parts[0].from) {
         parts[1].to = parts[1].from; /* refused in the first half: nothing after it counts */
+        parts[1].max_us = INT64_MIN;
         memset(parts[1].next, 0, buckets * sizeof(size_t));
     } else {
         parts[1].to = parts[1].from + parts[1].good;

@@ -176,8 +176,9 @@ static void dedup_load__last_copy_wins_and_old_ids_expire(void **state)
     free(ids);
 }
 
-/* A refused entry ends the load: those before it are remembered, none after it. In the first
- * half, the second half is not loaded either; in the second, all the first is. */
+/* A refused entry ends the load: those before it are remembered, none after it, and the times
+ * after it count for nothing. In the first half, the second half is not loaded either; in the
+ * second, all the first is. */
 static void check_refused_at(size_t n, size_t refuse)
 {
     struct ow_dedup_conf conf = {.span_us = 7 * DAY_US, .max_bytes = BIG};
@@ -189,6 +190,8 @@ static void check_refused_at(size_t n, size_t refuse)
     for (size_t i = 0; i < n; i++) {
         entry_n(&ids[i], i, DAY_US + (int64_t)i);
     }
+    /* The last is 30 days later: were its time counted, the span would end past all others. */
+    ids[n - 1].occurred_us = 31 * DAY_US;
     assert_int_equal(ow_dedup_load(d, n, read_source, &src), refuse);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(ow_dedup_lookup(d, ids[i].key, ids[i].content),

@@ -294,7 +294,7 @@ static void state_store__large_log_loads_and_a_corrupt_record_is_named(void **st
     snprintf(path, sizeof(path), "%s/ids-0.log", t->dir);
     corrupt_record(path, 6000); /* in the first thread's half */
     check_loaded_before(t, 6000, "record 6000 (byte 288000) is corrupt");
-    corrupt_record(path, 6000); /* mended */
+    corrupt_record(path, 6000);  /* mended */
     corrupt_record(path, 70000); /* in the second thread's half */
     check_loaded_before(t, 70000, "record 70000 (byte 3360000) is corrupt");
     corrupt_record(path, 70000); /* mended */

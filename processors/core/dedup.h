@@ -130,10 +130,10 @@ struct ow_dedup_entry {
 };
 
 /** Remember @n ids from @ids (borrowed), with exactly the effect of calling ow_dedup_insert for
- * each in order: the same table, verdicts and counters, duplicates and expiry included. Made
- * for a restore of millions of saved ids: it loads the slots of later ids into the cache while
- * it inserts earlier ones, which hides much of the cache miss each insert costs in a large
- * table. Same thread rules as ow_dedup_insert. */
+ * each in order: the same table, verdicts and counters, duplicates and expiry included. It
+ * loads the slots of later ids into the cache while it inserts earlier ones, which hides much
+ * of the cache miss each insert costs in a large table. A restore uses ow_dedup_load, which
+ * falls back to this where a bulk load cannot be made. Same thread rules as ow_dedup_insert. */
 void ow_dedup_insert_many(struct ow_dedup *d, const struct ow_dedup_entry *ids, size_t n);
 
 /* Saved ids for ow_dedup_load: copy entries [@from, @from + @count) into @out. Called from two

@@ -98,33 +98,7 @@ static void count_gone(struct ow_dedup *d, uint32_t t)
 static inline bool probe(const struct slot *slots, size_t cap, uint64_t k0, uint64_t k1,
                          size_t *pos, size_t *dist)
 {
-    size_t i = home_of(k0, cap);
-    size_t dd = 0;
-
-    for (;;) {
-        const struct slot *s = &slots[i];
-        uint64_t s0;
-
-        if (s->t == 0) {
-            break;
-        }
-        s0 = load64(&s->key[0]);
-        if (s0 == k0 && load64(&s->key[2]) == k1) {
-            *pos = i;
-            return true;
-        }
-        if (dist_of(i, home_of(s0, cap), cap) < dd) {
-            break;
-        }
-        dd++;
-        i++;
-        if (i == cap) {
-            i = 0;
-        }
-    }
-    *pos = i;
-    *dist = dd;
-    return false;
+    return probe_before(slots, cap, k0, k1, SIZE_MAX, pos, dist) == PROBE_FOUND;
 }
 
 /* During a migration, an id not in the new array may still be in the old one: there it counts
@@ -688,11 +662,7 @@ static inline void insert(struct ow_dedup *d, uint64_t k0, uint64_t k1, const ui
     size_t pos;
     size_t dist = 0;
 
-    if (occurred_us > OCCURRED_LIMIT) {
-        occurred_us = OCCURRED_LIMIT;
-    } else if (occurred_us < -OCCURRED_LIMIT) {
-        occurred_us = -OCCURRED_LIMIT;
-    }
+    occurred_us = clamp_occurred(occurred_us);
     if (!d->started || occurred_us > d->max_us) {
         advance(d, occurred_us);
     }

@@ -128,6 +128,54 @@ static inline void set_edges(struct ow_dedup *d)
     d->dead_t = d->cut_t > d->floor_t ? d->cut_t : d->floor_t;
 }
 
+/* An event time as the table keeps it: clamped to +-OCCURRED_LIMIT (about 73,000 years). */
+static inline int64_t clamp_occurred(int64_t occurred_us)
+{
+    if (occurred_us > OCCURRED_LIMIT) {
+        return OCCURRED_LIMIT;
+    }
+    return occurred_us < -OCCURRED_LIMIT ? -OCCURRED_LIMIT : occurred_us;
+}
+
+enum probe_result {
+    PROBE_FOUND,   /* *pos is the key's slot */
+    PROBE_MISS,    /* not present: Robin Hood insertion starts at *pos, at distance *dist */
+    PROBE_STOPPED, /* the probe would have read slot @stop */
+};
+
+/* Find @k0/@k1, reading no slot at or past @stop on the way (SIZE_MAX: none). */
+static inline enum probe_result probe_before(const struct slot *slots, size_t cap, uint64_t k0,
+                                             uint64_t k1, size_t stop, size_t *pos, size_t *dist)
+{
+    size_t i = home_of(k0, cap);
+    size_t dd = 0;
+
+    for (;;) {
+        const struct slot *s = &slots[i];
+        uint64_t s0;
+
+        if (i == stop) {
+            return PROBE_STOPPED;
+        }
+        if (s->t == 0) {
+            break;
+        }
+        s0 = load64(&s->key[0]);
+        if (s0 == k0 && load64(&s->key[2]) == k1) {
+            *pos = i;
+            return PROBE_FOUND;
+        }
+        if (dist_of(i, home_of(s0, cap), cap) < dd) {
+            break;
+        }
+        dd++;
+        i = i + 1 == cap ? 0 : i + 1;
+    }
+    *pos = i;
+    *dist = dd;
+    return PROBE_MISS;
+}
+
 /* Robin Hood insertion of @cur (not present) from slot @i at distance @dd: it takes the first
  * slot whose id is nearer its own home, and the ids from there shift on to the next free slot.
  * @returns false, with one id left out, where it would touch slot @stop (SIZE_MAX: none). */

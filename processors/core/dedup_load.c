@@ -74,14 +74,6 @@ static size_t region_of(const struct ow_dedup *d, int bits, size_t b)
     return bits == 0 ? 0 : home_of((uint64_t)b << (64 - bits), d->cap);
 }
 
-static inline int64_t clamped(int64_t occurred_us)
-{
-    if (occurred_us > OCCURRED_LIMIT) {
-        return OCCURRED_LIMIT;
-    }
-    return occurred_us < -OCCURRED_LIMIT ? -OCCURRED_LIMIT : occurred_us;
-}
-
 /* Run @fn on both parts, the second on a helper thread when one can be started. */
 static void run_parts(void *(*fn)(void *), struct part parts[2], bool two)
 {
@@ -122,7 +114,7 @@ static void count_block(struct part *p, size_t got)
     int bits = p->ld->bits;
 
     for (size_t i = 0; i < got; i++) {
-        int64_t occurred_us = clamped(p->buf[i].occurred_us);
+        int64_t occurred_us = clamp_occurred(p->buf[i].occurred_us);
 
         p->max_us = occurred_us > p->max_us ? occurred_us : p->max_us;
         p->next[bucket_of(p->buf[i].key.h[0], bits)]++;
@@ -146,7 +138,7 @@ static void scatter_block(struct part *p, size_t got)
     for (size_t i = 0; i < got; i++) {
         const struct ow_dedup_entry *e = &p->buf[i];
         struct slot *s = &ld->staged[p->next[bucket_of(e->key.h[0], ld->bits)]++];
-        int64_t t = floor_units(clamped(e->occurred_us), d->shift) - d->base_units + 1;
+        int64_t t = floor_units(clamp_occurred(e->occurred_us), d->shift) - d->base_units + 1;
 
         memcpy(&s->key[0], &e->key.h[0], 8);
         memcpy(&s->key[2], &e->key.h[1], 8);
@@ -168,35 +160,18 @@ static void *scatter_part(void *arg)
 static enum place_result place_last_wins(struct slot *slots, size_t cap, struct slot cur,
                                          size_t stop)
 {
-    uint64_t k0 = load64(&cur.key[0]);
-    uint64_t k1 = load64(&cur.key[2]);
-    size_t i = home_of(k0, cap);
-    size_t dd = 0;
+    size_t pos;
+    size_t dist;
 
-    for (;;) {
-        const struct slot *s = &slots[i];
-        uint64_t s0;
-
-        if (i == stop) {
-            return PLACE_STOPPED;
-        }
-        if (s->t == 0) {
-            slots[i] = cur;
-            return PLACED_NEW;
-        }
-        s0 = load64(&s->key[0]);
-        if (s0 == k0 && load64(&s->key[2]) == k1) {
-            slots[i] = cur;
-            return PLACED_OVER;
-        }
-        if (dist_of(i, home_of(s0, cap), cap) < dd) {
-            break;
-        }
-        dd++;
-        i = i + 1 == cap ? 0 : i + 1;
+    switch (probe_before(slots, cap, load64(&cur.key[0]), load64(&cur.key[2]), stop, &pos, &dist)) {
+    case PROBE_FOUND:
+        slots[pos] = cur;
+        return PLACED_OVER;
+    case PROBE_MISS:
+        return place_before(slots, cap, cur, pos, dist, stop) ? PLACED_NEW : PLACE_STOPPED;
+    default:
+        return PLACE_STOPPED;
     }
-    /* cur takes slot i; the ids from there shift on to the next free slot. */
-    return place_before(slots, cap, cur, i, dd, stop) ? PLACED_NEW : PLACE_STOPPED;
 }
 
 /* Pass 3: place the part's buckets in order. The ids of a bucket are read in order; their
@@ -241,22 +216,27 @@ static void set_placing(struct part *p, size_t b_from, size_t b_to, size_t stop)
     p->b_to = b_to;
     p->stop = stop;
     p->stopped = false;
-    p->stored = 0;
-    p->expired = 0;
-    p->low_t = T_MAX;
+}
+
+static void clear_counts(struct part parts[2])
+{
+    for (int k = 0; k < 2; k++) {
+        parts[k].stored = 0;
+        parts[k].expired = 0;
+        parts[k].low_t = T_MAX;
+    }
 }
 
 /* Pass 3 in full: the parallel placement, then buckets 0 and B/2 on this thread; or, with one
- * part or after a stop, every bucket in order on this thread. */
+ * part or after a stop, every bucket in order on this thread. The parts count what they place,
+ * across both steps. */
 static void place_all(struct load *ld, struct part parts[2], bool two)
 {
     struct ow_dedup *d = ld->d;
     size_t buckets = (size_t)1 << ld->bits;
     size_t half = buckets / 2;
-    size_t stored = 0;
-    size_t expired = 0;
-    uint32_t low = T_MAX;
 
+    clear_counts(parts);
     if (two) {
         set_placing(&parts[0], 1, half, region_of(d, ld->bits, half + 1));
         set_placing(&parts[1], half + 1, buckets, region_of(d, ld->bits, 1));
@@ -265,15 +245,11 @@ static void place_all(struct load *ld, struct part parts[2], bool two)
         if (parts[0].stopped || parts[1].stopped) {
             memset(d->slots, 0, d->cap * sizeof(*d->slots));
             d->loads_placed_again++;
+            clear_counts(parts);
             two = false;
         }
     }
     if (two) {
-        for (int k = 0; k < 2; k++) {
-            stored += parts[k].stored;
-            expired += parts[k].expired;
-            low = parts[k].low_t < low ? parts[k].low_t : low;
-        }
         set_placing(&parts[0], 0, 1, SIZE_MAX);
         place_part(&parts[0]);
         set_placing(&parts[1], half, half + 1, SIZE_MAX);
@@ -281,36 +257,26 @@ static void place_all(struct load *ld, struct part parts[2], bool two)
     } else {
         set_placing(&parts[0], 0, buckets, SIZE_MAX);
         place_part(&parts[0]);
-        set_placing(&parts[1], 0, 0, SIZE_MAX);
     }
-    for (int k = 0; k < 2; k++) {
-        stored += parts[k].stored;
-        expired += parts[k].expired;
-        low = parts[k].low_t < low ? parts[k].low_t : low;
-    }
-    d->n = stored;
-    d->expired += expired;
-    d->low_t = low;
+    d->n = parts[0].stored + parts[1].stored;
+    d->expired += parts[0].expired + parts[1].expired;
+    d->low_t = parts[0].low_t < parts[1].low_t ? parts[0].low_t : parts[1].low_t;
 }
 
 /* The fallback: ow_dedup_insert_many, block by block. */
-static size_t insert_blocks(struct ow_dedup *d, size_t n, ow_dedup_read_fn read, void *arg)
+static void insert_block(struct part *p, size_t got)
 {
-    struct ow_dedup_entry *buf = ow_xmalloc(LOAD_BLOCK * sizeof(*buf));
-    size_t at = 0;
+    ow_dedup_insert_many(p->ld->d, p->buf, got);
+}
 
-    while (at < n) {
-        size_t len = n - at < LOAD_BLOCK ? n - at : LOAD_BLOCK;
-        size_t got = read(arg, at, len, false, buf);
+static size_t insert_blocks(struct load *ld, size_t n)
+{
+    struct part p = {.ld = ld, .to = n};
 
-        ow_dedup_insert_many(d, buf, got);
-        at += got;
-        if (got < len) {
-            break;
-        }
-    }
-    free(buf);
-    return at;
+    p.buf = ow_xmalloc(LOAD_BLOCK * sizeof(*p.buf));
+    read_part(&p, false, insert_block);
+    free(p.buf);
+    return p.good;
 }
 
 /* Buckets of REGION_SLOTS slots at least, a power of two. */
@@ -333,11 +299,11 @@ size_t ow_dedup_load(struct ow_dedup *d, size_t n, ow_dedup_read_fn read, void *
     bool two;
 
     if (d->started || d->n != 0 || d->next != NULL || d->old != NULL || d->pass.goal != PASS_NONE) {
-        return insert_blocks(d, n, read, arg); /* not empty: only inserts keep it right */
+        return insert_blocks(&ld, n); /* not empty: only inserts keep it right */
     }
     ow_dedup_reserve(d, n);
     if (n == 0 || n >= d->act_at) {
-        return insert_blocks(d, n, read, arg); /* the bound forgets some as they come */
+        return insert_blocks(&ld, n); /* the bound forgets some as they come */
     }
     ld.bits = bucket_bits(d->cap);
     buckets = (size_t)1 << ld.bits;

@@ -30,7 +30,6 @@
 
 #include "alloc.h"
 #include "kafka_in.h"
-#include "kafka_threads.h"
 #include "log.h"
 #include "render.h"
 
@@ -255,7 +254,7 @@ int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, 
         }
     }
     rd_kafka_conf_set_log_cb(conf, ow_kafka_log_cb);
-    return ow_kafka_threads_lower(conf, (int)k->client_threads_nice, err, errlen);
+    return 0;
 }
 
 /* ---- acknowledgements ---- */

@@ -88,8 +88,7 @@ void ow_kafka_out_destroy(struct ow_kafka_out *out);
 /** Apply the properties of @k to @conf: the daemon's defaults first (@consumer: the consumer's
  * fetch.wait.max.ms=5, queued.min.messages and queued.max.messages.kbytes; else the producer's
  * linger.ms=0), then every property of k->properties that belongs to this kind of client
- * (consumer-only properties are not given to the producer and back), and the priority of the
- * client's threads (k->client_threads_nice, kafka_threads.h). Values are never logged.
+ * (consumer-only properties are not given to the producer and back). Values are never logged.
  * @returns 0, or -1 with @err set. */
 int ow_kafka_conf_apply(rd_kafka_conf_t *conf, const struct ow_config_kafka *k, bool consumer,
                         char *err, size_t errlen);

@@ -597,8 +597,7 @@ static void warn_restart_only(const struct ow_config *o, const struct ow_config 
         strpairs_differ(&o->kafka.properties, &n->kafka.properties) ||
         o->kafka.batch_max != n->kafka.batch_max ||
         o->kafka.exactly_once != n->kafka.exactly_once ||
-        o->kafka.static_membership != n->kafka.static_membership ||
-        o->kafka.client_threads_nice != n->kafka.client_threads_nice) {
+        o->kafka.static_membership != n->kafka.static_membership) {
         what[k++] = "kafka";
     }
     if (str_differs(o->outputs.alerts, n->outputs.alerts) ||

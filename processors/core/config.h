@@ -54,8 +54,7 @@ struct ow_config_kafka {
     struct ow_strpairs properties; /* passed to librdkafka as they are (SASL, SSL, client.id...) */
     int64_t batch_max;             /* messages drained per loop turn */
     bool exactly_once;
-    bool static_membership;      /* group.instance.id from the host and the state folder */
-    int64_t client_threads_nice; /* added to the nice value of librdkafka's threads */
+    bool static_membership; /* group.instance.id from the host and the state folder */
 };
 
 struct ow_config_outputs {

@@ -225,10 +225,6 @@ const struct ow_conf_field ow_config_kafka_map[] = {
                  "join the group as a static member (group.instance.id opswatch-<host>-<hash "
                  "of state_dir>, unless properties name one): a restart, after a crash too, "
                  "takes its partitions back at once instead of after session.timeout.ms"),
-    OW_CONF_INT("client_threads_nice", struct ow_config_kafka, client_threads_nice, 0, 19, "5",
-                "added to the nice value of librdkafka's threads (fetching, sending, its main "
-                "thread), so the loop that applies the events wins the CPU when both want it "
-                "(a backlog on a busy host); 0 leaves them as they are"),
     {0},
 };
 

@@ -11,14 +11,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -591,78 +588,24 @@ static void live__sighup_reloads_stale_after(void **state)
     cluster_stop(&c);
 }
 
-/* Of process @pid's threads: how many are librdkafka's ("rdk:*") (*@n), and how many of those
- * run at nice @want (the result). */
-static int rdk_threads_at(pid_t pid, int want, int *n)
+/* A reload whose file changes a setting the running consumer was made with (here only
+ * kafka.static_membership: the group stays the same) says that it waits for a restart. */
+static void live__sighup_names_kafka_settings_that_wait_for_a_restart(void **state)
 {
-    char path[320];
-    DIR *d;
-    struct dirent *e;
-    int at = 0;
-
-    *n = 0;
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    d = opendir(path);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char comm[64] = "";
-        FILE *f;
-
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
-        f = fopen(path, "r");
-        if (f == NULL) {
-            continue; /* the thread ended */
-        }
-        if (fgets(comm, sizeof(comm), f) != NULL && strncmp(comm, "rdk:", 4) == 0) {
-            int v;
-
-            (*n)++;
-            errno = 0;
-            v = getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name));
-            at += v == want && errno == 0;
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return at;
-}
-
-/* opswatchd's librdkafka threads (consumer and producer) run 5 nice levels below its loop
- * (kafka.client_threads_nice's default), the loop as it was started; a reload whose file
- * changes the setting says it waits for a restart, and the threads stay as they are. */
-static void live__librdkafka_threads_run_below_the_loop(void **state)
-{
-    static struct harness c;
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
     struct recent r;
     json_error_t jerr;
     json_t *cfg;
-    int base;
-    int want;
-    int at;
-    int n;
 
     (void)state;
     start_assigned(&c, &r);
-    errno = 0;
-    base = getpriority(PRIO_PROCESS, (id_t)c.child);
-    assert_false(base == -1 && errno != 0);
-    assert_int_equal(base, getpriority(PRIO_PROCESS, 0)); /* the loop: as the test started it */
-    want = base + 5 > 19 ? 19 : base + 5;
-    at = rdk_threads_at(c.child, want, &n);
-    assert_int_equal(at, n);
-    assert_true(n >= 6); /* two clients: main, internal broker and broker 1 each at least */
-
     cfg = json_load_file(c.cfg_path, 0, &jerr);
     assert_non_null(cfg);
-    json_object_set_new(json_object_get(cfg, "kafka"), "client_threads_nice", json_integer(0));
+    json_object_set_new(json_object_get(cfg, "kafka"), "static_membership", json_false());
     assert_int_equal(json_dump_file(cfg, c.cfg_path, JSON_INDENT(2)), 0);
     json_decref(cfg);
-    sighup_expect(&c, "kafka: the file differs from the running settings");
-    at = rdk_threads_at(c.child, want, &n);
-    assert_int_equal(at, n);
+    sighup_expect(&c, "rules and thresholds reloaded");
+    assert_true(harness_wait_log(&c, "kafka: the file differs from the running settings", 5));
     daemon_stop(&c);
     cluster_stop(&c);
 }
@@ -1274,7 +1217,8 @@ int main(void)
         cmocka_unit_test_teardown(live__backfill_equals_replay_then_idle_close, harness_teardown),
         cmocka_unit_test_teardown(live__brokers_down_and_up_lose_nothing, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reloads_stale_after, harness_teardown),
-        cmocka_unit_test_teardown(live__librdkafka_threads_run_below_the_loop, harness_teardown),
+        cmocka_unit_test_teardown(live__sighup_names_kafka_settings_that_wait_for_a_restart,
+                                  harness_teardown),
         cmocka_unit_test_teardown(live__input_stale_survives_a_kill, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reload_changes_bands, harness_teardown),
         cmocka_unit_test_teardown(live__produce_to_alert_latency, harness_teardown),

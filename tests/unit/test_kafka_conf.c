@@ -1,25 +1,14 @@
 /* test_kafka_conf.c: the librdkafka settings opswatchd gives its clients (ow_kafka_conf_apply):
- * its defaults for each kind of client, the user's kafka.properties over them, each property
- * given only to the kind of client it belongs to, and the nice value of the client's threads
- * (kafka.client_threads_nice). */
+ * its defaults for each kind of client, the user's kafka.properties over them, and each
+ * property given only to the kind of client it belongs to. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
 
-#include <dirent.h>
-#include <stdbool.h>
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "config.h"
 #include "kafka_out.h"
@@ -149,151 +138,6 @@ static void a_bad_property_is_named(void **state)
     rd_kafka_conf_destroy(conf);
 }
 
-/* The nice value of this thread (getpriority can return -1 as a value: errno tells). */
-static int nice_of(pid_t tid)
-{
-    int v;
-
-    errno = 0;
-    v = getpriority(PRIO_PROCESS, (id_t)tid);
-    assert_false(v == -1 && errno != 0);
-    return v;
-}
-
-#define MAX_TIDS 256
-
-/* The ids of this process's threads, into @tids (at most MAX_TIDS): how many. */
-static int thread_ids(pid_t *tids)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL && n < MAX_TIDS) {
-        if (e->d_name[0] != '.') {
-            tids[n++] = (pid_t)atoi(e->d_name);
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-static bool thread_named(pid_t tid, const char *prefix)
-{
-    char path[64];
-    char comm[64] = "";
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return false; /* the thread ended */
-    }
-    if (fgets(comm, sizeof(comm), f) == NULL) {
-        comm[0] = '\0';
-    }
-    fclose(f);
-    return strncmp(comm, prefix, strlen(prefix)) == 0;
-}
-
-/* Of this process's librdkafka threads ("rdk:*") that are not among the @nold in @old: how
- * many there are, how many run at nice @want (*@at_want), and whether one is the thread of
- * broker 3, which a librdkafka thread starts once metadata names it (*@broker3). */
-static int new_rdk_threads(const pid_t *old, int nold, int want, int *at_want, bool *broker3)
-{
-    pid_t tids[MAX_TIDS];
-    int ntids = thread_ids(tids);
-    int n = 0;
-
-    *at_want = 0;
-    *broker3 = false;
-    for (int i = 0; i < ntids; i++) {
-        bool seen = false;
-
-        for (int j = 0; j < nold && !seen; j++) {
-            seen = old[j] == tids[i];
-        }
-        if (seen || !thread_named(tids[i], "rdk:")) {
-            continue;
-        }
-        n++;
-        *at_want += nice_of(tids[i]) == want;
-        *broker3 = *broker3 || thread_named(tids[i], "rdk:broker3");
-    }
-    return n;
-}
-
-/* A consumer made with client_threads_nice @delta against a mock cluster of three brokers (its
- * own threads stay as they are): once the consumer's threads run (its main one and the
- * internal and bootstrap brokers', started by this thread, then those of the brokers the
- * metadata names, started by a librdkafka thread, which must not add the step again), every
- * one of them is at this thread's nice value plus @want_delta, capped at 19, and this thread
- * is as it was. */
-static void check_threads_nice(int delta, int want_delta)
-{
-    rd_kafka_conf_t *mock_conf = rd_kafka_conf_new();
-    rd_kafka_t *mock_rk;
-    rd_kafka_mock_cluster_t *mock;
-    struct ow_config_kafka k = {.client_threads_nice = delta};
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    int base = nice_of(gettid());
-    int want = base + want_delta > 19 ? 19 : base + want_delta;
-    struct timespec pause = {0, 10 * 1000 * 1000};
-    pid_t old[MAX_TIDS];
-    char first[256];
-    int nold;
-    char err[256] = "";
-    char why[256];
-    rd_kafka_t *rk;
-    int n = 0;
-    int at_want = 0;
-    bool broker3 = false;
-
-    rd_kafka_conf_set(mock_conf, "log_level", "0", why, sizeof(why));
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, mock_conf, why, sizeof(why));
-    assert_non_null(mock_rk);
-    mock = rd_kafka_mock_cluster_new(mock_rk, 3);
-    assert_non_null(mock);
-    /* The first broker only: the others are learned from metadata. */
-    snprintf(first, sizeof(first), "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    first[strcspn(first, ",")] = '\0';
-    k.brokers = first;
-    nold = thread_ids(old);
-    assert_int_equal(ow_kafka_conf_apply(conf, &k, true, err, sizeof(err)), 0);
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    assert_non_null(rk);
-    for (int i = 0; i < 500 && (!broker3 || at_want < n); i++) {
-        nanosleep(&pause, NULL);
-        n = new_rdk_threads(old, nold, want, &at_want, &broker3);
-    }
-    assert_true(broker3);
-    assert_true(n >= 5);
-    assert_int_equal(at_want, n);
-    assert_int_equal(nice_of(gettid()), base);
-    rd_kafka_destroy(rk);
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
-}
-
-static void the_clients_threads_run_below_the_loop(void **state)
-{
-    (void)state;
-    check_threads_nice(5, 5);
-}
-
-static void nice_zero_leaves_the_threads_alone(void **state)
-{
-    (void)state;
-    check_threads_nice(0, 0);
-}
-
-static void the_nice_value_stops_at_19(void **state)
-{
-    (void)state;
-    check_threads_nice(19, 19);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,9 +145,6 @@ int main(void)
         cmocka_unit_test(producer_defaults_send_at_once),
         cmocka_unit_test(user_properties_win_and_go_to_their_kind_of_client),
         cmocka_unit_test(a_bad_property_is_named),
-        cmocka_unit_test(the_clients_threads_run_below_the_loop),
-        cmocka_unit_test(nice_zero_leaves_the_threads_alone),
-        cmocka_unit_test(the_nice_value_stops_at_19),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,6 +74,18 @@ static struct ow_dedup_entry *saved_ids(size_t n)
     return ids;
 }
 
+/* @n distinct ids, one microsecond apart from the first day on. */
+static struct ow_dedup_entry *distinct_ids(size_t n)
+{
+    struct ow_dedup_entry *ids = calloc(n, sizeof(*ids));
+
+    assert_non_null(ids);
+    for (size_t i = 0; i < n; i++) {
+        entry_n(&ids[i], i, DAY_US + (int64_t)i);
+    }
+    return ids;
+}
+
 static struct ow_dedup_stats stats_of(const struct ow_dedup *d)
 {
     struct ow_dedup_stats st;
@@ -182,14 +194,10 @@ static void dedup_load__last_copy_wins_and_old_ids_expire(void **state)
 static void check_refused_at(size_t n, size_t refuse)
 {
     struct ow_dedup_conf conf = {.span_us = 7 * DAY_US, .max_bytes = BIG};
-    struct ow_dedup_entry *ids = calloc(n, sizeof(*ids));
+    struct ow_dedup_entry *ids = distinct_ids(n);
     struct source src = {ids, refuse};
     struct ow_dedup *d = ow_dedup_create(&conf);
 
-    assert_non_null(ids);
-    for (size_t i = 0; i < n; i++) {
-        entry_n(&ids[i], i, DAY_US + (int64_t)i);
-    }
     /* The last is 30 days later: were its time counted, the span would end past all others. */
     ids[n - 1].occurred_us = 31 * DAY_US;
     assert_int_equal(ow_dedup_load(d, n, read_source, &src), refuse);
@@ -222,14 +230,10 @@ static void check_long_run(uint64_t last_k0)
     const size_t filler = 250000;
     const size_t run = 10000;
     const size_t n = filler + run;
-    struct ow_dedup_entry *ids = calloc(n, sizeof(*ids));
+    struct ow_dedup_entry *ids = distinct_ids(n); /* the last `run` are remade below */
     struct source src = {ids, SIZE_MAX};
     struct ow_dedup *d = ow_dedup_create(&conf);
 
-    assert_non_null(ids);
-    for (size_t i = 0; i < filler; i++) {
-        entry_n(&ids[i], i, DAY_US + (int64_t)i);
-    }
     for (size_t i = 0; i < run; i++) {
         entry_n(&ids[filler + i], filler + i, DAY_US);
         ids[filler + i].key.h[0] = last_k0 - i;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +73,8 @@ static void cluster_start(struct harness *c, int brokers)
 /* The test configuration, with live.stale_after = @stale_after and @more (top-level members,
  * each followed by a comma, or ""). */
 static const char *idle_interval = "1s"; /* live.idle_interval of the next write_config */
+/* kafka.properties of the next write_config */
+static const char *kafka_properties = "\"session.timeout.ms\": \"6000\", \"client.id\": \"t\"";
 
 static void write_config_with(struct harness *c, const char *stale_after, const char *more)
 {
@@ -82,7 +85,7 @@ static void write_config_with(struct harness *c, const char *stale_after, const 
         .top = more,
         .group = group,
         .input = IN_TOPIC,
-        .properties = "\"session.timeout.ms\": \"6000\", \"client.id\": \"t\"",
+        .properties = kafka_properties,
         .outputs = out_topics,
         .live = live,
     };
@@ -606,6 +609,45 @@ static void live__sighup_names_kafka_settings_that_wait_for_a_restart(void **sta
     json_decref(cfg);
     sighup_expect(&c, "rules and thresholds reloaded");
     assert_true(harness_wait_log(&c, "kafka: the file differs from the running settings", 5));
+    daemon_stop(&c);
+    cluster_stop(&c);
+}
+
+static int log_count(const struct harness *c, const char *needle);
+
+/* librdkafka counts the time since the application last asked its queue for messages, and past
+ * max.poll.interval.ms it takes the consumer out of the group. The daemon asks when the queue
+ * signals something, so an input with nothing to say for that long (a quiet night), or a pause
+ * while saves fail, must not cost the partitions: here 6 s of max.poll.interval.ms (its least: the
+ * session timeout, which the mock cluster's first join needs above 3 s) and 8 s of quiet, then
+ * 8 s of failing saves. The daemon stays in the group throughout, and consumes
+ * again once saving works. */
+static void live__quiet_or_paused_input_keeps_its_partitions(void **state)
+{
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    char tmp[400];
+
+    (void)state;
+    kafka_properties = "\"session.timeout.ms\": \"6000\", \"max.poll.interval.ms\": \"6000\", "
+                       "\"client.id\": \"t\"";
+    cluster_start(&c, 1);
+    write_config(&c, "6h");
+    kafka_properties = "\"session.timeout.ms\": \"6000\", \"client.id\": \"t\"";
+    daemon_start(&c);
+    assert_true(harness_wait_log(&c, "assigned partitions=1", 30));
+    sleep(8);
+    assert_int_equal(log_count(&c, "maximum poll interval"), 0);
+    assert_int_equal(log_count(&c, "revoked partitions"), 0);
+
+    snprintf(tmp, sizeof(tmp), "%s/state/state.json.tmp", c.dir);
+    assert_int_equal(mkdir(tmp, 0755), 0);
+    assert_true(harness_wait_log(&c, "save failed", 5));
+    sleep(8);
+    assert_int_equal(rmdir(tmp), 0);
+    assert_true(harness_wait_log(&c, "saving works again", 5));
+    assert_int_equal(log_count(&c, "maximum poll interval"), 0);
+    assert_int_equal(log_count(&c, "revoked partitions"), 0);
+    assert_int_equal(log_count(&c, "assigned partitions"), 1);
     daemon_stop(&c);
     cluster_stop(&c);
 }
@@ -1220,6 +1262,8 @@ int main(void)
         cmocka_unit_test_teardown(live__sighup_names_kafka_settings_that_wait_for_a_restart,
                                   harness_teardown),
         cmocka_unit_test_teardown(live__input_stale_survives_a_kill, harness_teardown),
+        cmocka_unit_test_teardown(live__quiet_or_paused_input_keeps_its_partitions,
+                                  harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reload_changes_bands, harness_teardown),
         cmocka_unit_test_teardown(live__produce_to_alert_latency, harness_teardown),
         cmocka_unit_test_teardown(live__no_idle_close_while_another_member_holds_partitions,

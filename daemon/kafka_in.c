@@ -541,12 +541,38 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* A fatal error ends the consumer for good. Fenced (another member joined the group under this
+ * group.instance.id): that member is this instance as far as the group knows, so this one steps
+ * aside and exits 0; restarted, it would fence the other in turn, and so on. Any other fatal
+ * error: exit 1, and the supervisor's restart makes a new client. */
+static void consumer_fatal(struct ow_kafka_in *in, rd_kafka_t *rk)
+{
+    char why[512];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
+
+    if (e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
+        ow_log_error("kafka_in",
+                     "consumer fenced: another member of group %s joined with this "
+                     "group.instance.id (kafka.static_membership: the same host name and "
+                     "state folder; or kafka.properties): stopping, exit 0",
+                     in->lv->cfg->kafka.group_id);
+        in->lv->client_fatal(in->lv, 0, "consumer fenced");
+        return;
+    }
+    ow_log_error("kafka_in", "consumer: fatal error %s: %s: stopping, exit 1", rd_kafka_err2name(e),
+                 why);
+    in->lv->client_fatal(in->lv, 1, "the consumer's fatal error");
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct ow_kafka_in *in = opaque;
 
-    (void)rk;
     in->lv->counters.consumer_errors++;
+    if (err == RD_KAFKA_RESP_ERR__FATAL && !in->stopping) {
+        consumer_fatal(in, rk);
+        return;
+    }
     ow_log_warn("kafka_in", "consumer: %s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -562,6 +588,14 @@ static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now)
         p = m->rkt != NULL ? find_part(in, rd_kafka_topic_name(m->rkt), m->partition, false) : NULL;
         if (p != NULL && p->assigned) {
             p->at_end = true;
+        }
+        return;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* On the consumer queue librdkafka hands a fatal error over as a message. */
+        in->lv->counters.consumer_errors++;
+        if (!in->stopping) {
+            consumer_fatal(in, in->rk);
         }
         return;
     }

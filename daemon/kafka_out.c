@@ -312,7 +312,7 @@ static int produce(struct ow_kafka_out *out, enum ow_stream stream, uint64_t seq
     }
     ow_log_error("kafka_out", "produce to %s failed: %s", ow_stream_name(stream),
                  rd_kafka_err2str(e));
-    return -1;
+    return e == RD_KAFKA_RESP_ERR__FATAL ? -2 : -1;
 }
 
 static void backlog_push(struct ow_kafka_out *out, enum ow_stream stream, uint64_t seq,
@@ -349,8 +349,8 @@ static void backlog_drain(struct ow_kafka_out *out)
         struct backlog_rec *r = out->bl_head;
         int rc = produce(out, r->stream, r->seq, r->key, r->payload, r->len);
 
-        if (rc == 1) {
-            return;
+        if (rc == 1 || rc == -2) {
+            return; /* full, or the producer is gone (kept for the outbox, see send_record) */
         }
         if (rc < 0) {
             /* Not a queue-full: the record cannot be produced at all (unknown topic...).
@@ -385,6 +385,10 @@ static void send_record(struct ow_kafka_out *out, enum ow_stream stream, uint64_
     }
     if (rc == 1) {
         backlog_push(out, stream, seq, key, payload, len);
+    } else if (rc == -2) {
+        /* The producer is gone (the daemon is stopping): the record stays unacknowledged, so
+         * the last save keeps it in the outbox and the next process sends it. */
+        out->lv->counters.produce_errors++;
     } else if (rc < 0) {
         out->lv->counters.produce_errors++;
         ack(out, seq);
@@ -622,10 +626,18 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char why[512];
 
         rd_kafka_fatal_error(out->rk, why, sizeof(why));
-        ow_log_error("kafka_out", "fatal producer error: %s", why);
+        ow_log_error("kafka_out", "fatal producer error: %s: stopping, exit 1", why);
+        out->lv->client_fatal(out->lv, 1, "the producer's fatal error");
         return;
     }
     ow_log_warn("kafka_out", "producer: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+bool ow_kafka_out_failed(const struct ow_kafka_out *out)
+{
+    char why[8];
+
+    return rd_kafka_fatal_error(out->rk, why, sizeof(why)) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 void ow_kafka_out_poll(struct ow_kafka_out *out)

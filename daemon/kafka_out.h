@@ -33,6 +33,9 @@ uint64_t ow_kafka_out_acked(const struct ow_kafka_out *out);
 /** The sequence number the next record will get (records emitted so far). */
 uint64_t ow_kafka_out_emitted(const struct ow_kafka_out *out);
 
+/** The producer had a fatal error: nothing more will be acknowledged. */
+bool ow_kafka_out_failed(const struct ow_kafka_out *out);
+
 /** Records emitted and not yet acknowledged (queued in librdkafka or in the backlog). */
 uint64_t ow_kafka_out_pending(const struct ow_kafka_out *out);
 

@@ -52,6 +52,10 @@ struct ow_live {
     bool save_failing; /* the last save failed: consumption stopped */
     bool stopping;     /* SIGTERM/SIGINT seen: draining */
     int64_t started_us;
+    /* A Kafka client hit a fatal error (librdkafka will not use it again): the loop drains,
+     * saves and exits with @exit_code. Set by the loop; kafka_in.c and kafka_out.c call it. */
+    void (*client_fatal)(struct ow_live *lv, int exit_code, const char *why);
+    void *loop_ctx;
 };
 
 /** True when the daemon is ready (state restored, partitions assigned, saving works). */

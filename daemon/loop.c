@@ -495,6 +495,13 @@ static void on_drain(uv_timer_t *t)
     ow_kafka_out_poll(out);
     if (ow_kafka_out_pending(out) == 0) {
         finish(lc);
+    } else if (ow_kafka_out_failed(out)) {
+        ow_log_error("loop",
+                     "%" PRIu64 " output records cannot be sent (the producer's fatal error): "
+                     "exiting; they stay in the saved outbox, and their input offsets "
+                     "uncommitted",
+                     ow_kafka_out_pending(out));
+        finish(lc);
     } else if (ow_mono_us() - lc->drain_started > DRAIN_MAX_US) {
         ow_log_error("loop",
                      "%" PRIu64 " output records not acknowledged after %d s: exiting; "
@@ -530,6 +537,16 @@ static void begin_drain(struct loop_ctx *lc, const char *why)
     ow_engine_set_wall_clock(lv->eng, ow_wall_us());
     ow_engine_flush(lv->eng);
     uv_timer_start(&lc->drain, on_drain, 0, DRAIN_POLL_MS);
+}
+
+static void on_client_fatal(struct ow_live *lv, int exit_code, const char *why)
+{
+    struct loop_ctx *lc = lv->loop_ctx;
+
+    if (!lv->stopping) {
+        lc->exit_code = exit_code;
+    }
+    begin_drain(lc, why);
 }
 
 static void on_exit_after(uv_timer_t *t)
@@ -851,6 +868,8 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
     json_t *daemon = NULL;
     char msg[600];
 
+    lv->loop_ctx = lc;
+    lv->client_fatal = on_client_fatal;
     lc->tz = ow_tz_create(lv->cfg->timezone, &err);
     if (lc->tz == NULL) {
         ow_log_error("loop", "%s", ow_err_str(&err, msg, sizeof(msg)));

@@ -7,7 +7,9 @@
  * it takes its partitions back at once. As a dynamic member it must wait after a SIGKILL until
  * the broker gives up on the dead member (session.timeout.ms): the second test shows that
  * wait, so that the first is known to measure something. Sessions here are 12 s; the broker
- * default is 45 s. Each test prints the seconds from exec to the assignment.
+ * default is 45 s. Each test prints the seconds from exec to the assignment. A third test has a
+ * second instance join under the first one's group.instance.id: the broker fences the first.
+ * The mock cluster knows no static members, so these run on a real broker only.
  *
  * The broker: OW_TEST_BROKERS=host:port (make test-broker sets it). OW_KEEP keeps the folder. */
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +36,7 @@
 
 struct t {
     struct harness h;
+    struct harness h2; /* a second instance, when a test needs one (h2.rk != NULL) */
     char in_topic[64];
     char out_names[NOUT][64];
     const char *out_topics[NOUT];
@@ -76,13 +80,20 @@ static int teardown(void **state)
 
     harness_stop(&t->h);
     harness_remove_dir(&t->h);
+    if (t->h2.rk != NULL) {
+        harness_stop(&t->h2);
+        harness_remove_dir(&t->h2);
+    }
     free(t);
     return 0;
 }
 
-static void write_config(struct t *t, bool static_membership)
+/* The configuration of @h: static membership or not, and a group.instance.id of its own
+ * (@instance_id, else the daemon's from host and state folder). */
+static void write_config_of(struct t *t, struct harness *h, bool static_membership,
+                            const char *instance_id)
 {
-    char props[160];
+    char props[300];
     struct harness_config hc = {
         .top = "",
         .group = t->group,
@@ -96,15 +107,21 @@ static void write_config(struct t *t, bool static_membership)
     json_t *cfg;
 
     snprintf(props, sizeof(props),
-             "\"session.timeout.ms\": \"%d\", \"heartbeat.interval.ms\": \"1000\"",
-             SESSION_S * 1000);
-    assert_int_equal(harness_write_config(&t->h, &hc), 0);
-    cfg = json_load_file(t->h.cfg_path, 0, &je);
+             "\"session.timeout.ms\": \"%d\", \"heartbeat.interval.ms\": \"1000\"%s%s%s",
+             SESSION_S * 1000, instance_id != NULL ? ", \"group.instance.id\": \"" : "",
+             instance_id != NULL ? instance_id : "", instance_id != NULL ? "\"" : "");
+    assert_int_equal(harness_write_config(h, &hc), 0);
+    cfg = json_load_file(h->cfg_path, 0, &je);
     assert_non_null(cfg);
     json_object_set_new(json_object_get(cfg, "kafka"), "static_membership",
                         json_boolean(static_membership));
-    assert_int_equal(json_dump_file(cfg, t->h.cfg_path, JSON_INDENT(1)), 0);
+    assert_int_equal(json_dump_file(cfg, h->cfg_path, JSON_INDENT(1)), 0);
     json_decref(cfg);
+}
+
+static void write_config(struct t *t, bool static_membership)
+{
+    write_config_of(t, &t->h, static_membership, NULL);
 }
 
 /* Start the daemon with a log of its own; @returns the seconds from exec until it logs its
@@ -162,6 +179,45 @@ static void broker_restart__dynamic_member_waits_out_the_session_after_sigkill(v
     assert_true(harness_daemon_drain(&t->h));
 }
 
+/* Two instances under one group.instance.id (two hosts of one name with the default state
+ * folder, or one id written into kafka.properties): the broker fences the member that was there
+ * first when the second joins. The fenced one says so, drains and exits 0 (restarted, it would
+ * fence the other in turn); the other keeps the partitions. */
+static void broker_restart__fenced_static_member_steps_aside(void **state)
+{
+    struct t *t = *state;
+    char instance[96];
+    char needle[64];
+    double t0;
+    int status = -1;
+    pid_t r = 0;
+
+    snprintf(instance, sizeof(instance), "%s-one", t->group);
+    snprintf(needle, sizeof(needle), "assigned partitions=%d", PARTS);
+    write_config_of(t, &t->h, true, instance);
+    start_until_assigned(t);
+
+    assert_int_equal(harness_start_external(&t->h2, getenv("OW_TEST_BROKERS"), NULL), 0);
+    assert_int_equal(harness_make_dir(&t->h2, "ow-test-broker-fenced"), 0);
+    write_config_of(t, &t->h2, true, instance);
+    assert_int_equal(harness_daemon_start(&t->h2), 0);
+    assert_true(harness_wait_log(&t->h2, needle, 60));
+
+    t0 = harness_mono();
+    while (harness_mono() - t0 < 30 && (r = waitpid(t->h.child, &status, WNOHANG)) == 0) {
+        usleep(50000);
+    }
+    assert_int_equal(r, t->h.child);
+    t->h.child = 0;
+    fprintf(stderr, "fenced instance exited %.1f s after the other's assignment\n",
+            harness_mono() - t0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(harness_log_has(&t->h, "consumer fenced: another member of group"));
+    assert_true(harness_log_has(&t->h, "stopped after"));
+    assert_true(harness_daemon_drain(&t->h2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +225,8 @@ int main(void)
             broker_restart__static_member_has_its_partitions_back_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             broker_restart__dynamic_member_waits_out_the_session_after_sigkill, setup, teardown),
+        cmocka_unit_test_setup_teardown(broker_restart__fenced_static_member_steps_aside, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

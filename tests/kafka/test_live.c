@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -652,6 +653,50 @@ static void live__quiet_or_paused_input_keeps_its_partitions(void **state)
     cluster_stop(&c);
 }
 
+/* A fatal error ends a librdkafka client for good; the daemon must not run on without it
+ * (outputs that can never go out, commits held back for ever). The broker answers the daemon's
+ * first produce request (a dead letter) with OUT_OF_ORDER_SEQUENCE_NUMBER, which the
+ * idempotent producer cannot recover from: the daemon says so, drains and exits 1, for the
+ * supervisor to start a new process. The dead letter is not lost: its last save kept it in the
+ * outbox, and the next process sends it. */
+static void live__fatal_producer_error_stops_with_exit_1(void **state)
+{
+    static struct harness c;       /* static: the teardown reaches it after a failed assertion */
+    const int16_t produce_api = 0; /* ApiKey of Produce requests */
+    json_t *outs[NSLOT];
+    double t0;
+    int status = -1;
+    pid_t r = 0;
+
+    (void)state;
+    cluster_start(&c, 1);
+    write_config(&c, "6h");
+    produce(&c, "not json", 8);
+    flush_producer(&c);
+    rd_kafka_mock_push_request_errors(c.mc, produce_api, 1,
+                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    daemon_start(&c);
+    assert_true(harness_wait_log(&c, "fatal producer error", 30));
+    t0 = harness_mono();
+    /* At once: not after the drain's 7 s wait for acknowledgements that cannot come. */
+    while (harness_mono() - t0 < 5 && (r = waitpid(c.child, &status, WNOHANG)) == 0) {
+        usleep(50000);
+    }
+    assert_int_equal(r, c.child);
+    c.child = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_true(harness_log_has(&c, "the producer's fatal error: draining"));
+
+    daemon_start(&c);
+    assert_true(harness_wait_log(&c, "re-sent 1 saved outputs", 30));
+    daemon_stop(&c);
+    read_outputs(&c, outs);
+    assert_int_equal(json_object_size(outs[OW_STREAM_DEADLETTER]), 1);
+    free_outs(outs);
+    cluster_stop(&c);
+}
+
 /* The input_stale records of every record on the alerts topic, in order, as "<state> <id>". */
 static json_t *stale_records(struct harness *c)
 {
@@ -1264,6 +1309,7 @@ int main(void)
         cmocka_unit_test_teardown(live__input_stale_survives_a_kill, harness_teardown),
         cmocka_unit_test_teardown(live__quiet_or_paused_input_keeps_its_partitions,
                                   harness_teardown),
+        cmocka_unit_test_teardown(live__fatal_producer_error_stops_with_exit_1, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reload_changes_bands, harness_teardown),
         cmocka_unit_test_teardown(live__produce_to_alert_latency, harness_teardown),
         cmocka_unit_test_teardown(live__no_idle_close_while_another_member_holds_partitions,

@@ -617,17 +617,37 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
+/* Fenced: a newer producer took this transactional.id (exactly_once), i.e. another opswatchd
+ * of this group and configuration. It steps aside, as a fenced consumer does (kafka_in.c):
+ * exit 0. Any other fatal error: exit 1, and the supervisor's restart makes a new client. */
+void ow_kafka_out_fatal(struct ow_kafka_out *out)
+{
+    char why[512];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(out->rk, why, sizeof(why));
+
+    if (out->lv->stopping) {
+        return;
+    }
+    if (e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
+        ow_log_error("kafka_out",
+                     "producer fenced: another producer took this transactional.id (another "
+                     "opswatchd of group %s with exactly_once?): %s: stopping, exit 0",
+                     out->lv->cfg->kafka.group_id, why);
+        out->lv->client_fatal(out->lv, 0, "producer fenced");
+        return;
+    }
+    ow_log_error("kafka_out", "fatal producer error: %s: stopping, exit 1", why);
+    out->lv->client_fatal(out->lv, 1, "the producer's fatal error");
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct ow_kafka_out *out = opaque;
 
     (void)rk;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char why[512];
-
-        rd_kafka_fatal_error(out->rk, why, sizeof(why));
-        ow_log_error("kafka_out", "fatal producer error: %s: stopping, exit 1", why);
-        out->lv->client_fatal(out->lv, 1, "the producer's fatal error");
+        ow_kafka_out_fatal(out);
         return;
     }
     ow_log_warn("kafka_out", "producer: %s: %s", rd_kafka_err2name(err), reason);

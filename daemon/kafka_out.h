@@ -36,6 +36,10 @@ uint64_t ow_kafka_out_emitted(const struct ow_kafka_out *out);
 /** The producer had a fatal error: nothing more will be acknowledged. */
 bool ow_kafka_out_failed(const struct ow_kafka_out *out);
 
+/** After the producer's fatal error: say why and have the loop drain and exit (0 when fenced
+ * by a newer producer with its transactional.id, else 1). Idle while the daemon stops. */
+void ow_kafka_out_fatal(struct ow_kafka_out *out);
+
 /** Records emitted and not yet acknowledged (queued in librdkafka or in the backlog). */
 uint64_t ow_kafka_out_pending(const struct ow_kafka_out *out);
 

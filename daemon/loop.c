@@ -186,10 +186,9 @@ static void checkpoint_txn(struct ow_live *lv)
     if (rc == 0) {
         lv->counters.txn_commits++;
     } else if (rc == -2) {
-        ow_log_error("kafka_out", "%s: stopping (another opswatchd with this transactional.id?)",
-                     msg);
+        ow_log_error("kafka_out", "%s", msg);
         lv->counters.produce_errors++;
-        raise(SIGTERM);
+        ow_kafka_out_fatal(lv->out);
     } else if (rc < 0) {
         ow_log_warn("kafka_out", "%s: retried at the next checkpoint", msg);
         lv->counters.produce_errors++;

@@ -88,10 +88,10 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The configuration of @h: static membership or not, and a group.instance.id of its own
- * (@instance_id, else the daemon's from host and state folder). */
+/* The configuration of @h: static membership or not, a group.instance.id of its own
+ * (@instance_id, else the daemon's from host and state folder), kafka.exactly_once or not. */
 static void write_config_of(struct t *t, struct harness *h, bool static_membership,
-                            const char *instance_id)
+                            const char *instance_id, bool exactly_once)
 {
     char props[300];
     struct harness_config hc = {
@@ -115,13 +115,14 @@ static void write_config_of(struct t *t, struct harness *h, bool static_membersh
     assert_non_null(cfg);
     json_object_set_new(json_object_get(cfg, "kafka"), "static_membership",
                         json_boolean(static_membership));
+    json_object_set_new(json_object_get(cfg, "kafka"), "exactly_once", json_boolean(exactly_once));
     assert_int_equal(json_dump_file(cfg, h->cfg_path, JSON_INDENT(1)), 0);
     json_decref(cfg);
 }
 
 static void write_config(struct t *t, bool static_membership)
 {
-    write_config_of(t, &t->h, static_membership, NULL);
+    write_config_of(t, &t->h, static_membership, NULL, false);
 }
 
 /* Start the daemon with a log of its own; @returns the seconds from exec until it logs its
@@ -179,6 +180,24 @@ static void broker_restart__dynamic_member_waits_out_the_session_after_sigkill(v
     assert_true(harness_daemon_drain(&t->h));
 }
 
+/* Wait up to @secs for @h's daemon to exit by itself; @returns its exit code, or -1 (also when
+ * it did not exit, or died by a signal). */
+static int wait_exit(struct harness *h, double secs)
+{
+    double t0 = harness_mono();
+    int status = -1;
+    pid_t r = 0;
+
+    while (harness_mono() - t0 < secs && (r = waitpid(h->child, &status, WNOHANG)) == 0) {
+        usleep(50000);
+    }
+    if (r != h->child) {
+        return -1;
+    }
+    h->child = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Two instances under one group.instance.id (two hosts of one name with the default state
  * folder, or one id written into kafka.properties): the broker fences the member that was there
  * first when the second joins. The fenced one says so, drains and exits 0 (restarted, it would
@@ -189,32 +208,58 @@ static void broker_restart__fenced_static_member_steps_aside(void **state)
     char instance[96];
     char needle[64];
     double t0;
-    int status = -1;
-    pid_t r = 0;
 
     snprintf(instance, sizeof(instance), "%s-one", t->group);
     snprintf(needle, sizeof(needle), "assigned partitions=%d", PARTS);
-    write_config_of(t, &t->h, true, instance);
+    write_config_of(t, &t->h, true, instance, false);
     start_until_assigned(t);
 
     assert_int_equal(harness_start_external(&t->h2, getenv("OW_TEST_BROKERS"), NULL), 0);
     assert_int_equal(harness_make_dir(&t->h2, "ow-test-broker-fenced"), 0);
-    write_config_of(t, &t->h2, true, instance);
+    write_config_of(t, &t->h2, true, instance, false);
     assert_int_equal(harness_daemon_start(&t->h2), 0);
     assert_true(harness_wait_log(&t->h2, needle, 60));
 
     t0 = harness_mono();
-    while (harness_mono() - t0 < 30 && (r = waitpid(t->h.child, &status, WNOHANG)) == 0) {
-        usleep(50000);
-    }
-    assert_int_equal(r, t->h.child);
-    t->h.child = 0;
+    assert_int_equal(wait_exit(&t->h, 30), 0);
     fprintf(stderr, "fenced instance exited %.1f s after the other's assignment\n",
             harness_mono() - t0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
     assert_true(harness_log_has(&t->h, "consumer fenced: another member of group"));
     assert_true(harness_log_has(&t->h, "stopped after"));
+    assert_true(harness_daemon_drain(&t->h2));
+}
+
+/* Two instances with kafka.exactly_once in one group share a transactional.id
+ * (opswatch-<group>): the second one's producer fences the first one's. The fenced one says so,
+ * drains and exits 0, like a fenced consumer; the other goes on. Dynamic members here, so that
+ * the producer is what is fenced. */
+static void broker_restart__fenced_transactional_producer_steps_aside(void **state)
+{
+    struct t *t = *state;
+    char needle[64];
+    double t0;
+
+    snprintf(needle, sizeof(needle), "assigned partitions=");
+    write_config_of(t, &t->h, false, NULL, true);
+    start_until_assigned(t);
+    assert_int_equal(harness_start_external(&t->h2, getenv("OW_TEST_BROKERS"), NULL), 0);
+    assert_int_equal(harness_make_dir(&t->h2, "ow-test-broker-txn-fenced"), 0);
+    write_config_of(t, &t->h2, false, NULL, true);
+    assert_int_equal(harness_daemon_start(&t->h2), 0);
+    assert_true(harness_wait_log(&t->h2, needle, 60));
+    /* An idle producer learns of the fencing at its next transactional request: a dead letter
+     * on every partition gives each instance one. */
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(harness_produce(&t->h, t->in_topic, p, "not json", 8),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(t->h.rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    t0 = harness_mono();
+    assert_int_equal(wait_exit(&t->h, 30), 0);
+    fprintf(stderr, "fenced transactional instance exited %.1f s after the input came\n",
+            harness_mono() - t0);
+    assert_true(harness_log_has(&t->h, "producer fenced: another producer took this"));
+    assert_true(harness_log_has(&t->h, "producer fenced: draining"));
     assert_true(harness_daemon_drain(&t->h2));
 }
 
@@ -227,6 +272,8 @@ int main(void)
             broker_restart__dynamic_member_waits_out_the_session_after_sigkill, setup, teardown),
         cmocka_unit_test_setup_teardown(broker_restart__fenced_static_member_steps_aside, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(broker_restart__fenced_transactional_producer_steps_aside,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -198,6 +198,31 @@ static int wait_exit(struct harness *h, double secs)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* A second instance (t->h2: a folder and a configuration of its own, written by
+ * write_config_of with the other arguments), started until its log says @needle. */
+static void start_second(struct t *t, bool static_membership, const char *instance_id,
+                         bool exactly_once, const char *needle)
+{
+    assert_int_equal(harness_start_external(&t->h2, getenv("OW_TEST_BROKERS"), NULL), 0);
+    assert_int_equal(harness_make_dir(&t->h2, "ow-test-broker-second"), 0);
+    write_config_of(t, &t->h2, static_membership, instance_id, exactly_once);
+    assert_int_equal(harness_daemon_start(&t->h2), 0);
+    assert_true(harness_wait_log(&t->h2, needle, 60));
+}
+
+/* The first instance, fenced, exits 0 by itself within 30 s (timed from now, "after @after")
+ * and its log has @line and the end of its drain; then the second one is stopped. */
+static void expect_first_steps_aside(struct t *t, const char *after, const char *line)
+{
+    double t0 = harness_mono();
+
+    assert_int_equal(wait_exit(&t->h, 30), 0);
+    fprintf(stderr, "fenced instance exited 0 %.1f s after %s\n", harness_mono() - t0, after);
+    assert_true(harness_log_has(&t->h, line));
+    assert_true(harness_log_has(&t->h, "stopped after"));
+    assert_true(harness_daemon_drain(&t->h2));
+}
+
 /* Two instances under one group.instance.id (two hosts of one name with the default state
  * folder, or one id written into kafka.properties): the broker fences the member that was there
  * first when the second joins. The fenced one says so, drains and exits 0 (restarted, it would
@@ -207,26 +232,15 @@ static void broker_restart__fenced_static_member_steps_aside(void **state)
     struct t *t = *state;
     char instance[96];
     char needle[64];
-    double t0;
 
     snprintf(instance, sizeof(instance), "%s-one", t->group);
     snprintf(needle, sizeof(needle), "assigned partitions=%d", PARTS);
     write_config_of(t, &t->h, true, instance, false);
     start_until_assigned(t);
 
-    assert_int_equal(harness_start_external(&t->h2, getenv("OW_TEST_BROKERS"), NULL), 0);
-    assert_int_equal(harness_make_dir(&t->h2, "ow-test-broker-fenced"), 0);
-    write_config_of(t, &t->h2, true, instance, false);
-    assert_int_equal(harness_daemon_start(&t->h2), 0);
-    assert_true(harness_wait_log(&t->h2, needle, 60));
-
-    t0 = harness_mono();
-    assert_int_equal(wait_exit(&t->h, 30), 0);
-    fprintf(stderr, "fenced instance exited %.1f s after the other's assignment\n",
-            harness_mono() - t0);
-    assert_true(harness_log_has(&t->h, "consumer fenced: another member of group"));
-    assert_true(harness_log_has(&t->h, "stopped after"));
-    assert_true(harness_daemon_drain(&t->h2));
+    start_second(t, true, instance, false, needle);
+    expect_first_steps_aside(t, "the other's assignment",
+                             "consumer fenced: another member of group");
 }
 
 /* Two instances with kafka.exactly_once in one group share a transactional.id
@@ -237,16 +251,11 @@ static void broker_restart__fenced_transactional_producer_steps_aside(void **sta
 {
     struct t *t = *state;
     char needle[64];
-    double t0;
 
     snprintf(needle, sizeof(needle), "assigned partitions=");
     write_config_of(t, &t->h, false, NULL, true);
     start_until_assigned(t);
-    assert_int_equal(harness_start_external(&t->h2, getenv("OW_TEST_BROKERS"), NULL), 0);
-    assert_int_equal(harness_make_dir(&t->h2, "ow-test-broker-txn-fenced"), 0);
-    write_config_of(t, &t->h2, false, NULL, true);
-    assert_int_equal(harness_daemon_start(&t->h2), 0);
-    assert_true(harness_wait_log(&t->h2, needle, 60));
+    start_second(t, false, NULL, true, needle);
     /* An idle producer learns of the fencing at its next transactional request: a dead letter
      * on every partition gives each instance one. */
     for (int p = 0; p < PARTS; p++) {
@@ -254,13 +263,7 @@ static void broker_restart__fenced_transactional_producer_steps_aside(void **sta
                          RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     assert_int_equal(rd_kafka_flush(t->h.rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    t0 = harness_mono();
-    assert_int_equal(wait_exit(&t->h, 30), 0);
-    fprintf(stderr, "fenced transactional instance exited %.1f s after the input came\n",
-            harness_mono() - t0);
-    assert_true(harness_log_has(&t->h, "producer fenced: another producer took this"));
-    assert_true(harness_log_has(&t->h, "producer fenced: draining"));
-    assert_true(harness_daemon_drain(&t->h2));
+    expect_first_steps_aside(t, "the input came", "producer fenced: another producer took this");
 }
 
 int main(void)

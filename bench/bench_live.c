@@ -31,12 +31,12 @@
  * --brokers: a real Kafka cluster instead of the mock (tools/kafka-broker.sh starts one; the
  *   topics must not exist yet), for the restart figures the mock cannot give.
  * Prints "key value" lines for bench/run.sh. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -545,11 +545,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * group.instance.id): that member is this instance as far as the group knows, so this one steps
  * aside and exits 0; restarted, it would fence the other in turn, and so on. Any other fatal
  * error: exit 1, and the supervisor's restart makes a new client. */
-static void consumer_fatal(struct ow_kafka_in *in, rd_kafka_t *rk)
+static void consumer_fatal(struct ow_kafka_in *in)
 {
     char why[512];
-    rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(in->rk, why, sizeof(why));
 
+    if (in->stopping) {
+        /* Already on its way out (the error comes both as a message and a callback). */
+        ow_log_warn("kafka_in", "consumer: fatal error %s while stopping: %s", rd_kafka_err2name(e),
+                    why);
+        return;
+    }
     if (e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
         ow_log_error("kafka_in",
                      "consumer fenced: another member of group %s joined with this "
@@ -568,9 +574,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct ow_kafka_in *in = opaque;
 
+    (void)rk;
     in->lv->counters.consumer_errors++;
-    if (err == RD_KAFKA_RESP_ERR__FATAL && !in->stopping) {
-        consumer_fatal(in, rk);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        consumer_fatal(in);
         return;
     }
     ow_log_warn("kafka_in", "consumer: %s: %s", rd_kafka_err2name(err), reason);
@@ -594,9 +601,7 @@ static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now)
     if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
         /* On the consumer queue librdkafka hands a fatal error over as a message. */
         in->lv->counters.consumer_errors++;
-        if (!in->stopping) {
-            consumer_fatal(in, in->rk);
-        }
+        consumer_fatal(in);
         return;
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -507,11 +507,38 @@ int harness_daemon_start(struct harness *h)
     return 0;
 }
 
+/* Reap the daemon if it exits within @secs (0: wait as long as it takes); *@status gets its wait
+ * status. @returns whether it was reaped. */
+static bool reap_within(struct harness *h, double secs, int *status)
+{
+    double t0 = harness_mono();
+    pid_t r = 0;
+
+    if (secs <= 0) {
+        return waitpid(h->child, status, 0) == h->child;
+    }
+    while (harness_mono() - t0 < secs && (r = waitpid(h->child, status, WNOHANG)) == 0) {
+        usleep(20000);
+    }
+    return r == h->child;
+}
+
+int harness_daemon_wait_exit(struct harness *h, double secs)
+{
+    int status = -1;
+
+    if (h->child <= 0 || !reap_within(h, secs, &status)) {
+        return -1;
+    }
+    h->child = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int harness_daemon_stop(struct harness *h, double kill_after, double *secs)
 {
     double t0 = harness_mono();
     int status = 0;
-    pid_t r = 0;
+    bool reaped;
 
     if (h->child <= 0) {
         return 0;
@@ -520,17 +547,11 @@ int harness_daemon_stop(struct harness *h, double kill_after, double *secs)
         perror("harness: SIGTERM");
         return -2;
     }
-    if (kill_after <= 0) {
-        r = waitpid(h->child, &status, 0);
-    }
-    while (r == 0 && harness_mono() - t0 < kill_after &&
-           (r = waitpid(h->child, &status, WNOHANG)) == 0) {
-        usleep(20000);
-    }
+    reaped = reap_within(h, kill_after, &status);
     if (secs != NULL) {
         *secs = harness_mono() - t0;
     }
-    if (r == 0) {
+    if (!reaped) {
         kill(h->child, SIGKILL);
         waitpid(h->child, &status, 0);
         status = -1;

@@ -159,6 +159,11 @@ int harness_daemon_start(struct harness *h);
  * -1 when it had to be killed, or -2 when SIGTERM could not be sent (h->child stays). */
 int harness_daemon_stop(struct harness *h, double kill_after, double *secs);
 
+/** Wait up to @secs for the daemon to exit by itself, and reap it (h->child is 0 after).
+ * @returns its exit code, or -1 when none was running, it did not exit in time (it keeps
+ * running), or a signal ended it. */
+int harness_daemon_wait_exit(struct harness *h, double secs);
+
 /** The drain's promise: true when the daemon, sent SIGTERM, exits 0 within 10 s (after 12 s it
  * is killed). Says on stderr what else happened. */
 bool harness_daemon_drain(struct harness *h);

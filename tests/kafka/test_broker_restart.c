@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,24 +179,6 @@ static void broker_restart__dynamic_member_waits_out_the_session_after_sigkill(v
     assert_true(harness_daemon_drain(&t->h));
 }
 
-/* Wait up to @secs for @h's daemon to exit by itself; @returns its exit code, or -1 (also when
- * it did not exit, or died by a signal). */
-static int wait_exit(struct harness *h, double secs)
-{
-    double t0 = harness_mono();
-    int status = -1;
-    pid_t r = 0;
-
-    while (harness_mono() - t0 < secs && (r = waitpid(h->child, &status, WNOHANG)) == 0) {
-        usleep(50000);
-    }
-    if (r != h->child) {
-        return -1;
-    }
-    h->child = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* A second instance (t->h2: a folder and a configuration of its own, written by
  * write_config_of with the other arguments), started until its log says @needle. */
 static void start_second(struct t *t, bool static_membership, const char *instance_id,
@@ -216,7 +197,7 @@ static void expect_first_steps_aside(struct t *t, const char *after, const char 
 {
     double t0 = harness_mono();
 
-    assert_int_equal(wait_exit(&t->h, 30), 0);
+    assert_int_equal(harness_daemon_wait_exit(&t->h, 30), 0);
     fprintf(stderr, "fenced instance exited 0 %.1f s after %s\n", harness_mono() - t0, after);
     assert_true(harness_log_has(&t->h, line));
     assert_true(harness_log_has(&t->h, "stopped after"));

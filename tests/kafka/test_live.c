@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -664,9 +663,6 @@ static void live__fatal_producer_error_stops_with_exit_1(void **state)
     static struct harness c;       /* static: the teardown reaches it after a failed assertion */
     const int16_t produce_api = 0; /* ApiKey of Produce requests */
     json_t *outs[NSLOT];
-    double t0;
-    int status = -1;
-    pid_t r = 0;
 
     (void)state;
     cluster_start(&c, 1);
@@ -677,15 +673,8 @@ static void live__fatal_producer_error_stops_with_exit_1(void **state)
                                       RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
     daemon_start(&c);
     assert_true(harness_wait_log(&c, "fatal producer error", 30));
-    t0 = harness_mono();
     /* At once: not after the drain's 7 s wait for acknowledgements that cannot come. */
-    while (harness_mono() - t0 < 5 && (r = waitpid(c.child, &status, WNOHANG)) == 0) {
-        usleep(50000);
-    }
-    assert_int_equal(r, c.child);
-    c.child = 0;
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_int_equal(harness_daemon_wait_exit(&c, 5), 1);
     assert_true(harness_log_has(&c, "the producer's fatal error: draining"));
 
     daemon_start(&c);

@@ -1013,8 +1013,9 @@ static int parse_period(const char *p, size_t n)
 
 /* Convert and range-check one present field of @ev's table into @ev; field_fault words a
  * refusal. */
-static inline int store_field(struct ow_decoder *dec, struct ow_event *ev, const char *prefix,
-                              const struct ow__field *f, struct ow_err *err)
+static inline __attribute__((always_inline)) int
+store_field(struct ow_decoder *dec, struct ow_event *ev, const char *prefix,
+            const struct ow__field *f, struct ow_err *err)
 {
     const struct slot *s = &dec->slots[f->slot];
     enum tok tok = slot_tok(dec, f->slot);
@@ -1212,14 +1213,12 @@ static int validate(struct ow_decoder *dec, struct ow_event *ev, struct ow_err *
     }
     event_init(ev);
     ev->type = (enum ow_event_type)type;
-    for (size_t i = 0; i < ow__envelope_count; i++) {
-        rc = store_field(dec, ev, prefix, &ow__envelope[i], err);
-        if (rc != OW_OK) {
-            return rc;
-        }
-    }
-    for (size_t i = 0; i < t->nfields; i++) {
-        rc = store_field(dec, ev, prefix, &t->fields[i], err);
+    /* The envelope's fields, then the type's: one loop, so store_field is inlined once. */
+    for (size_t i = 0, n = ow__envelope_count + t->nfields; i < n; i++) {
+        const struct ow__field *f =
+            i < ow__envelope_count ? &ow__envelope[i] : &t->fields[i - ow__envelope_count];
+
+        rc = store_field(dec, ev, prefix, f, err);
         if (rc != OW_OK) {
             return rc;
         }

@@ -135,6 +135,23 @@ static inline const unsigned char *ow__json_ws(const unsigned char *p, const uns
     return p;
 }
 
+/* @p, or the first byte after white space at @p, when that byte is @c; otherwise NULL. The
+ * compact form (no white space) costs one compare. */
+static inline const unsigned char *ow__json_at(const unsigned char *p, const unsigned char *end,
+                                               unsigned char c)
+{
+    if (p < end && *p == c) {
+        return p;
+    }
+    if (p < end && *p <= ' ') {
+        p = ow__json_ws(p, end);
+        if (p < end && *p == c) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
 /* The first byte at or after @p that is '"', '\\', < 0x20 or >= 0x80, or @end. */
 static inline const unsigned char *ow__json_plain_run(const unsigned char *p,
                                                       const unsigned char *end)
@@ -341,19 +358,15 @@ ow_json_member(struct ow_json_scan *js, const char **key, size_t *key_len)
         !ow__json_in_object(js)) {
         return OW_JSON_ERROR;
     }
-    if (p < end && *p <= ' ') {
-        p = ow__json_ws(p, end);
-    }
     if (js->state == OW__JS_AFTER_VALUE) {
-        if (p == end || *p != ',') {
+        p = ow__json_at(p, end, ',');
+        if (p == NULL) {
             return OW_JSON_ERROR;
         }
         p++;
-        if (p < end && *p <= ' ') {
-            p = ow__json_ws(p, end);
-        }
     }
-    if (p == end || *p != '"') {
+    p = ow__json_at(p, end, '"');
+    if (p == NULL) {
         return OW_JSON_ERROR;
     }
     k = p + 1;
@@ -361,19 +374,19 @@ ow_json_member(struct ow_json_scan *js, const char **key, size_t *key_len)
     if (kq == end || *kq != '"') {
         return OW_JSON_ERROR;
     }
-    p = kq + 1;
-    if (p < end && *p <= ' ') {
-        p = ow__json_ws(p, end);
-    }
-    if (p == end || *p != ':') {
+    p = ow__json_at(kq + 1, end, ':');
+    if (p == NULL) {
         return OW_JSON_ERROR;
     }
     p++;
-    if (p < end && *p <= ' ') {
-        p = ow__json_ws(p, end);
-    }
     if (p == end) {
         return OW_JSON_ERROR;
+    }
+    if (*p <= ' ') {
+        p = ow__json_ws(p, end);
+        if (p == end) {
+            return OW_JSON_ERROR;
+        }
     }
     v = p;
     switch (*p) {

@@ -58,6 +58,15 @@ static void rfc3339__truncates_fractions_to_microseconds(void **state)
     assert_true(parse_ok("2021-04-19T10:02:11.123456Z") == INT64_C(1618826531123456));
     assert_true(parse_ok("2021-04-19T10:02:11.1234569999Z") == INT64_C(1618826531123456));
     assert_true(parse_ok("1969-12-31T23:59:59.999999Z") == -1);
+    assert_true(parse_ok("2021-04-19T11:02:11.25+01:00") == INT64_C(1618826531250000));
+    assert_true(parse_ok("2021-04-19T05:02:11.123456789-05:00") == INT64_C(1618826531123456));
+    assert_true(parse_ok("2021-04-19T10:02:11.000001z") == INT64_C(1618826531000001));
+    assert_string_equal(parse_why("2021-04-19T10:02:11.5+0100"),
+                        "bad offset (expected Z or +hh:mm)");
+    assert_string_equal(parse_why("2021-04-19T10:02:11.5"), "missing offset (Z or +hh:mm)");
+    assert_string_equal(parse_why("2021-04-19T10:02:11.+01:00"),
+                        "no digits after the decimal point");
+    assert_string_equal(parse_why("2021-04-31T10:02:11.5Z"), "day out of range for the month");
 }
 
 static void rfc3339__checks_calendar_ranges(void **state)
@@ -124,6 +133,10 @@ static void rfc3339__day_cache_gives_the_same_results(void **state)
         "2021-02-28T10:60:00Z",
         "2021-02-28T10:00:00+24:00",
         "2021-02-28T10:00:00.5Z",
+        "2021-02-28T10:00:00.123456789+01:00",
+        "2021-02-28T10:00:00.Z",
+        "2021-02-28T10:00:60.5Z",
+        "2021-02-28T10:00:00.5+01:60",
         "2021-02-29T10:00:00Z",
         "2021-02-28T00:00:00-05:30",
         "2021-03-01T00:00:00Z",

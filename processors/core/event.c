@@ -41,6 +41,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "bytes.h"
 #include "event_fields.h"
 #include "json_scan.h"
 #include "rfc3339.h"
@@ -228,41 +229,6 @@ static unsigned name_hash(const char *s, size_t n)
     return (unsigned)(n + u[0] + u[n - 1] + 2u * u[n / 2]) & (NAME_TABLE_SIZE - 1);
 }
 
-/* @n (1..16) bytes at @a and @b are equal: two overlapping loads instead of a memcmp call. */
-static inline __attribute__((always_inline)) bool same_bytes(const char *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        uint64_t a0;
-        uint64_t a1;
-        uint64_t b0;
-        uint64_t b1;
-
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (n >= 4) {
-        uint32_t a0;
-        uint32_t a1;
-        uint32_t b0;
-        uint32_t b1;
-
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] != b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The NUL-terminated @name equals the @n bytes at @s (which hold no NUL: the scanner rejects
  * raw control bytes and the decoder \u0000). Stops at @name's end, so never reads past it. */
 static bool word_is(const char *name, const char *s, size_t n)
@@ -360,7 +326,7 @@ static inline __attribute__((always_inline)) int names_find(const struct ow_deco
         return -1;
     }
     slot = dec->names[name_hash(s, n)];
-    if (slot < 0 || dec->name_len[slot] != n || !same_bytes(ow__field_names[slot], s, n)) {
+    if (slot < 0 || dec->name_len[slot] != n || !ow_same_short(ow__field_names[slot], s, n)) {
         return -1;
     }
     return slot;
@@ -378,7 +344,7 @@ static inline __attribute__((always_inline)) int predicted_find(struct ow_decode
         return names_find(dec, s, n);
     }
     slot = dec->predicted[at];
-    if (slot >= 0 && dec->name_len[slot] == n && same_bytes(ow__field_names[slot], s, n)) {
+    if (slot >= 0 && dec->name_len[slot] == n && ow_same_short(ow__field_names[slot], s, n)) {
         return slot;
     }
     slot = names_find(dec, s, n);
@@ -1181,7 +1147,7 @@ static int validate(struct ow_decoder *dec, struct ow_event *ev, struct ow_err *
 
     if (slot_tok(dec, OW__F_TYPE) == TOK_STRING) {
         for (int i = 0; i < OW_EV__COUNT; i++) {
-            if (ts->len == dec->type_len[i] && same_bytes(ow__types[i].name, ts->p, ts->len)) {
+            if (ts->len == dec->type_len[i] && ow_same_short(ow__types[i].name, ts->p, ts->len)) {
                 type = i;
                 t = &ow__types[i];
                 prefix = t->name;

@@ -88,6 +88,7 @@ void ow_json_begin(struct ow_json_scan *js, const char *in, size_t len, char *bu
     js->fault_off = 0;
     js->state = OW__JS_VALUE;
     js->depth = 0;
+    js->in_object = false;
     js->err = OW_JSON_E_NONE;
     js->err_off = 0;
     js->err_expect = OW__JS_VALUE;

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "bytes.h"
 
 struct node {
     uint64_t hash;
@@ -67,7 +68,7 @@ static size_t find(const struct ow_strmap *m, uint64_t h, const char *key, size_
         const struct slot *s = &m->slots[i];
 
         if (s->node == NULL ||
-            (s->hash == h && s->node->len == len && memcmp(s->node->key, key, len) == 0)) {
+            (s->hash == h && s->node->len == len && ow_same_bytes(s->node->key, key, len))) {
             return i;
         }
         i = (i + 1) & m->mask;

@@ -537,7 +537,8 @@ void ow_engine_prefetch(const struct ow_engine *eng, const char *buf, size_t len
         }
         p += klen;
     }
-    q = (const char *)ow__json_plain_run((const unsigned char *)p, (const unsigned char *)end);
+    q = (const char *)ow__json_plain_run((const unsigned char *)buf, (const unsigned char *)p,
+                                         (const unsigned char *)end);
     if (q == end || *q != '"') {
         return; /* an escape or a byte outside printable ASCII: left to the decoder */
     }

@@ -299,7 +299,7 @@ const unsigned char *ow__json_string_slow(struct ow_json_scan *js, const unsigne
             ow__json_fail(js, OW_JSON_E_CONTROL, q, OW__JS_VALUE);
             return NULL;
         }
-        q = ow__json_plain_run(q, end);
+        q = ow__json_plain_run(js->start, q, end);
     }
     if (o == NULL) {
         js->str = (const char *)s;

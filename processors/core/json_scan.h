@@ -153,27 +153,42 @@ static inline const unsigned char *ow__json_at(const unsigned char *p, const uns
     return NULL;
 }
 
-/* The first byte at or after @p that is '"', '\\', < 0x20 or >= 0x80, or @end. */
-static inline const unsigned char *ow__json_plain_run(const unsigned char *p,
-                                                      const unsigned char *end)
+#ifdef __SSE2__
+/* Bit i set: byte i of the 16 at @p is '"', '\\', < 0x20 or >= 0x80. */
+static inline unsigned ow__json_special16(const unsigned char *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them too. */
+    const __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* The first byte at or after @p that is '"', '\\', < 0x20 or >= 0x80, or @end. @start is the
+ * input's first byte: the last (partial) block is read as the input's last 16 bytes. */
+static inline const unsigned char *
+ow__json_plain_run(const unsigned char *start, const unsigned char *p, const unsigned char *end)
 {
 #ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
+    unsigned mask;
 
     while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them too. */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, space));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
-
+        mask = ow__json_special16(p);
         if (mask != 0) {
             return p + __builtin_ctz(mask);
         }
         p += 16;
     }
+    if (p < end && end - start >= 16) {
+        /* The last 16 bytes, shifted so that bit 0 is @p: no byte loop at the input's end. */
+        mask = ow__json_special16(end - 16) >> (16 - (end - p));
+        return mask != 0 ? p + __builtin_ctz(mask) : end;
+    }
+#else
+    (void)start;
 #endif
     while (p < end && ow__json_plain[*p]) {
         p++;
@@ -185,7 +200,7 @@ static inline const unsigned char *ow__json_plain_run(const unsigned char *p,
  * on a grammar error. */
 static inline const unsigned char *ow__json_string(struct ow_json_scan *js, const unsigned char *p)
 {
-    const unsigned char *q = ow__json_plain_run(p, js->end);
+    const unsigned char *q = ow__json_plain_run(js->start, p, js->end);
 
     if (q < js->end && *q == '"') {
         js->str = (const char *)p;
@@ -373,7 +388,7 @@ ow_json_member(struct ow_json_scan *js, const char **key, size_t *key_len)
         return OW_JSON_ERROR;
     }
     k = p + 1;
-    kq = ow__json_plain_run(k, end);
+    kq = ow__json_plain_run(js->start, k, end);
     if (kq == end || *kq != '"') {
         return OW_JSON_ERROR;
     }
@@ -394,7 +409,7 @@ ow_json_member(struct ow_json_scan *js, const char **key, size_t *key_len)
     v = p;
     /* Strings first: most values of events are (the switch's table costs more). */
     if (__builtin_expect(*p == '"', 1)) {
-        q = ow__json_plain_run(p + 1, end);
+        q = ow__json_plain_run(js->start, p + 1, end);
         if (q == end || *q != '"') {
             return OW_JSON_ERROR;
         }

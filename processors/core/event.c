@@ -36,6 +36,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* Header-only xxhash: the short-input paths inline into the loop (measured faster). */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -1099,9 +1103,30 @@ static int check_required(const struct ow_decoder *dec, const struct ow_event *e
     return OW_OK;
 }
 
+/* Zero @ev. Why not memset: GCC makes that "rep stos" for a struct this size, whose start-up
+ * alone was 11% of validate's samples in a backlog (perf); 16-byte stores (the last one
+ * overlapping) cost a few cycles. The loop is unrolled by pragma because GCC otherwise turns
+ * it back into the memset. */
+static inline void event_zero(struct ow_event *ev)
+{
+#ifdef __SSE2__
+    char *p = (char *)ev;
+    const __m128i zero = _mm_setzero_si128();
+
+    _Static_assert(sizeof(*ev) >= 16, "the last store overlaps");
+#pragma GCC unroll 32
+    for (size_t off = 0; off + 16 <= sizeof(*ev); off += 16) {
+        _mm_storeu_si128((__m128i *)(void *)(p + off), zero);
+    }
+    _mm_storeu_si128((__m128i *)(void *)(p + sizeof(*ev) - 16), zero);
+#else
+    memset(ev, 0, sizeof(*ev));
+#endif
+}
+
 static void event_init(struct ow_event *ev)
 {
-    memset(ev, 0, sizeof(*ev));
+    event_zero(ev);
     ev->region = OW_REGION_NONE;
     ev->action = OW_ACT_NONE;
     ev->report = OW_REPORT_NONE;

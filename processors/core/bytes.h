@@ -10,34 +10,34 @@
 #include <stdint.h>
 #include <string.h>
 
+static inline uint64_t ow__load64(const char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint32_t ow__load32(const char *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
 /* @n (0..16) bytes at @a and @b are equal: two overlapping loads each instead of a loop.
  * Reads only [a, a + n) and [b, b + n). */
 static inline __attribute__((always_inline)) bool ow_same_short(const char *a, const char *b,
                                                                 size_t n)
 {
     if (n >= 8) {
-        uint64_t a0;
-        uint64_t a1;
-        uint64_t b0;
-        uint64_t b1;
-
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+        return ((ow__load64(a) ^ ow__load64(b)) |
+                (ow__load64(a + n - 8) ^ ow__load64(b + n - 8))) == 0;
     }
     if (n >= 4) {
-        uint32_t a0;
-        uint32_t a1;
-        uint32_t b0;
-        uint32_t b1;
-
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+        return ((ow__load32(a) ^ ow__load32(b)) |
+                (ow__load32(a + n - 4) ^ ow__load32(b + n - 4))) == 0;
     }
     for (size_t i = 0; i < n; i++) {
         if (a[i] != b[i]) {

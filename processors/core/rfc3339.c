@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
+
 /* Read @n decimal digits at @s into *@out; false if any is not a digit. */
 static bool digits(const char *s, int n, int *out)
 {
@@ -28,21 +30,6 @@ static inline int two(const char *s)
     unsigned b = (unsigned)(unsigned char)s[1] - '0';
 
     return a < 10 && b < 10 ? (int)(a * 10 + b) : -1;
-}
-
-/* The 10 bytes "YYYY-MM-DD" at @a and @b are equal: two loads each instead of a memcmp call. */
-static inline bool same_date(const char *a, const char *b)
-{
-    uint64_t a8;
-    uint64_t b8;
-    uint16_t a2;
-    uint16_t b2;
-
-    memcpy(&a8, a, 8);
-    memcpy(&b8, b, 8);
-    memcpy(&a2, a + 8, 2);
-    memcpy(&b2, b + 8, 2);
-    return a8 == b8 && a2 == b2;
 }
 
 /* The fraction's digits at @s (@n of them): microseconds, digits past the sixth truncated. */
@@ -118,7 +105,7 @@ static inline bool parse_common(const char *s, size_t len, int64_t *us, struct o
     if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) {
         return false;
     }
-    if (day != NULL && day->set && same_date(s, day->date)) {
+    if (day != NULL && day->set && ow_same_short(s, day->date, sizeof(day->date))) {
         days = day->days;
     } else {
         c = two(s);

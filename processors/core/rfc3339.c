@@ -173,14 +173,12 @@ int ow_rfc3339_parse_day(struct ow_rfc3339_day *cache, const char *s, size_t len
     }
     i = 19;
     if (i < len && s[i] == '.') {
-        int64_t scale = 100000;
         size_t start = ++i;
 
         while (i < len && s[i] >= '0' && s[i] <= '9') {
-            frac += (s[i] - '0') * scale; /* digits past the sixth add 0: truncation */
-            scale /= 10;
             i++;
         }
+        frac = fraction_us(s + start, i - start);
         if (i == start) {
             *why = "no digits after the decimal point";
             return -1;

@@ -32,6 +32,8 @@
 /* Payload bytes asked for ahead: events are a few hundred bytes; a longer one's tail is left
  * to the hardware prefetcher. */
 #define PREFETCH_PAYLOAD_MAX 512
+/* 4 KiB pages: one payload read per page fills its TLB entry (see prefetch_payload). */
+#define PAYLOAD_PAGE_SHIFT 12
 /* How often the queue is asked even when it signals nothing (see on_keepalive). */
 #define KEEPALIVE_MS 1000
 
@@ -653,7 +655,7 @@ static void prefetch_payload(struct ow_kafka_in *in, const rd_kafka_message_t *m
     if (p == NULL || m->len == 0) {
         return; /* nothing to read (an empty value may still point past its buffer's end) */
     }
-    page = (uintptr_t)p >> 12;
+    page = (uintptr_t)p >> PAYLOAD_PAGE_SHIFT;
     if (page != in->payload_page) {
         in->payload_page = page;
         (void)*(const volatile char *)p;

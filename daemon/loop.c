@@ -59,6 +59,7 @@ struct loop_ctx {
     uv_timer_t checkpoint;
     uv_timer_t drain;
     uv_timer_t exit_after;
+    bool signals_open;
     bool handles_open;
     bool finished;
     int exit_code;
@@ -445,12 +446,15 @@ static void close_handles(struct loop_ctx *lc)
     ow_kafka_out_stop(lv->out);
     ow_http_close(lv->http);
     ow_saver_close(lv->saver);
+    if (lc->signals_open) {
+        close_handle((uv_handle_t *)&lc->sig_term);
+        close_handle((uv_handle_t *)&lc->sig_int);
+        close_handle((uv_handle_t *)&lc->sig_hup);
+        lc->signals_open = false;
+    }
     if (!lc->handles_open) {
         return;
     }
-    close_handle((uv_handle_t *)&lc->sig_term);
-    close_handle((uv_handle_t *)&lc->sig_int);
-    close_handle((uv_handle_t *)&lc->sig_hup);
     close_handle((uv_handle_t *)&lc->tick);
     close_handle((uv_handle_t *)&lc->flush);
     close_handle((uv_handle_t *)&lc->checkpoint);
@@ -773,6 +777,42 @@ static void start_signal(struct loop_ctx *lc, uv_signal_t *s, int signum)
     uv_signal_start(s, on_signal, signum);
 }
 
+static void stop_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+void ow_loop_block_signals(void)
+{
+    sigset_t set;
+
+    stop_signal_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* The handlers go in first, so that from here on a stop signal is the loop's to act on; they
+ * run only once uv_run does, when the daemon is up (or closing after a failed start). */
+static void start_signals(struct loop_ctx *lc)
+{
+    start_signal(lc, &lc->sig_term, SIGTERM);
+    start_signal(lc, &lc->sig_int, SIGINT);
+    start_signal(lc, &lc->sig_hup, SIGHUP);
+    lc->signals_open = true;
+}
+
+/* Up: a signal held back during start-up (blocked since main) is delivered now and starts the
+ * drain on the loop's first turn. */
+static void unblock_signals(void)
+{
+    sigset_t set;
+
+    stop_signal_set(&set);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* Open the state folder and load its last save into the fresh engine; *@daemon gets the
  * daemon's part (offsets, outbox), NULL when there is none. */
 /* Open and lock the state folder (before joining the group: a second daemon on the same
@@ -869,6 +909,7 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
 
     lv->loop_ctx = lc;
     lv->client_fatal = on_client_fatal;
+    start_signals(lc);
     lc->tz = ow_tz_create(lv->cfg->timezone, &err);
     if (lc->tz == NULL) {
         ow_log_error("loop", "%s", ow_err_str(&err, msg, sizeof(msg)));
@@ -912,9 +953,6 @@ static int start(struct loop_ctx *lc, int64_t exit_after_us)
     lc->nstale = lv->cfg->kafka.input_topics.count;
     lc->stale = ow_xcalloc(lc->nstale + 1, sizeof(*lc->stale));
     restore_stale(lc);
-    start_signal(lc, &lc->sig_term, SIGTERM);
-    start_signal(lc, &lc->sig_int, SIGINT);
-    start_signal(lc, &lc->sig_hup, SIGHUP);
     start_timer(lc, &lc->tick, on_tick, TICK_MS * 1000);
     start_timer(lc, &lc->flush, on_flush, lv->cfg->live.aggregate_interval_us);
     start_timer(lc, &lc->checkpoint, NULL, 0);
@@ -961,6 +999,7 @@ int ow_loop_run(struct ow_live *lv, int64_t exit_after_us, const struct ow_loop_
     } else {
         ow_log_info("loop", "running: %zu input topics, group %s",
                     lv->cfg->kafka.input_topics.count, lv->cfg->kafka.group_id);
+        unblock_signals();
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     ow_http_destroy(lv->http);

@@ -7,7 +7,11 @@
  *   file is rejected with its errors logged and the running configuration stays.
  * - Timers: the idle clock (the watermark follows the wall clock while the input is caught up
  *   and quiet for live.idle_interval), aggregate flushes (live.aggregate_interval), the
- *   checkpoint (live.checkpoint_interval: save, then commit), input_stale checks. */
+ *   checkpoint (live.checkpoint_interval: save, then commit), input_stale checks.
+ * - A stop signal during start-up (config load, restore, group join) is not lost and does not
+ *   kill the daemon by its default action: main() blocks the three signals first
+ *   (ow_loop_block_signals), the loop installs its handlers, and unblocks them only once it is
+ *   up; the pending signal then starts the drain. */
 #ifndef OW_LOOP_H
 #define OW_LOOP_H
 
@@ -23,6 +27,11 @@ struct ow_loop_hooks {
     void (*stop)(void *arg);
     void *arg;
 };
+
+/** Block SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every thread it starts
+ * later (librdkafka's, the saver's): call first in main(). ow_loop_run unblocks them in its
+ * own thread once its handlers are in place, so they reach the loop and nothing else. */
+void ow_loop_block_signals(void);
 
 /**
  * Run the daemon on @lv (lv->cfg loaded; lv->config_path the file SIGHUP re-reads, NULL for

@@ -137,6 +137,7 @@ int main(int argc, char **argv)
     char err[600];
     int rc = EXIT_RUNTIME;
 
+    ow_loop_block_signals(); /* before any thread: a stop signal waits for the loop (loop.h) */
     if (env != NULL && ow_log_parse_level(env, &level) == 0) {
         ow_log_set_level(level);
     }

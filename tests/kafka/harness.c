@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,19 +483,27 @@ int harness_write_config(const struct harness *h, const struct harness_config *c
     return fclose(f) == 0 ? 0 : -1;
 }
 
-int harness_daemon_start(struct harness *h)
+/* Fork and exec the daemon. With @hold_stop_signals, the signals are blocked in this thread
+ * around the fork, so the child has them blocked from its first instruction (a mask survives
+ * fork and exec) and a signal sent as soon as this returns is held, not acted on. */
+static int daemon_spawn(struct harness *h, bool hold_stop_signals)
 {
     const char *bin = h->bin;
+    sigset_t hold;
+    sigset_t was;
     pid_t pid;
 
     if (bin == NULL) {
         bin = getenv("OPSWATCHD") != NULL ? getenv("OPSWATCHD") : "build/opswatchd";
     }
-    pid = fork();
-    if (pid < 0) {
-        perror("harness: fork");
-        return -1;
+    sigemptyset(&hold);
+    if (hold_stop_signals) {
+        sigaddset(&hold, SIGTERM);
+        sigaddset(&hold, SIGINT);
+        sigaddset(&hold, SIGHUP);
     }
+    pthread_sigmask(SIG_BLOCK, &hold, &was);
+    pid = fork();
     if (pid == 0) {
         int fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
@@ -503,8 +512,23 @@ int harness_daemon_start(struct harness *h)
         execl(bin, bin, "--config", h->cfg_path, "--log-level", "info", (char *)NULL);
         _exit(127);
     }
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    if (pid < 0) {
+        perror("harness: fork");
+        return -1;
+    }
     h->child = pid;
     return 0;
+}
+
+int harness_daemon_start(struct harness *h)
+{
+    return daemon_spawn(h, false);
+}
+
+int harness_daemon_start_signals_held(struct harness *h)
+{
+    return daemon_spawn(h, true);
 }
 
 /* Reap the daemon if it exits within @secs (0: wait as long as it takes); *@status gets its wait

@@ -153,6 +153,12 @@ int harness_write_config(const struct harness *h, const struct harness_config *c
  * when fork failed. */
 int harness_daemon_start(struct harness *h);
 
+/** As harness_daemon_start, but the daemon starts with SIGTERM, SIGINT and SIGHUP blocked (a
+ * process's blocked signals survive exec): a signal sent right after this call is held until
+ * the daemon unblocks it, so it arrives at the earliest moment of start-up however fast or
+ * slow that is. @returns 0, or -1 when fork failed. */
+int harness_daemon_start_signals_held(struct harness *h);
+
 /** SIGTERM to the daemon, then reap it. Not exited after @kill_after seconds (0: wait as long
  * as it takes), it gets SIGKILL. h->child is 0 after; no daemon running is a no-op returning
  * 0. *@secs (if not NULL) gets the seconds from SIGTERM to the exit. @returns the wait status,

@@ -10,8 +10,7 @@
  *   the group's committed offsets reach the end, from the assignment on (probed sparsely until
  *   the end is near: see daemon_consume_once); opswatchd's CPU time
  *   per event (all threads, and the loop thread), which moves much less with the VM's load; and
- *   its peak resident memory (VmHWM). Each round runs opswatchd twice, the second time with
- *   kafka.decode_thread (and the share of the events its thread decoded).
+ *   its peak resident memory (VmHWM).
  * latency: R events/s (default 10,000) for S seconds (default 30), in two phases. First the
  *   floor: bench_relay (a relay that only forwards the alert events, with opswatchd's client
  *   settings) in place of opswatchd, then opswatchd. In each phase, the produce-to-consume time
@@ -81,7 +80,6 @@ struct bench {
     const char *only;
     const char *brokers; /* a real cluster; NULL: the mock */
     const char *self;    /* this program's path: bench_relay is next to it */
-    const char *kafka;   /* members added to the daemon's kafka section; NULL: $OW_BENCH_KAFKA */
 };
 
 static double wall(void)
@@ -167,7 +165,7 @@ static void write_config(struct bench *b, const char *path, const char *group, c
         .group = group,
         .input = topic,
         .properties = props,
-        .kafka = b->kafka != NULL ? b->kafka : getenv("OW_BENCH_KAFKA"),
+        .kafka = getenv("OW_BENCH_KAFKA"),
         .outputs = out_topics,
         .state_dir = state,
         .live = live,
@@ -374,8 +372,7 @@ static double peak_rss_mib(pid_t pid)
  * remembered ids of the whole backlog, the engine). CPU time moves much less than a rate with
  * what else the VM runs, so it compares builds across runs. */
 static void daemon_consume_once(struct bench *b, long total, int run, double *applied,
-                                double *committed, double *cpu_us, double *loop_us, double *rss_mib,
-                                double *by_thread)
+                                double *committed, double *cpu_us, double *loop_us, double *rss_mib)
 {
     double cpu_all = 0;
     double cpu_loop = 0;
@@ -390,7 +387,7 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     double t_done = 0;
     rd_kafka_t *probe;
 
-    snprintf(group, sizeof(group), "bench-d%s-%d", b->kafka != NULL ? "t" : "", run);
+    snprintf(group, sizeof(group), "bench-d-%d", run);
     snprintf(cfg, sizeof(cfg), "%s/consume.json", b->dir);
     snprintf(log, sizeof(log), "%s/consume-%d.log", b->dir, run);
     snprintf(state, sizeof(state), "%s/state-consume", b->dir);
@@ -440,12 +437,6 @@ static void daemon_consume_once(struct bench *b, long total, int run, double *ap
     *cpu_us = (cpu_seconds(b->h.child, 0) - cpu_all) * 1e6 / (double)total;
     *loop_us = (cpu_seconds(b->h.child, b->h.child) - cpu_loop) * 1e6 / (double)total;
     *rss_mib = peak_rss_mib(b->h.child);
-    {
-        double t = harness_metric(&b->h, "opswatch_events_decoded_ahead_total{by=\"thread\"}");
-        double l = harness_metric(&b->h, "opswatch_events_decoded_ahead_total{by=\"loop\"}");
-
-        *by_thread = t + l > 0 ? t / (t + l) : 0;
-    }
     daemon_stop(b);
     rd_kafka_destroy(probe);
 }
@@ -483,13 +474,6 @@ static void bench_consume(struct bench *b)
     double all_us[CONSUME_RUNS];
     double loop_us[CONSUME_RUNS];
     double rss_mib[CONSUME_RUNS];
-    double by_thread[CONSUME_RUNS];
-    /* The same daemon with kafka.decode_thread, in the same rounds. */
-    double t_committed[CONSUME_RUNS];
-    double t_applied[CONSUME_RUNS];
-    double t_all_us[CONSUME_RUNS];
-    double t_loop_us[CONSUME_RUNS];
-    double t_rss_mib[CONSUME_RUNS];
     double mock_raw[CONSUME_RUNS];
     double mock_daemon[CONSUME_RUNS];
     double t0;
@@ -511,12 +495,8 @@ static void bench_consume(struct bench *b)
         mock_raw[r] = (mock_cpu_seconds() - m0) * 1e6 / (double)f.n;
         m0 = mock_cpu_seconds();
         daemon_consume_once(b, f.n, r, &applied[r], &committed[r], &all_us[r], &loop_us[r],
-                            &rss_mib[r], &by_thread[r]);
+                            &rss_mib[r]);
         mock_daemon[r] = (mock_cpu_seconds() - m0) * 1e6 / (double)f.n;
-        b->kafka = ", \"decode_thread\": true";
-        daemon_consume_once(b, f.n, r, &t_applied[r], &t_committed[r], &t_all_us[r], &t_loop_us[r],
-                            &t_rss_mib[r], &by_thread[r]);
-        b->kafka = NULL;
     }
     print_runs("raw_consume_runs", raw, CONSUME_RUNS);
     print_runs("daemon_applied_runs", applied, CONSUME_RUNS);
@@ -527,15 +507,6 @@ static void bench_consume(struct bench *b)
     printf("daemon_cpu_us_per_event %.2f\ndaemon_loop_cpu_us_per_event %.2f\n",
            median(all_us, CONSUME_RUNS), median(loop_us, CONSUME_RUNS));
     printf("daemon_peak_rss_mib %.0f\n", median(rss_mib, CONSUME_RUNS));
-    print_runs("decode_thread_committed_runs", t_committed, CONSUME_RUNS);
-    printf("decode_thread_applied_rate %.0f\n", median(t_applied, CONSUME_RUNS));
-    printf("decode_thread_committed_rate %.0f\n", median(t_committed, CONSUME_RUNS));
-    printf("decode_thread_cpu_us_per_event %.2f\ndecode_thread_loop_cpu_us_per_event %.2f\n",
-           median(t_all_us, CONSUME_RUNS), median(t_loop_us, CONSUME_RUNS));
-    printf("decode_thread_peak_rss_mib %.0f\n", median(t_rss_mib, CONSUME_RUNS));
-    /* Of the events decoded ahead, the share the decoder thread did; the loop did the rest
-     * itself (it decodes any slot the thread has not reached). */
-    printf("decode_thread_share %.2f\n", median(by_thread, CONSUME_RUNS));
     /* Whole runs, start and stop included (the daemon's run is longer: its group join and
      * its idle wait for the last commit). */
     printf("mock_cpu_us_per_event_raw %.2f\nmock_cpu_us_per_event_daemon %.2f\n",

@@ -29,12 +29,6 @@ printf '| %-58s | %16s | %10s |\n' "opswatchd: CPU per event, all threads / loop
     "$(v daemon_cpu_us_per_event) / $(v daemon_loop_cpu_us_per_event)" ""
 printf '| %-58s | %16s | %10s |\n' "opswatchd: peak resident memory, median of 5 (MiB)" \
     "$(v daemon_peak_rss_mib)" ""
-printf '| %-58s | %16s | %10s |\n' "kafka.decode_thread on: applied, saved, committed (events/s)" \
-    "$(v decode_thread_committed_rate)" \
-    "$(ratio "$(v decode_thread_committed_rate)" "$(v raw_consume_rate)")"
-printf '| %-58s | %16s | %10s |\n' "kafka.decode_thread on: CPU per event, all / loop (us)" \
-    "$(v decode_thread_cpu_us_per_event) / $(v decode_thread_loop_cpu_us_per_event)" \
-    "$(v decode_thread_share) thread"
 plus() { awk "BEGIN {printf \"+%.1f ms p99\", $1 - $2}"; }
 printf '| %-58s | %16s | %10s |\n' "at $(v latency_rate) events/s: raw produce-to-consume p50 / p99 (ms)" \
     "$(v raw_p50_ms) / $(v raw_p99_ms)" ""

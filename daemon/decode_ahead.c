@@ -39,11 +39,8 @@ struct ow_decode_ahead {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool stop; /* under mu */
-    /* The worker is asleep on cv, or about to be: set under mu before it looks at job a last
-     * time (sequentially consistent, as the loop's store of job and its load of this), so
-     * either the worker sees the new job or the loop sees it asleep and signals. */
-    _Atomic bool sleeping;
+    bool stop;     /* under mu */
+    bool sleeping; /* under mu: the worker waits on cv */
 
     _Atomic uint64_t job; /* gen << 16 | n of the chunk published last; 0 none */
     uint64_t gen;         /* the loop's: the last generation begun */
@@ -126,21 +123,19 @@ static void *worker(void *arg)
     uint64_t seen = 0;
 
     for (;;) {
-        uint64_t job = atomic_load_explicit(&da->job, memory_order_acquire);
+        uint64_t job = seen;
 
-        if (job == seen) {
-            pthread_mutex_lock(&da->mu);
-            atomic_store(&da->sleeping, true);
-            while (!da->stop && (job = atomic_load(&da->job)) == seen) {
-                pthread_cond_wait(&da->cv, &da->mu);
-            }
-            atomic_store(&da->sleeping, false);
-            if (da->stop) {
-                pthread_mutex_unlock(&da->mu);
-                return NULL;
-            }
-            pthread_mutex_unlock(&da->mu);
+        pthread_mutex_lock(&da->mu);
+        while (!da->stop && (job = atomic_load_explicit(&da->job, memory_order_acquire)) == seen) {
+            da->sleeping = true;
+            pthread_cond_wait(&da->cv, &da->mu);
         }
+        da->sleeping = false;
+        if (da->stop) {
+            pthread_mutex_unlock(&da->mu);
+            return NULL;
+        }
+        pthread_mutex_unlock(&da->mu);
         seen = job;
         sweep(da, job >> 16, (size_t)(job & 0xffff));
     }
@@ -161,7 +156,6 @@ struct ow_decode_ahead *ow_decode_ahead_create(void)
         atomic_init(&da->slots[i].tag, tag_of(0, SLOT_EMPTY));
     }
     atomic_init(&da->job, 0);
-    atomic_init(&da->sleeping, false);
     atomic_init(&da->by_worker, 0);
     da->worker_dec = ow_decoder_create();
     da->caller_dec = ow_decoder_create();
@@ -228,12 +222,12 @@ void ow_decode_ahead_begin(struct ow_decode_ahead *da, size_t n)
 
         atomic_store_explicit(&da->slots[i].tag, tag_of(gen, state), memory_order_relaxed);
     }
-    atomic_store(&da->job, gen << 16 | n);
-    if (atomic_load(&da->sleeping)) {
-        pthread_mutex_lock(&da->mu);
+    atomic_store_explicit(&da->job, gen << 16 | n, memory_order_release);
+    pthread_mutex_lock(&da->mu);
+    if (da->sleeping) {
         pthread_cond_signal(&da->cv);
-        pthread_mutex_unlock(&da->mu);
     }
+    pthread_mutex_unlock(&da->mu);
 }
 
 const struct ow_decoded *ow_decode_ahead_get(struct ow_decode_ahead *da, size_t i)

@@ -190,9 +190,8 @@ bool harness_wait_log(const struct harness *h, const char *needle, double secs);
  * request failed. */
 int harness_http_get(const struct harness *h, const char *path, char *body, size_t len);
 
-/** The value of @name (a metric without labels, or with them as /metrics writes them:
- * name{label="value"}) in the daemon's /metrics, or -1 when the request failed or the metric
- * is missing. Uses a static buffer: one thread only. */
+/** The value of @name (a metric without labels) in the daemon's /metrics, or -1 when the
+ * request failed or the metric is missing. Uses a static buffer: one thread only. */
 double harness_metric(const struct harness *h, const char *name);
 
 /** The offset of @partition of @topic in the daemon's last saved state (<h->dir>/state/

@@ -22,7 +22,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "alloc.h"
-#include "decode_ahead.h"
 #include "kafka_out.h"
 #include "log.h"
 #include "sha256.h"
@@ -30,10 +29,6 @@
 #define COMMITTED_TIMEOUT_MS 5000
 #define CONSUME_CHUNK 256
 #define PREFETCH_AHEAD 8
-/* A chunk at least this long is decoded ahead on the decoder thread (kafka.decode_thread);
- * shorter ones, the live trickle, inline: no hand-over in the latency of a single event. */
-#define DECODE_AHEAD_MIN 64
-_Static_assert(CONSUME_CHUNK <= OW_DECODE_AHEAD_MAX, "a chunk fits the decoder thread's slots");
 /* Payload bytes asked for ahead: events are a few hundred bytes; a longer one's tail is left
  * to the hardware prefetcher. */
 #define PREFETCH_PAYLOAD_MAX 512
@@ -87,8 +82,7 @@ struct ow_kafka_in {
     size_t capparts;
     size_t last_part;
     int64_t last_msg_mono;
-    uintptr_t payload_page;        /* the page of the last payload read ahead (prefetch_payload) */
-    struct ow_decode_ahead *ahead; /* the decoder thread; NULL: decode on the loop */
+    uintptr_t payload_page; /* the page of the last payload read ahead (prefetch_payload) */
     int64_t *topic_last_wall;
     size_t ntopics;
     uint64_t messages;
@@ -594,9 +588,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 /* ---- draining ---- */
 
-/* Apply @m; @d, when not NULL, is its payload decoded already (on the decoder thread). */
-static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now,
-                   const struct ow_decoded *d)
+static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now)
 {
     struct ow_source src;
     struct part *p;
@@ -626,12 +618,7 @@ static void handle(struct ow_kafka_in *in, rd_kafka_message_t *m, int64_t now,
     src.partition = m->partition;
     src.offset = m->offset;
     src.received_us = now;
-    if (d != NULL && d->rc == OW_OK) {
-        ow_engine_apply_decoded(in->lv->eng, m->payload, m->len, &src, &d->ev, d->key);
-    } else {
-        /* Not decoded ahead, or refused: the engine decodes it and words the dead letter. */
-        ow_engine_apply(in->lv->eng, m->payload != NULL ? m->payload : "", m->len, &src);
-    }
+    ow_engine_apply(in->lv->eng, m->payload != NULL ? m->payload : "", m->len, &src);
     p = find_part(in, src.topic, src.partition, true);
     p->next = m->offset + 1;
     p->applied = p->next;
@@ -705,38 +692,6 @@ static void mark_batch(struct ow_kafka_in *in)
 
 static void on_idle(uv_idle_t *h);
 
-/* Apply the @n messages of @msgs with their payloads decoded ahead on the decoder thread
- * (decode_ahead.h). The loop takes them in order, as consume_chunk does; in the meantime it
- * asks for the remembered-id slot of the message PREFETCH_AHEAD on, once that one's key is
- * known. */
-static void apply_decoded_ahead(struct ow_kafka_in *in, rd_kafka_message_t **msgs, size_t n,
-                                int64_t now)
-{
-    struct ow_decode_input *inputs = ow_decode_ahead_inputs(in->ahead);
-
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = msgs[i];
-        bool event = m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->payload != NULL && m->len > 0;
-
-        inputs[i].buf = event ? m->payload : NULL;
-        inputs[i].len = event ? m->len : 0;
-    }
-    ow_decode_ahead_begin(in->ahead, n);
-    for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n) {
-            const struct ow_decoded *next = ow_decode_ahead_peek(in->ahead, i + PREFETCH_AHEAD);
-
-            if (next != NULL && next->rc == OW_OK) {
-                ow_engine_prefetch_key(in->lv->eng, next->key);
-            }
-        }
-        handle(in, msgs[i], now, inputs[i].buf != NULL ? ow_decode_ahead_get(in->ahead, i) : NULL);
-        rd_kafka_message_destroy(msgs[i]);
-    }
-    ow_decode_ahead_counts(in->ahead, &in->lv->counters.decoded_by_thread,
-                           &in->lv->counters.decoded_by_loop);
-}
-
 /* Read up to @want messages and apply them; returns how many came. Rebalances, errors and
  * commit results on the queue are served by their callbacks inside the call. */
 static ssize_t consume_chunk(struct ow_kafka_in *in, size_t want, int64_t now)
@@ -748,10 +703,6 @@ static ssize_t consume_chunk(struct ow_kafka_in *in, size_t want, int64_t now)
     got = rd_kafka_consume_batch_queue(in->q, 0, msgs, want < CONSUME_CHUNK ? want : CONSUME_CHUNK);
     if (got <= 0) {
         return 0;
-    }
-    if (in->ahead != NULL && got >= DECODE_AHEAD_MIN) {
-        apply_decoded_ahead(in, msgs, (size_t)got, now);
-        return got;
     }
     /* Two stages, so the misses overlap with the work in between: a message's payload is asked
      * for 2 * PREFETCH_AHEAD messages early; PREFETCH_AHEAD early, its id (by then in cache)
@@ -771,7 +722,7 @@ static ssize_t consume_chunk(struct ow_kafka_in *in, size_t want, int64_t now)
         if (i + PREFETCH_AHEAD < got) {
             prefetch(in, msgs[i + PREFETCH_AHEAD]);
         }
-        handle(in, msgs[i], now, NULL);
+        handle(in, msgs[i], now);
         rd_kafka_message_destroy(msgs[i]);
     }
     return got;
@@ -1094,13 +1045,6 @@ struct ow_kafka_in *ow_kafka_in_create(struct ow_live *lv, ow_kafka_in_checkpoin
     uv_timer_start(&in->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
     in->handles_open = true;
     in->polling = true;
-    if (k->decode_thread) {
-        in->ahead = ow_decode_ahead_create();
-        if (in->ahead == NULL) {
-            ow_log_warn("kafka_in", "cannot start the decoder thread: events are decoded on the "
-                                    "loop (kafka.decode_thread)");
-        }
-    }
     uv_idle_start(&in->idle, on_idle); /* serve anything queued before the fd was set */
     ow_log_info("kafka_in", "consumer group=%s topics=%zu batch_max=%" PRId64, k->group_id,
                 k->input_topics.count, k->batch_max);
@@ -1167,6 +1111,5 @@ void ow_kafka_in_destroy(struct ow_kafka_in *in)
     }
     free(in->parts);
     free(in->topic_last_wall);
-    ow_decode_ahead_destroy(in->ahead);
     free(in);
 }

@@ -32,10 +32,6 @@ struct ow_live_counters {
     uint64_t saves;
     uint64_t save_failures;
     uint64_t txn_commits; /* kafka.exactly_once: transactions committed */
-    /* Events of chunks decoded ahead (kafka.decode_thread): by the decoder thread, and by the
-     * loop itself when it got to one before the thread did. */
-    uint64_t decoded_by_thread;
-    uint64_t decoded_by_loop;
 };
 
 struct ow_live {

@@ -205,13 +205,6 @@ void ow_http_metrics(struct ow_live *lv, const struct ow_http_stream_stats *ss, 
     counter(b, "opswatch_consumer_paused_total",
             "Times consumption paused because the producer queue was full.", c->paused);
     counter(b, "opswatch_consumer_errors_total", "Consumer errors.", c->consumer_errors);
-    head(b, "opswatch_events_decoded_ahead_total", "counter",
-         "Events of a backlog decoded ahead of the loop (kafka.decode_thread), by who decoded "
-         "them: the decoder thread, or the loop when it got there first.");
-    ow_strbuf_printf(b, "opswatch_events_decoded_ahead_total{by=\"thread\"} %llu\n",
-                     (unsigned long long)c->decoded_by_thread);
-    ow_strbuf_printf(b, "opswatch_events_decoded_ahead_total{by=\"loop\"} %llu\n",
-                     (unsigned long long)c->decoded_by_loop);
     counter(b, "opswatch_reloads_total", "Successful configuration reloads (SIGHUP).", c->reloads);
     counter(b, "opswatch_reload_failures_total", "Rejected configuration reloads.",
             c->reload_failures);

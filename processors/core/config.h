@@ -53,7 +53,6 @@ struct ow_config_kafka {
     struct ow_strlist input_topics;
     struct ow_strpairs properties; /* passed to librdkafka as they are (SASL, SSL, client.id...) */
     int64_t batch_max;             /* messages drained per loop turn */
-    bool decode_thread;            /* a backlog's events decoded ahead on a second thread */
     bool exactly_once;
     bool static_membership; /* group.instance.id from the host and the state folder */
 };

@@ -219,10 +219,6 @@ const struct ow_conf_field ow_config_kafka_map[] = {
         "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}}"),
     OW_CONF_INT("batch_max", struct ow_config_kafka, batch_max, 1, 1000000, "10000",
                 "messages drained per turn of the loop"),
-    OW_CONF_BOOL("decode_thread", struct ow_config_kafka, decode_thread, "true",
-                 "decode a backlog's events on a second thread while the loop applies them "
-                 "(about half the loop's work per event moves to another core); false: all "
-                 "on the loop"),
     OW_CONF_BOOL("exactly_once", struct ow_config_kafka, exactly_once, "false",
                  "outputs and input offsets commit in one Kafka transaction"),
     OW_CONF_BOOL("static_membership", struct ow_config_kafka, static_membership, "true",

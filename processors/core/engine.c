@@ -416,18 +416,22 @@ static void judge_thresholds(struct ow_engine *eng, const struct ow_event *ev,
     }
 }
 
-/* Everything after the decoding: the future limit, the duplicate check, the processors and
- * the thresholds. @ev decoded @buf without error; @key is the key of its event_id. */
-static int apply_event(struct ow_engine *eng, const char *buf, size_t len,
-                       const struct ow_source *src, const struct ow_event *ev,
-                       struct ow_dedup_key key)
+int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len, const struct ow_source *src)
 {
+    struct ow_event *ev = &eng->ev;
+    struct ow_dedup_key key;
     struct ow_window_id w;
     struct win *x = NULL;
     struct ow_err err;
     char msg[512];
     int rc;
 
+    eng->stats.events++;
+    rc = ow_decoder_decode(eng->dec, buf, len, ev, &err);
+    if (rc != OW_OK) {
+        dead_letter(eng, buf, len, src, classify(&err), ow_err_str(&err, msg, sizeof(msg)));
+        return OW_ESCHEMA;
+    }
     if (eng->live && eng->wall_clock_us != 0 &&
         ev->occurred_us > eng->wall_clock_us + eng->cfg->windows.future_limit_us) {
         snprintf(msg, sizeof(msg),
@@ -437,6 +441,7 @@ static int apply_event(struct ow_engine *eng, const char *buf, size_t len,
         dead_letter(eng, buf, len, src, OW_DL_FUTURE, msg);
         return OW_ESCHEMA;
     }
+    key = ow_dedup_key_of(ev->event_id.p, ev->event_id.len);
     switch (ow_dedup_lookup(eng->dedup, key, ev->content_hash)) {
     case OW_DEDUP_SAME:
         eng->stats.duplicates++;
@@ -499,33 +504,6 @@ static int apply_event(struct ow_engine *eng, const char *buf, size_t len,
                                     OW_CLOSE_WATERMARK);
     }
     return OW_OK;
-}
-
-int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len, const struct ow_source *src)
-{
-    struct ow_event *ev = &eng->ev;
-    struct ow_err err;
-    char msg[512];
-
-    eng->stats.events++;
-    if (ow_decoder_decode(eng->dec, buf, len, ev, &err) != OW_OK) {
-        dead_letter(eng, buf, len, src, classify(&err), ow_err_str(&err, msg, sizeof(msg)));
-        return OW_ESCHEMA;
-    }
-    return apply_event(eng, buf, len, src, ev, ow_dedup_key_of(ev->event_id.p, ev->event_id.len));
-}
-
-int ow_engine_apply_decoded(struct ow_engine *eng, const char *buf, size_t len,
-                            const struct ow_source *src, const struct ow_event *ev,
-                            struct ow_dedup_key key)
-{
-    eng->stats.events++;
-    return apply_event(eng, buf, len, src, ev, key);
-}
-
-void ow_engine_prefetch_key(const struct ow_engine *eng, struct ow_dedup_key key)
-{
-    ow_dedup_prefetch(eng->dedup, key);
 }
 
 /* Finds the id the quick way (event_id first, as producers write it; else a search for the

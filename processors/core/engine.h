@@ -77,20 +77,6 @@ int ow_engine_apply(struct ow_engine *eng, const char *buf, size_t len,
                     const struct ow_source *src);
 
 /**
- * ow_engine_apply for an event decoded elsewhere, for a caller that decodes on another thread:
- * @ev is what ow_decoder_decode (on any decoder) made of @buf without error, and @key is
- * ow_dedup_key_of(ev->event_id). Does what ow_engine_apply does after decoding, with the same
- * results. (An event that failed to decode goes through ow_engine_apply, which words the
- * dead letter.)
- */
-int ow_engine_apply_decoded(struct ow_engine *eng, const char *buf, size_t len,
-                            const struct ow_source *src, const struct ow_event *ev,
-                            struct ow_dedup_key key);
-
-/** ow_engine_prefetch for an event whose id key is known already. */
-void ow_engine_prefetch_key(const struct ow_engine *eng, struct ow_dedup_key key);
-
-/**
  * A hint that the event in @buf (@len bytes) will be applied soon: starts loading the
  * remembered-id slot of its event_id into the cache (a lookup is about one cache miss). Cheap,
  * changes nothing, and a line it cannot read an id from is simply not prefetched. A caller

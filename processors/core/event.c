@@ -1270,18 +1270,6 @@ void ow_decoder_destroy(struct ow_decoder *dec)
     free(dec);
 }
 
-int ow_decoder_decode_into(struct ow_decoder *dec, const char *buf, size_t len, struct ow_event *ev,
-                           struct ow_err *err, char *arena)
-{
-    char *own = dec->arena;
-    int rc;
-
-    dec->arena = arena;
-    rc = ow_decoder_decode(dec, buf, len, ev, err);
-    dec->arena = own;
-    return rc;
-}
-
 int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struct ow_event *ev,
                       struct ow_err *err)
 {

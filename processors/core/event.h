@@ -147,16 +147,6 @@ void ow_decoder_destroy(struct ow_decoder *dec);
 int ow_decoder_decode(struct ow_decoder *dec, const char *buf, size_t len, struct ow_event *ev,
                       struct ow_err *err);
 
-/** ow_decoder_decode with the strings of @ev copied into @arena, which must hold
- * OW_DECODE_ARENA_BYTES(@len) bytes: they stay valid as long as @arena does, whatever @dec
- * decodes next (a batch of events decoded ahead, each into its own part of one buffer). */
-int ow_decoder_decode_into(struct ow_decoder *dec, const char *buf, size_t len, struct ow_event *ev,
-                           struct ow_err *err, char *arena);
-
-/* The arena ow_decoder_decode_into needs for @len input bytes: each string copy (NUL
- * included) is shorter than its quoted text, and no two overlap. */
-#define OW_DECODE_ARENA_BYTES(len) ((size_t)(len) + 1)
-
 /** The wire name of a type ("service_request"), or NULL if out of range. */
 const char *ow_event_type_name(enum ow_event_type type);
 

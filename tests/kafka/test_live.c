@@ -76,9 +76,6 @@ static const char *idle_interval = "1s"; /* live.idle_interval of the next write
 /* kafka.properties of the next write_config */
 static const char *kafka_properties = "\"session.timeout.ms\": \"6000\", \"client.id\": \"t\"";
 
-/* Whether the next write_config has the daemon listen for HTTP (on c->port). */
-static bool http_on;
-
 static void write_config_with(struct harness *c, const char *stale_after, const char *more)
 {
     static int groups;
@@ -91,7 +88,6 @@ static void write_config_with(struct harness *c, const char *stale_after, const 
         .properties = kafka_properties,
         .outputs = out_topics,
         .live = live,
-        .http = http_on,
     };
 
     snprintf(group, sizeof(group), "test-%d-%d", (int)getpid(), groups++);
@@ -370,65 +366,6 @@ static void live__backfill_equals_replay_then_idle_close(void **state)
     assert_non_null(json_object_get(live[OW_STREAM_SNAPSHOTS], "2021-01"));
     assert_true(json_is_true(
         json_object_get(json_object_get(live[OW_STREAM_SNAPSHOTS], "2021-01"), "final")));
-    free_outs(live);
-    free_outs(ref);
-    harness_lines_free(&l);
-    cluster_stop(&c);
-}
-
-/* The value of opswatch_events_decoded_ahead_total{by="@by"} in the daemon's /metrics, or -1. */
-static double decoded_ahead(const struct harness *c, const char *by)
-{
-    static char body[1 << 16];
-    char needle[96];
-    const char *p;
-
-    if (harness_http_get(c, "/metrics", body, sizeof(body)) != 200) {
-        return -1;
-    }
-    snprintf(needle, sizeof(needle), "opswatch_events_decoded_ahead_total{by=\"%s\"} ", by);
-    p = strstr(body, needle);
-    return p != NULL ? strtod(p + strlen(needle), NULL) : -1;
-}
-
-/* A backlog waiting when the daemon starts is read in full chunks, decoded ahead on the decoder
- * thread (kafka.decode_thread, on by default) while the loop applies them: the outputs are
- * still exactly the replay's, and /metrics shows the events decoded ahead. */
-static void live__backlog_decoded_ahead_equals_replay(void **state)
-{
-    static struct harness c; /* static: the teardown reaches it after a failed assertion */
-    struct harness_lines l = {0};
-    json_t *live[NSLOT];
-    json_t *ref[NSLOT];
-    double by_thread;
-    double by_loop;
-
-    (void)state;
-    cluster_start(&c, 1);
-    c.port = 20000 + (int)(getpid() % 20000);
-    http_on = true;
-    write_config(&c, "6h");
-    http_on = false;
-    gen_lines(&l, "2021-01", "0.2");
-    harness_lines_add(&l, "this is not json", 16);
-    for (size_t i = 0; i < l.n; i++) {
-        produce(&c, l.v[i], strlen(l.v[i]));
-    }
-    flush_producer(&c);
-    daemon_start(&c);
-    assert_true(harness_wait_log(&c, "windows closed reason=idle_clock", 60));
-    usleep(1500000);
-    by_thread = decoded_ahead(&c, "thread");
-    by_loop = decoded_ahead(&c, "loop");
-    print_message("  %zu events: decoded ahead by the thread %.0f, by the loop %.0f\n", l.n,
-                  by_thread, by_loop);
-    assert_true(by_thread >= 0 && by_loop >= 0);
-    assert_true(by_thread + by_loop >= (double)l.n / 2); /* most came in full chunks */
-    daemon_stop(&c);
-    read_outputs(&c, live);
-    reference(&c, &l, ref);
-    assert_true(json_object_size(ref[OW_STREAM_DEADLETTER]) >= 1);
-    assert_same(live, ref);
     free_outs(live);
     free_outs(ref);
     harness_lines_free(&l);
@@ -1387,7 +1324,6 @@ int main(void)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(live__backfill_equals_replay_then_idle_close, harness_teardown),
-        cmocka_unit_test_teardown(live__backlog_decoded_ahead_equals_replay, harness_teardown),
         cmocka_unit_test_teardown(live__brokers_down_and_up_lose_nothing, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reloads_stale_after, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_names_kafka_settings_that_wait_for_a_restart,

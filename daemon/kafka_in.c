@@ -932,6 +932,11 @@ int64_t ow_kafka_in_topic_last_us(const struct ow_kafka_in *in, size_t i)
     return i < in->ntopics ? in->topic_last_wall[i] : 0;
 }
 
+bool ow_kafka_in_in_backlog(const struct ow_kafka_in *in)
+{
+    return in->in_backlog;
+}
+
 uint64_t ow_kafka_in_messages(const struct ow_kafka_in *in)
 {
     return in->messages;

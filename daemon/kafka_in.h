@@ -96,6 +96,10 @@ int64_t ow_kafka_in_topic_last_us(const struct ow_kafka_in *in, size_t i);
 /** Messages applied so far. */
 uint64_t ow_kafka_in_messages(const struct ow_kafka_in *in);
 
+/** Reading a backlog: a full batch (kafka.batch_max) was read since the input last caught up
+ * (at which point the checkpoint runs at once). */
+bool ow_kafka_in_in_backlog(const struct ow_kafka_in *in);
+
 /** Stop consuming (drain: the current batch is finished, nothing more is read). */
 void ow_kafka_in_stop(struct ow_kafka_in *in);
 

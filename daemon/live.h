@@ -41,11 +41,12 @@ struct ow_live {
     struct ow_engine *eng;
     struct ow_kafka_in *in;
     struct ow_kafka_out *out;
-    struct ow_http *http;   /* NULL when http.listen is "" */
-    struct ow_state *state; /* the state folder (live.state_dir); NULL when "" */
-    struct ow_saver *saver; /* writes the saves on its own thread; NULL: on the loop */
-    bool save_again;        /* a save was asked for while one was in flight */
-    bool rebuild;           /* --rebuild: without saved state, start at the beginning */
+    struct ow_http *http;      /* NULL when http.listen is "" */
+    struct ow_state *state;    /* the state folder (live.state_dir); NULL when "" */
+    struct ow_saver *saver;    /* writes the saves on its own thread; NULL: on the loop */
+    bool save_again;           /* a save was asked for while one was in flight */
+    uint64_t messages_at_save; /* ow_kafka_in_messages() at the last save's prepare */
+    bool rebuild;              /* --rebuild: without saved state, start at the beginning */
     struct ow_live_counters counters;
     bool restored;     /* state restored (or none to restore) */
     bool assigned;     /* partitions assigned */

@@ -372,6 +372,65 @@ static void live__backfill_equals_replay_then_idle_close(void **state)
     cluster_stop(&c);
 }
 
+/* Reading a backlog, the daemon saves (and commits) every 200 ms whatever
+ * live.checkpoint_interval says, here 1 h: so the save the end of a backlog waits for before
+ * committing holds little (bench_live: about a tenth of a 2-million-event backlog's time went
+ * in that wait with saves once a second). The backlog is read slowly (batches of 20 events,
+ * one per fetch, each answer 10 ms late; 5 messages a turn) so that it lasts seconds; before
+ * this the daemon saved it once, at its end. */
+static void live__a_backlog_is_saved_every_200ms(void **state)
+{
+    static struct harness c; /* static: the teardown reaches it after a failed assertion */
+    struct harness_lines l = {0};
+    char group[64];
+    struct harness_config hc = {
+        .top = "",
+        .group = group,
+        .input = IN_TOPIC,
+        .properties = "\"session.timeout.ms\": \"6000\", \"client.id\": \"t\", "
+                      "\"max.partition.fetch.bytes\": \"1024\"",
+        .kafka = ", \"batch_max\": 5",
+        .outputs = out_topics,
+        .live = ", \"checkpoint_interval\": \"1h\", \"stale_after\": \"0s\"",
+        .http = true,
+    };
+    double t0;
+    double secs;
+    double saves;
+
+    (void)state;
+    cluster_start(&c, 1);
+    c.port = 20000 + (int)(getpid() % 20000);
+    snprintf(group, sizeof(group), "test-backlog-%d", (int)getpid());
+    assert_int_equal(harness_write_config(&c, &hc), 0);
+    gen_lines(&l, "2021-01", "0.2");
+    for (size_t i = 0; i < l.n; i++) {
+        produce(&c, l.v[i], strlen(l.v[i]));
+        if (i % 20 == 19) {
+            flush_producer(&c); /* batches of 20: a fetch of 1024 bytes returns one */
+        }
+    }
+    flush_producer(&c);
+    /* Every answer 10 ms late: about 2,000 events/s. */
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(c.mc, 1, 10), RD_KAFKA_RESP_ERR_NO_ERROR);
+    daemon_start(&c);
+    assert_true(harness_wait_log(&c, "assigned partitions=1", 30));
+    t0 = harness_mono();
+    while (harness_saved_offset(&c, IN_TOPIC, 0) < (int64_t)l.n && harness_mono() - t0 < 60) {
+        usleep(20000);
+    }
+    secs = harness_mono() - t0;
+    saves = harness_metric(&c, "opswatch_saves_total");
+    print_message("  %zu events read in %.1f s, %.0f saves\n", l.n, secs, saves);
+    assert_int_equal(harness_saved_offset(&c, IN_TOPIC, 0), (int64_t)l.n);
+    assert_true(secs >= 1.0); /* long enough for several saves 200 ms apart */
+    assert_true(saves >= 3);
+    assert_true(saves <= secs / 0.2 + 5); /* not back to back */
+    daemon_stop(&c);
+    harness_lines_free(&l);
+    cluster_stop(&c);
+}
+
 /* Wait until the daemon has applied and saved @n messages (its saved input offset). */
 static bool wait_saved(const struct harness *c, int64_t n, double secs)
 {
@@ -1324,6 +1383,7 @@ int main(void)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(live__backfill_equals_replay_then_idle_close, harness_teardown),
+        cmocka_unit_test_teardown(live__a_backlog_is_saved_every_200ms, harness_teardown),
         cmocka_unit_test_teardown(live__brokers_down_and_up_lose_nothing, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_reloads_stale_after, harness_teardown),
         cmocka_unit_test_teardown(live__sighup_names_kafka_settings_that_wait_for_a_restart,

@@ -6,7 +6,7 @@
  *
  * consume: a generated backlog of N events (default 2,000,000) over P partitions (default 128:
  *   the mock keeps about 5 MiB per partition), read (a) by a bare librdkafka consumer and (b) by
- *   opswatchd, which applies, saves (live.checkpoint_interval 1 s) and commits: the rate until
+ *   opswatchd, which applies, saves (every 200 ms in a backlog) and commits: the rate until
  *   the group's committed offsets reach the end, from the assignment on (probed sparsely until
  *   the end is near: see daemon_consume_once); opswatchd's CPU time
  *   per event (all threads, and the loop thread), which moves much less with the VM's load; and

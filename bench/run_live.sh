@@ -14,7 +14,8 @@ v() { awk -v k="$1" '$1 == k {print $2}' "$out/results.txt"; }
 ratio() { awk "BEGIN {printf \"%.0f%%\", 100 * $1 / $2}"; }
 echo
 echo "live: $(v backlog_events) events over $(v backlog_partitions) partitions (mock cluster,"
-echo "one broker in the bench process; opswatchd with live.checkpoint_interval 1s)"
+echo "one broker in the bench process; opswatchd with live.checkpoint_interval 1s, 200 ms"
+echo "while a backlog is read)"
 echo
 printf '| %-58s | %16s | %10s |\n' "measure" "value" "ratio"
 printf '|%s|%s|%s|\n' "------------------------------------------------------------" \

@@ -249,15 +249,16 @@ static void on_checkpoint(uv_timer_t *t)
  * after it), whatever live.checkpoint_interval says: each save then holds little, and so does
  * the one the end of the backlog waits for before its offsets are committed. With saves once a
  * second that wait was about a tenth of a 2-million-event backlog's time (README, "Durability /
- * Measured"). Not while saves fail (they are retried every interval), and not when nothing was
- * applied since the last save (consumption paused). */
+ * Measured"). Not while saves fail (they are retried every interval), not when nothing was
+ * applied since the last save (consumption paused), and not with kafka.exactly_once, whose
+ * checkpoint (save and transaction commit) blocks the loop: there the interval holds. */
 static void on_backlog_checkpoint(uv_timer_t *t)
 {
     struct loop_ctx *lc = t->data;
     struct ow_live *lv = lc->lv;
 
-    if (lv->in != NULL && !lv->stopping && !lv->save_failing && ow_kafka_in_in_backlog(lv->in) &&
-        ow_kafka_in_messages(lv->in) != lv->messages_at_save) {
+    if (lv->in != NULL && !lv->stopping && !lv->save_failing && !lv->cfg->kafka.exactly_once &&
+        ow_kafka_in_in_backlog(lv->in) && ow_kafka_in_messages(lv->in) != lv->messages_at_save) {
         checkpoint(lv, false);
     }
 }

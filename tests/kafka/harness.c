@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -262,6 +264,34 @@ void harness_stop(struct harness *h)
         h->rk = NULL;
         h->mc = NULL;
     }
+}
+
+static void save_tmp_path(const struct harness *h, char *path, size_t len)
+{
+    snprintf(path, len, "%s/state/state.json.tmp", h->dir);
+}
+
+int harness_fail_saves(const struct harness *h)
+{
+    char path[400];
+    double until = harness_mono() + 5;
+
+    save_tmp_path(h, path, sizeof(path));
+    while (mkdir(path, 0755) != 0) {
+        if (errno != EEXIST || harness_mono() > until) {
+            return -1;
+        }
+        usleep(2000); /* a save is writing it: it is renamed within milliseconds */
+    }
+    return 0;
+}
+
+int harness_unfail_saves(const struct harness *h)
+{
+    char path[400];
+
+    save_tmp_path(h, path, sizeof(path));
+    return rmdir(path);
 }
 
 int harness_remove_dir(const struct harness *h)

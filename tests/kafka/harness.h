@@ -76,6 +76,15 @@ int harness_make_dir(struct harness *h, const char *prefix);
  * harness_remove_dir. */
 void harness_stop(struct harness *h);
 
+/** Make the running daemon's saves fail as on a full disk: a directory in the place of
+ * <h->dir>/state/state.json.tmp. A save in flight may hold that name as a file for a moment
+ * (written, fsynced, then renamed): then the directory is tried again, for up to 5 s.
+ * @returns 0, or -1 (errno set). */
+int harness_fail_saves(const struct harness *h);
+
+/** Undo harness_fail_saves. @returns 0, or -1 (errno set). */
+int harness_unfail_saves(const struct harness *h);
+
 /** Remove h->dir and everything in it, unless $OW_KEEP is set (then it says "kept <dir>" on
  * stderr). @returns 0, or -1 when rm failed. */
 int harness_remove_dir(const struct harness *h);

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -698,7 +697,6 @@ static int log_count(const struct harness *c, const char *needle);
 static void live__quiet_or_paused_input_keeps_its_partitions(void **state)
 {
     static struct harness c; /* static: the teardown reaches it after a failed assertion */
-    char tmp[400];
 
     (void)state;
     kafka_properties = "\"session.timeout.ms\": \"6000\", \"max.poll.interval.ms\": \"6000\", "
@@ -712,11 +710,10 @@ static void live__quiet_or_paused_input_keeps_its_partitions(void **state)
     assert_int_equal(log_count(&c, "maximum poll interval"), 0);
     assert_int_equal(log_count(&c, "revoked partitions"), 0);
 
-    snprintf(tmp, sizeof(tmp), "%s/state/state.json.tmp", c.dir);
-    assert_int_equal(mkdir(tmp, 0755), 0);
+    assert_int_equal(harness_fail_saves(&c), 0);
     assert_true(harness_wait_log(&c, "save failed", 5));
     sleep(8);
-    assert_int_equal(rmdir(tmp), 0);
+    assert_int_equal(harness_unfail_saves(&c), 0);
     assert_true(harness_wait_log(&c, "saving works again", 5));
     assert_int_equal(log_count(&c, "maximum poll interval"), 0);
     assert_int_equal(log_count(&c, "revoked partitions"), 0);

@@ -279,6 +279,7 @@ int harness_fail_saves(const struct harness *h)
     save_tmp_path(h, path, sizeof(path));
     while (mkdir(path, 0755) != 0) {
         if (errno != EEXIST || harness_mono() > until) {
+            fprintf(stderr, "harness: mkdir %s: %s\n", path, strerror(errno));
             return -1;
         }
         usleep(2000); /* a save is writing it: it is renamed within milliseconds */

@@ -800,20 +800,21 @@ static void start_signal(struct loop_ctx *lc, uv_signal_t *s, int signum)
     uv_signal_start(s, on_signal, signum);
 }
 
-static void stop_signal_set(sigset_t *set)
+/* SIG_BLOCK or SIG_UNBLOCK the three signals the loop handles, in the calling thread. */
+static void mask_stop_signals(int how)
 {
-    sigemptyset(set);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGHUP);
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(how, &set, NULL);
 }
 
 void ow_loop_block_signals(void)
 {
-    sigset_t set;
-
-    stop_signal_set(&set);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    mask_stop_signals(SIG_BLOCK);
 }
 
 /* The handlers go in first, so that from here on a stop signal is the loop's to act on; they
@@ -824,16 +825,6 @@ static void start_signals(struct loop_ctx *lc)
     start_signal(lc, &lc->sig_int, SIGINT);
     start_signal(lc, &lc->sig_hup, SIGHUP);
     lc->signals_open = true;
-}
-
-/* Up: a signal held back during start-up (blocked since main) is delivered now and starts the
- * drain on the loop's first turn. */
-static void unblock_signals(void)
-{
-    sigset_t set;
-
-    stop_signal_set(&set);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 /* Open the state folder and load its last save into the fresh engine; *@daemon gets the
@@ -1023,7 +1014,9 @@ int ow_loop_run(struct ow_live *lv, int64_t exit_after_us, const struct ow_loop_
     } else {
         ow_log_info("loop", "running: %zu input topics, group %s",
                     lv->cfg->kafka.input_topics.count, lv->cfg->kafka.group_id);
-        unblock_signals();
+        /* Up: a signal held back during start-up (blocked since main) is delivered now and
+         * starts the drain on the loop's first turn. */
+        mask_stop_signals(SIG_UNBLOCK);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     ow_http_destroy(lv->http);

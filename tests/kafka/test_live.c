@@ -1001,9 +1001,7 @@ static void live__sigterm_during_start_up_drains(void **state)
     produce_sr(&c, "s1", r.when, 3);
     produce_sr(&c, "s2", r.when, 4);
     flush_producer(&c);
-    for (int i = 0; i < 200 && harness_saved_offset(&c, IN_TOPIC, -1) < 2; i++) {
-        usleep(50000);
-    }
+    assert_true(wait_saved(&c, 2, 10));
     daemon_stop(&c);
     saved = harness_saved_offset(&c, IN_TOPIC, -1);
     assert_int_equal(saved, 2);
